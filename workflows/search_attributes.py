@@ -1,0 +1,37 @@
+"""Custom search attributes operators filter on in the Temporal UI.
+
+Registered by `homeward dev` at start, by the test environments, and by the
+namespace set-up step of docker-compose. Values are ids, codes and stages only.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+STAGE = SearchAttributeKey.for_keyword("HomewardStage")
+BLOCKED_ON = SearchAttributeKey.for_keyword("HomewardBlockedOn")
+BLOCKED_SINCE = SearchAttributeKey.for_datetime("HomewardBlockedSince")
+SENDING_MISSION = SearchAttributeKey.for_keyword("HomewardSendingMission")
+RECEIVING_MISSION = SearchAttributeKey.for_keyword("HomewardReceivingMission")
+DESTINATION_COUNTRY = SearchAttributeKey.for_keyword("HomewardDestinationCountry")
+MINOR = SearchAttributeKey.for_bool("HomewardMinor")
+
+ALL = [
+    STAGE,
+    BLOCKED_ON,
+    BLOCKED_SINCE,
+    SENDING_MISSION,
+    RECEIVING_MISSION,
+    DESTINATION_COUNTRY,
+    MINOR,
+]
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    kinds = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool", "INT": "Int",
+             "TEXT": "Text", "FLOAT": "Double", "KEYWORD_LIST": "KeywordList"}
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    return flags
