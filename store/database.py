@@ -31,6 +31,8 @@ def embedded_server_url(server: Any, database: str = "postgres") -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # Statement parameters never appear in error messages or logs: they may hold case data.
+    kwargs.setdefault("hide_parameters", True)
     return create_async_engine(async_url(url), **kwargs)
 
 

@@ -79,13 +79,19 @@ async def _cmd_migrate(settings: Settings, args) -> int:
 
 
 async def _cmd_store_verify(settings: Settings, args) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from store.database import create_engine
+    from store.events import StoreError
     from store.verify import run_verify
 
     url = settings.database_url or _embedded_database_url(settings)
     engine = create_engine(url)
     try:
         return await run_verify(engine)
+    except (StoreError, SQLAlchemyError, OSError) as exc:
+        print(f"homeward store verify: could not read the event store: {exc}", file=sys.stderr)
+        return 2
     finally:
         await engine.dispose()
 

@@ -129,7 +129,9 @@ class TemporalDevServer:
                     f"see {self.log_file}"
                 )
             try:
-                return await connect(self.settings.temporal_address, self.settings.temporal_namespace)
+                return await connect(
+                    self.settings.temporal_address, self.settings.temporal_namespace
+                )
             except Exception as exc:  # noqa: BLE001 - retried until the deadline
                 last_error = exc
                 await asyncio.sleep(0.5)

