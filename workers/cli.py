@@ -123,6 +123,38 @@ async def _cmd_demo(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_accounts(settings: Settings, args) -> int:
+    from datetime import timedelta
+
+    from store.accounts import AccountError, Accounts
+    from store.database import create_engine
+
+    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    accounts = Accounts(engine)
+    try:
+        if args.command == "org":
+            await accounts.add_org(args.org_id, args.kind, args.name, args.country)
+            print(f"organisation {args.org_id} added ({args.kind}, {args.country})")
+        elif args.command == "user":
+            await accounts.add_user(args.user_id, args.org, args.role)
+            print(f"user {args.user_id} added to {args.org} as {args.role}")
+        elif args.token_command == "create":
+            issued = await accounts.create_token(args.user_id, timedelta(days=args.days))
+            expires = f"{issued.expires_at:%Y-%m-%d %H:%M} UTC"
+            print(f"token {issued.token_id} for {args.user_id}, expires {expires}")
+            print("store it now, it is not shown again:")
+            print(issued.bearer)
+        else:
+            await accounts.revoke_token(args.token_id)
+            print(f"token {args.token_id} revoked")
+        return 0
+    except AccountError as exc:
+        print(f"homeward: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+
+
 COMMANDS = {
     "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :8233), migrations, worker and API"),
     "worker": (_cmd_worker, "run the Temporal worker against configured servers"),
@@ -140,6 +172,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_fn, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text)
+    from store.accounts import OrgKind, UserRole
+
+    org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_command",
+                                                                      required=True)
+    org_add = org.add_parser("add", help="add an organisation")
+    org_add.add_argument("org_id", help="short id, e.g. mission-rs (lower case, digits, '-')")
+    org_add.add_argument("--kind", required=True, choices=[k.value for k in OrgKind])
+    org_add.add_argument("--name", required=True, help="display name of the organisation")
+    org_add.add_argument("--country", required=True, help="ISO 3166 alpha-2, e.g. RS")
+    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command",
+                                                                required=True)
+    user_add = user.add_parser("add", help="add a user to an organisation")
+    user_add.add_argument("user_id", help="short id, e.g. coord.rs")
+    user_add.add_argument("--org", required=True)
+    user_add.add_argument("--role", required=True, choices=[r.value for r in UserRole])
+    token = sub.add_parser("token", help="API bearer tokens").add_subparsers(
+        dest="token_command", required=True)
+    token_create = token.add_parser("create", help="issue a token (shown once)")
+    token_create.add_argument("user_id")
+    token_create.add_argument("--days", type=int, default=30, help="lifetime (default 30)")
+    token_revoke = token.add_parser("revoke", help="revoke a token at once")
+    token_revoke.add_argument("token_id")
     store = sub.add_parser("store", help="event store maintenance")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     store_sub.add_parser("verify", help="walk every case's hash chain; exit 1 on tampering")
@@ -150,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    handler = _cmd_store_verify if args.command == "store" else COMMANDS[args.command][0]
+    if args.command == "store":
+        handler = _cmd_store_verify
+    elif args.command in ("org", "user", "token"):
+        handler = _cmd_accounts
+    else:
+        handler = COMMANDS[args.command][0]
     try:
         return asyncio.run(handler(settings, args))
     except KeyboardInterrupt:

@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api.app import create_app
+from store.accounts import Accounts
 from store.database import create_engine, embedded_server_url, run_migrations
 from store.event_store import EventStore
+from workers.seed import DEMO_USERS, seed_demo
 from workers.settings import Settings
 from workers.temporal import connect
 from workers.worker import build_worker
@@ -164,6 +166,7 @@ class RunningStack:
     client: Client
     api_url: str
     temporal_ui_url: str
+    tokens_file: Path
 
 
 class DevStack:
@@ -204,6 +207,8 @@ class DevStack:
         await run_migrations(database_url)
         self._engine = create_engine(database_url)
         store = EventStore(self._engine)
+        tokens_file = self.data_dir / "demo-tokens.env"
+        await seed_demo(Accounts(self._engine), self._engine, tokens_file)
 
         log.info("starting Temporal dev server", address=s.temporal_address)
         client = await self.temporal.start()
@@ -234,6 +239,7 @@ class DevStack:
             client=client,
             api_url=api_url,
             temporal_ui_url=f"http://{s.temporal_host}:{s.temporal_ui_port}",
+            tokens_file=tokens_file,
         )
 
     async def _stop(self) -> None:
@@ -262,6 +268,8 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
         f"  Temporal UI   {stack.temporal_ui_url}  <- open this to watch cases",
         f"  HTTP API      {stack.api_url}  (OpenAPI docs at {stack.api_url}/docs)",
         f"  data          {settings.data_dir.resolve()}",
+        f"  demo tokens   source {stack.tokens_file}   (one day; users: "
+        + ", ".join(user for user, _org, _role in DEMO_USERS) + ")",
         "Try `homeward demo` in another terminal. Press Ctrl-C to stop everything.",
     ]
 

@@ -1,0 +1,101 @@
+"""The Temporal codec-server endpoints, so the Temporal UI can show decoded payloads to
+authenticated operators: ``POST /codec/encode`` and ``POST /codec/decode``.
+
+Protocol: the body is a ``temporal.api.common.v1.Payloads`` message in protobuf JSON
+(``{"payloads": [{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}]}``), the
+answer the same shape. The UI calls from its own origin, so CORS is answered here for
+the configured origins only (the router cannot install app-wide middleware). Point the
+UI at it with ``codec.endpoint: http(s)://<api>/codec`` (``TEMPORAL_CODEC_ENDPOINT``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+from temporalio.converter import PayloadCodec
+
+DEFAULT_UI_ORIGINS = ["http://localhost:8233"]
+_ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
+
+# Issue 6 brings the Principal type; anything not None counts as authenticated here.
+Authenticate = Callable[[Request], Awaitable[Any | None]]
+
+log = structlog.get_logger(__name__)
+
+
+def codec_router(
+    codec: PayloadCodec,
+    authenticate: Authenticate,
+    allowed_origins: Sequence[str] = DEFAULT_UI_ORIGINS,
+) -> APIRouter:
+    origins = frozenset(o.rstrip("/") for o in allowed_origins)
+    router = APIRouter(prefix="/codec", tags=["codec"])
+
+    def cors_headers(request: Request) -> dict[str, str]:
+        origin = request.headers.get("origin", "").rstrip("/")
+        if origin not in origins:
+            return {}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
+
+    async def preflight(request: Request) -> Response:
+        headers = cors_headers(request)
+        if not headers:
+            return Response(status_code=403)
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
+                "Access-Control-Max-Age": "600",
+            }
+        )
+        return Response(status_code=204, headers=headers)
+
+    def endpoint(operation: str) -> Callable[[Request], Awaitable[Response]]:
+        convert = codec.encode if operation == "encode" else codec.decode
+
+        async def handle(request: Request) -> Response:
+            headers = cors_headers(request)
+            if await authenticate(request) is None:
+                return JSONResponse(
+                    {"detail": "authentication required"},
+                    status_code=401,
+                    headers={**headers, "WWW-Authenticate": "Bearer"},
+                )
+            try:
+                payloads = json_format.Parse(await request.body(), Payloads())
+            except json_format.ParseError:
+                return JSONResponse(
+                    {"detail": "the body is not a Payloads message in protobuf JSON"},
+                    status_code=400,
+                    headers=headers,
+                )
+            try:
+                converted = await convert(list(payloads.payloads))
+            except ValueError as error:  # PayloadDecryptionError: names key ids, no data
+                return JSONResponse({"detail": str(error)}, status_code=400, headers=headers)
+            log.info(
+                f"codec_{operation}",
+                namespace=request.headers.get("x-namespace"),
+                payloads=len(converted),
+            )
+            body = json_format.MessageToDict(Payloads(payloads=converted))
+            return JSONResponse(body, headers=headers)
+
+        return handle
+
+    for operation in ("encode", "decode"):
+        router.add_api_route(f"/{operation}", endpoint(operation), methods=["POST"])
+        router.add_api_route(
+            f"/{operation}", preflight, methods=["OPTIONS"], include_in_schema=False
+        )
+    return router

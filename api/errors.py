@@ -1,0 +1,71 @@
+"""Every refusal is a 4xx with a machine-readable code and a sentence for a person.
+
+Validation errors name the field and the rule, never echo the value sent: a request body
+may carry identity data, and error bodies end up in logs and browser consoles.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("homeward.api")
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **details):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def error_response(request: Request, status: int, code: str, message: str,
+                   **details) -> JSONResponse:
+    body = {"error": {"code": code, "message": message,
+                      "request_id": getattr(request.state, "request_id", None), **details}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field(loc) -> str:
+    return ".".join(str(part) for part in loc if part not in ("body", "query", "path"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error_response(request, exc.status, exc.code, exc.message, **exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = [{"field": _field(e.get("loc", ())) or "body", "rule": e.get("type", ""),
+                     "message": e.get("msg", "")} for e in exc.errors()]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        return error_response(request, 422, "invalid_request",
+                              f"the request is not valid: {summary}", problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(request, exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # The exception text may quote data; log its type only, with the request id.
+        log.error("unhandled error", error_type=type(exc).__name__,
+                  request_id=getattr(request.state, "request_id", None))
+        return error_response(request, 500, "internal_error",
+                              "something went wrong on our side; quote the request id")

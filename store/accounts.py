@@ -1,0 +1,227 @@
+"""Organisations, users and bearer tokens.
+
+A token is shown once, as ``hw_<token id>_<secret>``; only SHA-256 of the secret is
+stored (the secret is 256 random bits, so a slow password hash would add nothing).
+Repeated wrong secrets lock the user for a while, even against the right secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class OrgKind(StrEnum):
+    SENDING_MISSION = "sending_mission"
+    RECEIVING_MISSION = "receiving_mission"
+    PARTNER_NGO = "partner_ngo"
+    OPERATOR_TEAM = "operator_team"
+    ANALYST = "analyst"
+
+
+class UserRole(StrEnum):
+    COORDINATOR = "coordinator"
+    RECEIVING_OFFICER = "receiving_officer"
+    PARTNER_WORKER = "partner_worker"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    ADMINISTRATOR = "administrator"
+
+
+ROLES_BY_ORG_KIND: dict[OrgKind, frozenset[UserRole]] = {
+    OrgKind.SENDING_MISSION: frozenset({UserRole.COORDINATOR, UserRole.ADMINISTRATOR}),
+    OrgKind.RECEIVING_MISSION: frozenset({UserRole.RECEIVING_OFFICER, UserRole.ADMINISTRATOR}),
+    OrgKind.PARTNER_NGO: frozenset({UserRole.PARTNER_WORKER}),
+    OrgKind.OPERATOR_TEAM: frozenset({UserRole.OPERATOR, UserRole.ADMINISTRATOR}),
+    OrgKind.ANALYST: frozenset({UserRole.ANALYST}),
+}
+
+_TOKEN = re.compile(r"^hw_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
+
+
+class AccountError(Exception):
+    """A refused account operation; the message is meant for the person at the terminal."""
+
+
+class AuthenticationFailed(AccountError):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    org_id: str
+    org_kind: OrgKind
+    role: UserRole
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token_id: uuid.UUID
+    bearer: str
+    expires_at: datetime
+
+
+def _secret_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class Accounts:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_failures: int = 5,
+        lockout: timedelta = timedelta(minutes=15),
+    ):
+        self._engine = engine
+        self._now = clock
+        self.max_failures = max_failures
+        self.lockout = lockout
+
+    async def add_org(self, org_id: str, kind: OrgKind | str, display_name: str,
+                      country: str) -> None:
+        kind = _parse(OrgKind, kind, "organisation kind")
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO organisations (org_id, kind, display_name, country) "
+                         "VALUES (:org_id, :kind, :name, :country)"),
+                    {"org_id": org_id, "kind": kind.value, "name": display_name,
+                     "country": country},
+                )
+        except IntegrityError as exc:
+            raise AccountError(
+                f"organisation {org_id!r} not added: it exists already, or the id is not "
+                "lower-case letters, digits and '-', or the country is not ISO 3166 alpha-2"
+            ) from exc
+
+    async def add_user(self, user_id: str, org_id: str, role: UserRole | str) -> None:
+        role = _parse(UserRole, role, "role")
+        async with self._engine.begin() as conn:
+            kind = (await conn.execute(
+                text("SELECT kind FROM organisations WHERE org_id = :o"), {"o": org_id}
+            )).scalar()
+            if kind is None:
+                raise AccountError(f"no organisation {org_id!r}: add it first")
+            allowed = ROLES_BY_ORG_KIND[OrgKind(kind)]
+            if role not in allowed:
+                raise AccountError(
+                    f"a {kind} organisation cannot have a {role.value}; "
+                    f"allowed: {', '.join(sorted(r.value for r in allowed))}"
+                )
+            try:
+                await conn.execute(
+                    text("INSERT INTO users (user_id, org_id, role) VALUES (:u, :o, :r)"),
+                    {"u": user_id, "o": org_id, "r": role.value},
+                )
+            except IntegrityError as exc:
+                raise AccountError(
+                    f"user {user_id!r} not added: it exists already, or the id is not "
+                    "lower-case letters, digits, '.', '_' and '-'"
+                ) from exc
+
+    async def create_token(self, user_id: str, ttl: timedelta = timedelta(days=30)) -> IssuedToken:
+        if ttl <= timedelta(0):
+            raise AccountError("a token must live for a positive time")
+        token_id = uuid.uuid4()
+        secret = secrets.token_urlsafe(32)
+        expires_at = self._now() + ttl
+        async with self._engine.begin() as conn:
+            exists = (await conn.execute(
+                text("SELECT 1 FROM users WHERE user_id = :u AND disabled_at IS NULL"),
+                {"u": user_id},
+            )).scalar()
+            if exists is None:
+                raise AccountError(f"no active user {user_id!r}")
+            await conn.execute(
+                text("INSERT INTO api_tokens (token_id, user_id, secret_hash, expires_at) "
+                     "VALUES (:t, :u, :h, :e)"),
+                {"t": token_id, "u": user_id, "h": _secret_hash(secret), "e": expires_at},
+            )
+        return IssuedToken(token_id, f"hw_{token_id.hex}_{secret}", expires_at)
+
+    async def revoke_token(self, token_id: uuid.UUID | str) -> None:
+        try:
+            token_uuid = uuid.UUID(str(token_id))
+        except ValueError as exc:
+            raise AccountError(f"{token_id!r} is not a token id") from exc
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text("UPDATE api_tokens SET revoked_at = :now "
+                     "WHERE token_id = :t AND revoked_at IS NULL"),
+                {"now": self._now(), "t": token_uuid},
+            )
+        if result.rowcount == 0:
+            raise AccountError(f"no active token {token_id}")
+
+    async def authenticate(self, bearer: str) -> Principal:
+        match = _TOKEN.match(bearer or "")
+        if match is None:
+            raise AuthenticationFailed("malformed", "the bearer token is malformed")
+        token_id, secret = uuid.UUID(match.group(1)), match.group(2)
+        now = self._now()
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(
+                text("SELECT t.secret_hash, t.expires_at, t.revoked_at, u.user_id, u.org_id, "
+                     "u.role, u.disabled_at, u.locked_until, u.failed_attempts, o.kind "
+                     "FROM api_tokens t JOIN users u USING (user_id) "
+                     "JOIN organisations o USING (org_id) WHERE t.token_id = :t FOR UPDATE OF u"),
+                {"t": token_id},
+            )).first()
+            if row is None:
+                raise AuthenticationFailed("unknown", "the bearer token is not known")
+            if row.locked_until is not None and row.locked_until > now:
+                raise AuthenticationFailed(
+                    "locked", f"too many failed attempts: locked until {row.locked_until:%H:%M} UTC"
+                )
+            if not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+                failures = row.failed_attempts + 1
+                locked_until = now + self.lockout if failures >= self.max_failures else None
+                await conn.execute(
+                    text("UPDATE users SET failed_attempts = :f, locked_until = :l "
+                         "WHERE user_id = :u"),
+                    {"f": 0 if locked_until else failures, "l": locked_until, "u": row.user_id},
+                )
+                # Raised after the block commits: the failure count must persist.
+                refusal = AuthenticationFailed("bad_secret", "the bearer token is not valid")
+            elif row.revoked_at is not None:
+                refusal = AuthenticationFailed("revoked", "the bearer token was revoked")
+            elif row.expires_at <= now:
+                refusal = AuthenticationFailed("expired", "the bearer token has expired")
+            elif row.disabled_at is not None:
+                refusal = AuthenticationFailed("disabled", "the user is disabled")
+            else:
+                refusal = None
+                await conn.execute(
+                    text("UPDATE users SET failed_attempts = 0, locked_until = NULL "
+                         "WHERE user_id = :u"), {"u": row.user_id},
+                )
+                await conn.execute(
+                    text("UPDATE api_tokens SET last_used_at = :now WHERE token_id = :t"),
+                    {"now": now, "t": token_id},
+                )
+        if refusal is not None:
+            raise refusal
+        return Principal(row.user_id, row.org_id, OrgKind(row.kind), UserRole(row.role))
+
+
+def _parse(enum: type[StrEnum], value, what: str):
+    try:
+        return enum(value)
+    except ValueError as exc:
+        choices = ", ".join(m.value for m in enum)
+        raise AccountError(f"{value!r} is not a {what}; choose one of: {choices}") from exc

@@ -1,0 +1,135 @@
+"""Organisations, users and bearer tokens: hashed at rest, expiry, revocation, lockout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from store.accounts import (
+    AccountError,
+    Accounts,
+    AuthenticationFailed,
+    OrgKind,
+    UserRole,
+)
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def accounts(engine, clock) -> Accounts:
+    acc = Accounts(engine, clock=clock, max_failures=3, lockout=timedelta(minutes=15))
+    await acc.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending mission Belgrade", "RS")
+    await acc.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
+    return acc
+
+
+async def test_token_authenticates_its_user_and_organisation(accounts):
+    issued = await accounts.create_token("coord.rs")
+    principal = await accounts.authenticate(issued.bearer)
+    assert principal.user_id == "coord.rs"
+    assert principal.org_id == "mission-rs"
+    assert principal.org_kind is OrgKind.SENDING_MISSION
+    assert principal.role is UserRole.COORDINATOR
+
+
+async def test_only_a_hash_of_the_secret_is_stored(accounts, engine):
+    issued = await accounts.create_token("coord.rs")
+    secret = issued.bearer.rsplit("_", 1)[1]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT * FROM api_tokens"))).all()
+    dump = repr(rows)
+    assert secret not in dump and secret.encode() not in b"".join(r.secret_hash for r in rows)
+
+
+async def test_expired_token_refused(accounts, clock):
+    issued = await accounts.create_token("coord.rs", ttl=timedelta(hours=1))
+    clock.now += timedelta(hours=1, seconds=1)
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate(issued.bearer)
+    assert refused.value.reason == "expired"
+
+
+async def test_revoked_token_refused_at_once(accounts):
+    issued = await accounts.create_token("coord.rs")
+    await accounts.authenticate(issued.bearer)
+    await accounts.revoke_token(issued.token_id)
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate(issued.bearer)
+    assert refused.value.reason == "revoked"
+    with pytest.raises(AccountError):
+        await accounts.revoke_token(issued.token_id)
+
+
+async def test_repeated_wrong_secrets_lock_the_user_then_the_lock_expires(accounts, clock):
+    issued = await accounts.create_token("coord.rs")
+    forged = issued.bearer[:-4] + ("AAAA" if not issued.bearer.endswith("AAAA") else "BBBB")
+    for _ in range(3):
+        with pytest.raises(AuthenticationFailed) as refused:
+            await accounts.authenticate(forged)
+        assert refused.value.reason == "bad_secret"
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate(issued.bearer)  # the right secret, but locked
+    assert refused.value.reason == "locked"
+    clock.now += timedelta(minutes=16)
+    assert (await accounts.authenticate(issued.bearer)).user_id == "coord.rs"
+
+
+async def test_a_success_resets_the_failure_count(accounts):
+    issued = await accounts.create_token("coord.rs")
+    forged = issued.bearer[:-1] + ("A" if issued.bearer[-1] != "A" else "B")
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            await accounts.authenticate(forged)
+    await accounts.authenticate(issued.bearer)
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            await accounts.authenticate(forged)
+    assert (await accounts.authenticate(issued.bearer)).user_id == "coord.rs"
+
+
+@pytest.mark.parametrize(
+    "bearer", ["", "Bearer x", "hw_123_abc", "hw_" + "g" * 32 + "_" + "a" * 43]
+)
+async def test_malformed_tokens_refused(accounts, bearer):
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate(bearer)
+    assert refused.value.reason == "malformed"
+
+
+async def test_unknown_token_refused(accounts):
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate("hw_" + "0" * 32 + "_" + "a" * 43)
+    assert refused.value.reason == "unknown"
+
+
+async def test_roles_must_fit_the_organisation(accounts):
+    await accounts.add_org("ngo-md", OrgKind.PARTNER_NGO, "Border companion NGO", "MD")
+    with pytest.raises(AccountError, match="partner_ngo organisation cannot have a coordinator"):
+        await accounts.add_user("x.md", "ngo-md", UserRole.COORDINATOR)
+    with pytest.raises(AccountError, match="no organisation"):
+        await accounts.add_user("y", "nowhere", UserRole.OPERATOR)
+    with pytest.raises(AccountError, match="not a role"):
+        await accounts.add_user("z", "ngo-md", "boss")
+
+
+async def test_bad_organisation_input_refused_clearly(accounts):
+    with pytest.raises(AccountError, match="exists already"):
+        await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "dup", "RS")
+    with pytest.raises(AccountError, match="ISO 3166"):
+        await accounts.add_org("mission-xx", OrgKind.SENDING_MISSION, "bad", "Serbia")
+    with pytest.raises(AccountError, match="not a organisation kind"):
+        await accounts.add_org("mission-yy", "ministry", "bad", "RS")
