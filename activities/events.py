@@ -1,0 +1,89 @@
+"""``append_events``: the one way a workflow writes to the event store.
+
+One unit of work: load the case's parties → check that each event's author organisation
+plays the role owning that event type → append. Event ids come from the workflow
+(``workflow.uuid4()``), so a retried activity appends nothing twice.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.log import activity_logger
+from domain.case import CaseState, evolve, role_of
+from domain.events import ReferralRegistered, may_author, parse_event, payload_of
+from domain.messages import AppendEventsRequest, AppendEventsResult
+from store.event_store import EventStore
+from store.events import Causation, DuplicateEventConflict, NewEvent
+
+# Business errors: retrying cannot help, the workflow must decide.
+OWNERSHIP_REFUSED = "OwnershipRefused"
+DUPLICATE_EVENT = "DuplicateEvent"
+REFERRAL_MISSING = "ReferralMissing"
+
+
+class EventActivities:
+    def __init__(self, store: EventStore):
+        self._store = store
+
+    @activity.defn(name="append_events")
+    async def append_events(self, request: AppendEventsRequest) -> AppendEventsResult:
+        log = activity_logger()
+        parties = await self._parties(request.case_id)
+        info = activity.info()
+        causation = Causation(info.workflow_id, info.workflow_run_id, info.activity_id)
+        new_events = []
+        for envelope in request.events:
+            event = envelope.event
+            if isinstance(event, ReferralRegistered):
+                if parties.referral is None:
+                    parties = evolve(parties, event)
+            elif parties.referral is None:
+                raise ApplicationError(
+                    f"case {request.case_id} has no referral; {event.type} cannot be its first "
+                    "event",
+                    type=REFERRAL_MISSING,
+                    non_retryable=True,
+                )
+            role = role_of(parties, envelope.author_org)
+            if role is None or not may_author(role, event.type):
+                log.warning("append refused", event_type=event.type,
+                            author_org=envelope.author_org,
+                            author_role=role.value if role else None)
+                raise ApplicationError(
+                    f"{envelope.author_org} ({role.value if role else 'no role in this case'}) "
+                    f"may not append {event.type} (owned by {event.owner.value})",
+                    type=OWNERSHIP_REFUSED,
+                    non_retryable=True,
+                )
+            new_events.append(
+                NewEvent(
+                    event_id=envelope.event_id,
+                    event_type=event.type,
+                    schema_version=event.schema_version,
+                    payload=payload_of(event),
+                    author_org=envelope.author_org,
+                    actor=envelope.actor,
+                    occurred_at=envelope.occurred_at,
+                    causation=causation,
+                )
+            )
+        try:
+            stored = await self._store.append(request.case_id, None, new_events)
+        except DuplicateEventConflict as error:
+            raise ApplicationError(str(error), type=DUPLICATE_EVENT, non_retryable=True) from error
+        # Any other StoreError (database unreachable, serialisation) is transient: raised
+        # as is, it is retried by the activity's retry policy.
+        log.info("events appended", event_types=[e.event_type for e in stored],
+                 versions=[e.version for e in stored])
+        return AppendEventsResult(versions=tuple(e.version for e in stored))
+
+    async def _parties(self, case_id: str) -> CaseState:
+        """Who plays which role in the case: the first event, the referral, names them."""
+        first = await self._store.read_stream(case_id, from_version=1, limit=1)
+        state = CaseState(case_id=case_id)
+        if first:
+            event = parse_event(first[0].event_type, first[0].schema_version, first[0].payload)
+            state = evolve(state, event)
+        return state

@@ -1,0 +1,606 @@
+"""Every step of a return, as an event.
+
+Each event type is a pydantic model in one discriminated union on ``type``, with a
+class-level schema version and the organisation role that owns it: only that role may
+append it (the sending mission writes its part of the file, the receiving mission its
+part, neither the other's). Payloads hold codes and opaque ids only; anything about the
+person (interview answers, forms, assessments) lives in the person vault and is
+referenced by a ``rec_…`` record id.
+
+Old schema versions are upcast on read (``parse_event``), never rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, Union
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.vocabulary import (
+    AgeCategory,
+    BookingRef,
+    ConsentChange,
+    CountryCode,
+    Determination,
+    DocumentRefusalReason,
+    EntryPoint,
+    EscalationReason,
+    EscalationResolution,
+    EscortKind,
+    EscortReleaseReason,
+    EscortScope,
+    FactSource,
+    FormVersion,
+    GuardianAuthority,
+    HandoverTo,
+    IdentificationMethod,
+    LanguageCode,
+    LegFailure,
+    OrganisationId,
+    Placement,
+    PostArrivalAssistance,
+    RecordId,
+    ReferralSource,
+    RepeatInterviewReason,
+    ReturnOption,
+    RiskLevel,
+    Role,
+    RouteKind,
+    Sha256Hex,
+    TaskCancelReason,
+    TaskKind,
+    TestimonyArrangement,
+    TraffickingStatus,
+    TravelAdapter,
+)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: ClassVar[int] = 1
+    owner: ClassVar[Role]
+
+
+# --- system: tasks, escalations, the handoff code, outcomes -----------------------------
+
+
+class TaskOpened(_Event):
+    type: Literal["task.opened"] = "task.opened"
+    owner: ClassVar[Role] = Role.SYSTEM
+    task_id: UUID
+    kind: TaskKind
+    assignee_org: OrganisationId
+    assignee_role: Role
+    due_at: datetime
+
+
+class TaskOverdueEscalated(_Event):
+    type: Literal["task.overdue_escalated"] = "task.overdue_escalated"
+    owner: ClassVar[Role] = Role.SYSTEM
+    task_id: UUID
+    kind: TaskKind
+    due_at: datetime
+
+
+class TaskCancelled(_Event):
+    type: Literal["task.cancelled"] = "task.cancelled"
+    owner: ClassVar[Role] = Role.SYSTEM
+    task_id: UUID
+    kind: TaskKind
+    reason: TaskCancelReason
+
+
+class CaseEscalated(_Event):
+    type: Literal["case.escalated"] = "case.escalated"
+    owner: ClassVar[Role] = Role.SYSTEM
+    reason: EscalationReason
+    since: datetime
+
+
+class EscalationResolved(_Event):
+    """The coordinator's answer to an escalation: try again, or stop the return."""
+
+    type: Literal["case.escalation_resolved"] = "case.escalation_resolved"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    reason: EscalationReason
+    resolution: EscalationResolution
+
+
+class HandoffCodeIssued(_Event):
+    """Only the hash: the code itself is shown to the escort and the receiving officer."""
+
+    type: Literal["reception.handoff_code_issued"] = "reception.handoff_code_issued"
+    owner: ClassVar[Role] = Role.SYSTEM
+    code_hash: Sha256Hex
+
+
+# --- sending mission --------------------------------------------------------------------
+
+
+class ReferralRegistered(_Event):
+    """v2: ``placement`` renamed ``first_placement``; ``age_category`` added (v1 had none)."""
+
+    type: Literal["case.referral_registered"] = "case.referral_registered"
+    schema_version: ClassVar[int] = 2
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    source: ReferralSource
+    first_placement: Placement
+    risk_level: RiskLevel
+    age_category: AgeCategory
+    witness: bool
+    host_country: CountryCode
+    destination_country: CountryCode
+    sending_mission: OrganisationId
+    receiving_mission: OrganisationId
+    border_partner: OrganisationId
+
+
+class ScreeningInterviewRecorded(_Event):
+    type: Literal["screening.interview_recorded"] = "screening.interview_recorded"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    interview_record_id: RecordId
+    interview_language: LanguageCode
+    interpreter_used: bool
+    reads_languages: tuple[LanguageCode, ...] = Field(min_length=1)
+    trafficking_status: TraffickingStatus
+    repeat_reason: RepeatInterviewReason | None = None
+
+
+class RepeatInterviewRequested(_Event):
+    """A second full interview, with its reason (the first one is reused by default)."""
+
+    type: Literal["screening.repeat_interview_requested"] = (
+        "screening.repeat_interview_requested"
+    )
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    reason: RepeatInterviewReason
+
+
+class OptionsDecisionRecorded(_Event):
+    type: Literal["options.decision_recorded"] = "options.decision_recorded"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    choice: ReturnOption
+    counselled_in_language: LanguageCode
+    reflection_days: int | None = Field(default=None, ge=1)
+
+
+class ConsentRecorded(_Event):
+    type: Literal["consent.recorded"] = "consent.recorded"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    consent_form_record_id: RecordId
+    form_language: LanguageCode
+    form_version: FormVersion
+    interpreter_used: bool
+    interpreter_record_id: RecordId | None = None
+    signed_at: datetime
+
+
+class ConsentWithdrawn(_Event):
+    type: Literal["consent.withdrawn"] = "consent.withdrawn"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    change: ConsentChange
+    form_record_id: RecordId | None = None
+
+
+class GuardianAppointed(_Event):
+    type: Literal["minor.guardian_appointed"] = "minor.guardian_appointed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    guardian_record_id: RecordId
+    authority: GuardianAuthority
+
+
+class DocumentsRequested(_Event):
+    type: Literal["documents.requested"] = "documents.requested"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    request_id: UUID
+    attempt: int = Field(ge=1)
+    consulate_of: CountryCode
+
+
+class DocumentsIssued(_Event):
+    type: Literal["documents.issued"] = "documents.issued"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    request_id: UUID
+    document_record_id: RecordId
+
+
+class DocumentsRefused(_Event):
+    type: Literal["documents.refused"] = "documents.refused"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    request_id: UUID
+    reason: DocumentRefusalReason
+
+
+class DocumentRequestWithdrawn(_Event):
+    type: Literal["documents.request_withdrawn"] = "documents.request_withdrawn"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    request_id: UUID
+
+
+class MedicalClearanceRecorded(_Event):
+    type: Literal["clearance.medical_recorded"] = "clearance.medical_recorded"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    fit_to_travel: bool
+    medical_record_id: RecordId
+
+
+class ProsecutorNotified(_Event):
+    type: Literal["clearance.prosecutor_notified"] = "clearance.prosecutor_notified"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    notified_at: datetime
+    testimony: TestimonyArrangement
+    earliest_departure_at: datetime
+
+
+class SecurityAssessed(_Event):
+    type: Literal["clearance.security_assessed"] = "clearance.security_assessed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    task_id: UUID
+    risk_level: RiskLevel
+    police_escort_required: bool
+
+
+class EscortAssigned(_Event):
+    type: Literal["escort.assigned"] = "escort.assigned"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    escort_id: UUID
+    kind: EscortKind
+    scope: EscortScope
+
+
+class EscortReleased(_Event):
+    type: Literal["escort.released"] = "escort.released"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    escort_id: UUID
+    reason: EscortReleaseReason
+
+
+class JourneyBooked(_Event):
+    type: Literal["journey.booked"] = "journey.booked"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    booking_ref: BookingRef
+    attempt: int = Field(ge=1)
+    provider: TravelAdapter
+    route: RouteKind
+    entry_point: EntryPoint
+    departure_at: datetime
+    task_id: UUID | None = None  # set when a coordinator entered it (manual adapter)
+
+
+class JourneyLegFailed(_Event):
+    type: Literal["journey.leg_failed"] = "journey.leg_failed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    booking_ref: BookingRef
+    attempt: int = Field(ge=1)
+    failure: LegFailure
+    source: FactSource
+
+
+class RebookingScheduled(_Event):
+    type: Literal["journey.rebooking_scheduled"] = "journey.rebooking_scheduled"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    next_attempt: int = Field(ge=2)
+    not_before: datetime
+
+
+class BookingCancelled(_Event):
+    type: Literal["journey.booking_cancelled"] = "journey.booking_cancelled"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    booking_ref: BookingRef
+    provider: TravelAdapter
+
+
+class JourneyDeparted(_Event):
+    type: Literal["journey.departed"] = "journey.departed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    booking_ref: BookingRef
+
+
+class ArrivedAtBorder(_Event):
+    type: Literal["journey.arrived_at_border"] = "journey.arrived_at_border"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    entry_point: EntryPoint
+
+
+class BorderHoldStarted(_Event):
+    type: Literal["border.hold_started"] = "border.hold_started"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    entry_point: EntryPoint
+
+
+class BorderHoldLifted(_Event):
+    type: Literal["border.hold_lifted"] = "border.hold_lifted"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    entry_point: EntryPoint
+    held_seconds: int = Field(ge=0)
+
+
+class BorderEntryRefused(_Event):
+    type: Literal["border.entry_refused"] = "border.entry_refused"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    entry_point: EntryPoint
+
+
+class BorderCleared(_Event):
+    type: Literal["border.cleared"] = "border.cleared"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    entry_point: EntryPoint
+
+
+# --- partner NGO ------------------------------------------------------------------------
+
+
+class BorderCompanionAssigned(_Event):
+    type: Literal["border.companion_assigned"] = "border.companion_assigned"
+    owner: ClassVar[Role] = Role.PARTNER
+    task_id: UUID
+    companion_record_id: RecordId
+
+
+# --- receiving mission ------------------------------------------------------------------
+
+
+class BestInterestDetermined(_Event):
+    type: Literal["minor.best_interest_determined"] = "minor.best_interest_determined"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+    determination: Determination
+    family_assessment_record_id: RecordId
+
+
+class HandoffConfirmed(_Event):
+    type: Literal["reception.handoff_confirmed"] = "reception.handoff_confirmed"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+    identification: IdentificationMethod
+
+
+class SafeArrivalConfirmed(_Event):
+    type: Literal["reception.safe_arrival_confirmed"] = "reception.safe_arrival_confirmed"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+
+
+class PostArrivalAssistanceRecorded(_Event):
+    type: Literal["reception.assistance_recorded"] = "reception.assistance_recorded"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+    provided: tuple[PostArrivalAssistance, ...]
+
+
+class HandedOverToGuardian(_Event):
+    type: Literal["minor.handed_over_to_guardian"] = "minor.handed_over_to_guardian"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+    handed_to: HandoverTo
+    guardian_record_id: RecordId
+
+
+# --- outcomes (system): every case ends with exactly one, and every one is counted ------
+
+
+class _Outcome(_Event):
+    owner: ClassVar[Role] = Role.SYSTEM
+
+
+class ReturnedOutcome(_Outcome):
+    """Safe arrival confirmed; reintegration (a later child workflow) takes over."""
+
+    type: Literal["outcome.returned"] = "outcome.returned"
+
+
+class ReflectionPeriodOutcome(_Outcome):
+    type: Literal["outcome.reflection_period"] = "outcome.reflection_period"
+    granted_days: int = Field(ge=1)
+    minimum_days: int = Field(ge=1)
+
+
+class TemporaryResidenceOutcome(_Outcome):
+    type: Literal["outcome.temporary_residence"] = "outcome.temporary_residence"
+
+
+class ResettlementReferralOutcome(_Outcome):
+    type: Literal["outcome.resettlement_referral"] = "outcome.resettlement_referral"
+
+
+class StayingInShelterOutcome(_Outcome):
+    type: Literal["outcome.staying_in_shelter"] = "outcome.staying_in_shelter"
+
+
+class AssistanceDeclinedOutcome(_Outcome):
+    type: Literal["outcome.assistance_declined"] = "outcome.assistance_declined"
+
+
+class ReturnedByOtherMeansOutcome(_Outcome):
+    type: Literal["outcome.returned_by_other_means"] = "outcome.returned_by_other_means"
+
+
+class NotIdentifiedAsVictimOutcome(_Outcome):
+    type: Literal["outcome.not_identified_as_victim"] = "outcome.not_identified_as_victim"
+
+
+class ReturnNotInBestInterestOutcome(_Outcome):
+    type: Literal["outcome.return_not_in_best_interest"] = "outcome.return_not_in_best_interest"
+
+
+class AlternativePathwayOutcome(_Outcome):
+    type: Literal["outcome.alternative_pathway"] = "outcome.alternative_pathway"
+    change: ConsentChange
+
+
+class ReturnStoppedOutcome(_Outcome):
+    type: Literal["outcome.return_stopped"] = "outcome.return_stopped"
+    reason: EscalationReason
+
+
+OutcomeEvent = Union[  # noqa: UP007 - a Union reads better than a long | chain here
+    ReturnedOutcome,
+    ReflectionPeriodOutcome,
+    TemporaryResidenceOutcome,
+    ResettlementReferralOutcome,
+    StayingInShelterOutcome,
+    AssistanceDeclinedOutcome,
+    ReturnedByOtherMeansOutcome,
+    NotIdentifiedAsVictimOutcome,
+    ReturnNotInBestInterestOutcome,
+    AlternativePathwayOutcome,
+    ReturnStoppedOutcome,
+]
+
+Event = Annotated[
+    Union[  # noqa: UP007
+        TaskOpened,
+        TaskOverdueEscalated,
+        TaskCancelled,
+        CaseEscalated,
+        EscalationResolved,
+        HandoffCodeIssued,
+        ReferralRegistered,
+        ScreeningInterviewRecorded,
+        RepeatInterviewRequested,
+        OptionsDecisionRecorded,
+        ConsentRecorded,
+        ConsentWithdrawn,
+        GuardianAppointed,
+        DocumentsRequested,
+        DocumentsIssued,
+        DocumentsRefused,
+        DocumentRequestWithdrawn,
+        MedicalClearanceRecorded,
+        ProsecutorNotified,
+        SecurityAssessed,
+        EscortAssigned,
+        EscortReleased,
+        JourneyBooked,
+        JourneyLegFailed,
+        RebookingScheduled,
+        BookingCancelled,
+        JourneyDeparted,
+        ArrivedAtBorder,
+        BorderHoldStarted,
+        BorderHoldLifted,
+        BorderEntryRefused,
+        BorderCleared,
+        BorderCompanionAssigned,
+        BestInterestDetermined,
+        HandoffConfirmed,
+        SafeArrivalConfirmed,
+        PostArrivalAssistanceRecorded,
+        HandedOverToGuardian,
+        ReturnedOutcome,
+        ReflectionPeriodOutcome,
+        TemporaryResidenceOutcome,
+        ResettlementReferralOutcome,
+        StayingInShelterOutcome,
+        AssistanceDeclinedOutcome,
+        ReturnedByOtherMeansOutcome,
+        NotIdentifiedAsVictimOutcome,
+        ReturnNotInBestInterestOutcome,
+        AlternativePathwayOutcome,
+        ReturnStoppedOutcome,
+    ],
+    Field(discriminator="type"),
+]
+
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+EVENT_CLASSES: dict[str, type[_Event]] = {
+    cls.model_fields["type"].default: cls
+    for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
+}
+OUTCOME_TYPES = frozenset(
+    cls.model_fields["type"].default for cls in OutcomeEvent.__args__  # type: ignore[attr-defined]
+)
+
+
+def event_type(event: _Event) -> str:
+    return event.type  # type: ignore[attr-defined]
+
+
+def owner_of(event_type_: str) -> Role:
+    try:
+        return EVENT_CLASSES[event_type_].owner
+    except KeyError:
+        raise UnknownEventType(event_type_) from None
+
+
+def may_author(role: Role, event_type_: str) -> bool:
+    """Only the owning role appends an event type; nobody appends an unknown type."""
+    cls = EVENT_CLASSES.get(event_type_)
+    return cls is not None and cls.owner == role
+
+
+def payload_of(event: _Event) -> dict[str, Any]:
+    """The JSON payload stored for an event (its type lives in its own column)."""
+    return event.model_dump(mode="json", exclude={"type"})
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, event_type_: str):
+        super().__init__(f"unknown event type {event_type_!r}")
+
+
+class UnsupportedSchemaVersion(ValueError):
+    pass
+
+
+# --- upcasting --------------------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""(event type, from version) → function returning the payload at from version + 1."""
+
+
+def upcaster(event_type_: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def register(fn: Upcaster) -> Upcaster:
+        key = (event_type_, from_version)
+        if key in UPCASTERS:
+            raise ValueError(f"two upcasters for {key}")
+        UPCASTERS[key] = fn
+        return fn
+
+    return register
+
+
+@upcaster("case.referral_registered", 1)
+def _referral_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 (before age bands were recorded) called the first placement ``placement`` and had
+    no age. An age that was never recorded is unknown, and unknown age means a minor: the
+    8% of the programme's cases with no age were exactly the ones this rule protects."""
+    upcast = {k: v for k, v in payload.items() if k != "placement"}
+    upcast["first_placement"] = payload["placement"]
+    upcast.setdefault("age_category", AgeCategory.UNKNOWN.value)
+    return upcast
+
+
+def parse_event(event_type_: str, schema_version: int, payload: dict[str, Any]) -> _Event:
+    """A stored payload as the current event model, upcasting old schema versions."""
+    cls = EVENT_CLASSES.get(event_type_)
+    if cls is None:
+        raise UnknownEventType(event_type_)
+    if schema_version < 1 or schema_version > cls.schema_version:
+        raise UnsupportedSchemaVersion(
+            f"{event_type_} schema version {schema_version} (current: {cls.schema_version})"
+        )
+    data = dict(payload)
+    data.pop("type", None)
+    for version in range(schema_version, cls.schema_version):
+        step = UPCASTERS.get((event_type_, version))
+        if step is None:
+            raise UnsupportedSchemaVersion(f"no upcaster for {event_type_} v{version}")
+        data = step(data)
+    return cls.model_validate({**data, "type": event_type_})

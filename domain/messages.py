@@ -1,0 +1,354 @@
+"""Everything that crosses the Temporal boundary: workflow input and result, Update and
+signal payloads, query views, activity arguments.
+
+Temporal histories are readable by operators, so these models carry codes and opaque
+ids only. A test walks every field of every model here and fails on a field whose name
+or type could hold identity data (names, dates of birth, addresses, free text).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.config import JourneyConfig
+from domain.events import Event
+from domain.vocabulary import (
+    ActorId,
+    AgeCategory,
+    BookingRef,
+    CaseId,
+    Code,
+    ConsentChange,
+    CountryCode,
+    Determination,
+    DocumentRefusalReason,
+    EntryPoint,
+    EscalationResolution,
+    FormVersion,
+    GuardianAuthority,
+    HandoffCode,
+    HandoverTo,
+    IdentificationMethod,
+    LanguageCode,
+    LegFailure,
+    OrganisationId,
+    Placement,
+    PostArrivalAssistance,
+    RecordId,
+    ReferralSource,
+    RepeatInterviewReason,
+    ReturnOption,
+    RiskLevel,
+    RouteKind,
+    Stage,
+    TaskKind,
+    TestimonyArrangement,
+    TraffickingStatus,
+    TravelAdapter,
+)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- workflow input / result ------------------------------------------------------------
+
+
+class ReturnCaseInput(_Message):
+    """Non-identifying facts of a referral. The person herself is in the vault."""
+
+    case_id: CaseId
+    sending_mission: OrganisationId
+    receiving_mission: OrganisationId
+    border_partner: OrganisationId
+    host_country: CountryCode
+    destination_country: CountryCode
+    referral_source: ReferralSource
+    first_placement: Placement
+    risk_level: RiskLevel
+    age_category: AgeCategory
+    witness: bool = False
+    travel_adapter: TravelAdapter = TravelAdapter.SIMULATED
+    simulated_disruptions: tuple[LegFailure | None, ...] = Field(
+        default=(),
+        max_length=20,
+        description="Simulated adapter only: the disruption of booking attempt n (None: the "
+        "flight operates). Deterministic failure injection for tests and demos.",
+    )
+    config: JourneyConfig = Field(default_factory=JourneyConfig)
+
+    @model_validator(mode="after")
+    def _disruptions_are_simulated(self) -> ReturnCaseInput:
+        if self.simulated_disruptions and self.travel_adapter is not TravelAdapter.SIMULATED:
+            raise ValueError("simulated_disruptions need the simulated travel adapter")
+        return self
+
+
+class ReturnCaseResult(_Message):
+    case_id: CaseId
+    outcome: Code
+    events_appended: int
+
+
+# --- Update: complete_task --------------------------------------------------------------
+
+
+class ScreeningResult(_Message):
+    kind: Literal["screening_interview"] = "screening_interview"
+    interview_record_id: RecordId
+    interview_language: LanguageCode
+    interpreter_used: bool
+    reads_languages: tuple[LanguageCode, ...] = Field(min_length=1, max_length=10)
+    trafficking_status: TraffickingStatus
+    repeat_reason: RepeatInterviewReason | None = None
+
+
+class OptionsDecisionResult(_Message):
+    kind: Literal["options_decision"] = "options_decision"
+    choice: ReturnOption
+    counselled_in_language: LanguageCode
+    reflection_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class ConsentResult(_Message):
+    kind: Literal["informed_consent"] = "informed_consent"
+    consent_form_record_id: RecordId
+    form_language: LanguageCode
+    form_version: FormVersion
+    interpreter_used: bool
+    interpreter_record_id: RecordId | None = None
+    signed_at: datetime
+
+
+class GuardianAppointmentResult(_Message):
+    kind: Literal["guardian_appointment"] = "guardian_appointment"
+    guardian_record_id: RecordId
+    authority: GuardianAuthority
+
+
+class BestInterestResult(_Message):
+    kind: Literal["best_interest_determination"] = "best_interest_determination"
+    determination: Determination
+    family_assessment_record_id: RecordId
+
+
+class TravelDocumentsResult(_Message):
+    kind: Literal["travel_documents"] = "travel_documents"
+    issued: bool
+    document_record_id: RecordId | None = None
+    refusal_reason: DocumentRefusalReason | None = None
+
+
+class MedicalClearanceResult(_Message):
+    kind: Literal["medical_clearance"] = "medical_clearance"
+    fit_to_travel: bool
+    medical_record_id: RecordId
+
+
+class ProsecutorNoticeResult(_Message):
+    kind: Literal["prosecutor_notice"] = "prosecutor_notice"
+    notified_at: datetime
+    testimony: TestimonyArrangement
+
+
+class SecurityAssessmentResult(_Message):
+    kind: Literal["security_assessment"] = "security_assessment"
+    risk_level: RiskLevel
+
+
+class EnterBookingResult(_Message):
+    kind: Literal["enter_booking"] = "enter_booking"
+    booking_ref: BookingRef
+    entry_point: EntryPoint
+    departure_at: datetime
+
+
+class EscalationReviewResult(_Message):
+    kind: Literal["escalation_review"] = "escalation_review"
+    resolution: EscalationResolution
+
+
+class BorderCompanionResult(_Message):
+    kind: Literal["border_companion"] = "border_companion"
+    companion_record_id: RecordId
+
+
+class ReceptionHandoffResult(_Message):
+    kind: Literal["reception_handoff"] = "reception_handoff"
+    identification: IdentificationMethod
+    handoff_code: HandoffCode | None = None
+    safe_arrival_confirmed: bool
+    assistance_provided: tuple[PostArrivalAssistance, ...] = Field(default=(), max_length=10)
+
+
+class GuardianHandoverResult(_Message):
+    kind: Literal["guardian_handover"] = "guardian_handover"
+    handed_to: HandoverTo
+    guardian_record_id: RecordId
+
+
+TaskResult = Annotated[
+    Union[  # noqa: UP007
+        ScreeningResult,
+        OptionsDecisionResult,
+        ConsentResult,
+        GuardianAppointmentResult,
+        BestInterestResult,
+        TravelDocumentsResult,
+        MedicalClearanceResult,
+        ProsecutorNoticeResult,
+        SecurityAssessmentResult,
+        EnterBookingResult,
+        EscalationReviewResult,
+        BorderCompanionResult,
+        ReceptionHandoffResult,
+        GuardianHandoverResult,
+    ],
+    Field(discriminator="kind"),
+]
+
+RESULT_KINDS: dict[TaskKind, type[_Message]] = {
+    TaskKind(cls.model_fields["kind"].default): cls
+    for cls in TaskResult.__origin__.__args__  # type: ignore[attr-defined]
+}
+
+
+class TaskCompletion(_Message):
+    """Payload of the ``complete_task`` Update."""
+
+    task_id: UUID
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    result: TaskResult
+
+
+class TaskCompleted(_Message):
+    """What ``complete_task`` returns: the event types it appended."""
+
+    task_id: UUID
+    event_types: tuple[Code, ...]
+
+
+class RepeatInterviewRequest(_Message):
+    """Payload of the ``request_repeat_interview`` Update: a second full screening interview
+    is an exception, allowed before consent and only with a recorded reason."""
+
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    reason: RepeatInterviewReason
+
+
+# --- signals ----------------------------------------------------------------------------
+
+JourneyFactKind = Literal[
+    "departed",
+    "leg_failed",
+    "arrived_at_border",
+    "border_cleared",
+    "border_hold_started",
+    "border_hold_lifted",
+    "entry_refused",
+]
+
+
+class JourneyFact(_Message):
+    """Signal ``journey_fact``: something that happened on the road, reported by the
+    sending mission's escort or coordinator."""
+
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    fact: JourneyFactKind
+    failure: LegFailure | None = None  # with fact == "leg_failed"
+
+
+class ConsentWithdrawal(_Message):
+    """Signal ``withdraw_consent``: withdrawn or deferred (the deferral form is in the vault)."""
+
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    change: ConsentChange = ConsentChange.WITHDRAWN
+    form_record_id: RecordId | None = None
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+class OpenTaskView(_Message):
+    task_id: UUID
+    kind: TaskKind
+    assignee_org: OrganisationId
+    due_at: datetime
+    escalated: bool
+
+
+class CaseView(_Message):
+    """Query ``status``: what an operator or the API needs to steer the case."""
+
+    case_id: CaseId
+    stage: Stage
+    blocked_on: Code | None
+    open_tasks: tuple[OpenTaskView, ...]
+    outcome: Code | None
+    events_appended: int
+    booking_attempts: int
+    ignored_signals: int
+
+
+# --- activity arguments -----------------------------------------------------------------
+
+
+class EventEnvelope(_Message):
+    """One event as the workflow decided it: id and time made in workflow code (the same on
+    replay), the domain event, and on whose behalf it is written."""
+
+    event_id: UUID
+    occurred_at: datetime
+    author_org: OrganisationId
+    actor: ActorId
+    event: Event
+
+
+class AppendEventsRequest(_Message):
+    case_id: CaseId
+    events: tuple[EventEnvelope, ...] = Field(min_length=1, max_length=50)
+
+
+class AppendEventsResult(_Message):
+    versions: tuple[int, ...]
+
+
+class BookingRequest(_Message):
+    case_id: CaseId
+    request_id: UUID  # idempotency key: a retried booking returns the same booking
+    attempt: int = Field(ge=1)
+    host_country: CountryCode
+    destination_country: CountryCode
+    avoid_entry_points: tuple[EntryPoint, ...] = ()
+    not_before: datetime
+    simulated_disruption: LegFailure | None = None
+
+
+class Booking(_Message):
+    booking_ref: BookingRef
+    provider: TravelAdapter
+    route: RouteKind
+    entry_point: EntryPoint
+    departure_at: datetime
+    disruption: LegFailure | None = None  # simulated adapter: what will happen to this leg
+
+
+class CancelBookingRequest(_Message):
+    case_id: CaseId
+    booking_ref: BookingRef
+    provider: TravelAdapter
+
+
+class CancelBookingResult(_Message):
+    booking_ref: BookingRef
+    cancelled: bool
+    manual_follow_up: bool  # manual adapter: the coordinator must cancel with the carrier

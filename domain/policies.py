@@ -1,0 +1,178 @@
+"""The field's rules, one small named function each (domain brief, "The journey of one case").
+
+A policy that can say no returns a ``Refusal`` (or None when satisfied): a sentence a
+coordinator understands, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.config import JourneyConfig
+from domain.vocabulary import (
+    AgeCategory,
+    EscortKind,
+    EscortScope,
+    IdentificationMethod,
+    LanguageCode,
+    RiskLevel,
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a command was refused, in words for the coordinator."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# --- minors (§6.5.3, rec. 10) -----------------------------------------------------------
+
+_ADULT_BANDS = frozenset(
+    {AgeCategory.AGE_18_TO_24, AgeCategory.AGE_25_TO_34, AgeCategory.AGE_35_PLUS}
+)
+
+
+def treated_as_minor(age: AgeCategory) -> bool:
+    """Under 18, and also unknown or disputed age: the benefit of the doubt goes to the child."""
+    return age not in _ADULT_BANDS
+
+
+# --- escorts and security (§4.3.3) ------------------------------------------------------
+
+
+def police_escort_required(risk: RiskLevel) -> bool:
+    return risk is RiskLevel.HIGH
+
+
+def required_escorts(minor: bool, risk: RiskLevel) -> list[tuple[EscortKind, EscortScope]]:
+    """Staff always; a minor's escort stays to the guardian / family (end to end); high risk
+    adds police to the handoff."""
+    escorts = [(EscortKind.STAFF, EscortScope.END_TO_END if minor else EscortScope.TO_HANDOFF)]
+    if police_escort_required(risk):
+        escorts.append((EscortKind.POLICE, EscortScope.TO_HANDOFF))
+    return escorts
+
+
+# --- witness (§4.3.3, §5.3.5) -----------------------------------------------------------
+
+
+def earliest_witness_departure(notified_at: datetime, notice: timedelta) -> datetime:
+    return notified_at + notice
+
+
+def witness_departure_refusal(
+    departure_at: datetime, earliest: datetime | None, notice: timedelta
+) -> Refusal | None:
+    if earliest is not None and departure_at < earliest:
+        return Refusal(
+            f"a witness cannot depart before {earliest:%Y-%m-%d %H:%M} UTC: the prosecutor "
+            f"must be told at least {notice.days} days in advance"
+        )
+    return None
+
+
+# --- consent (§6.5.2 "Language", rec. 18) -----------------------------------------------
+
+
+def consent_refusal(
+    *,
+    form_language: LanguageCode,
+    reads_languages: tuple[LanguageCode, ...],
+    form_version: str,
+    accepted_versions: tuple[str, ...],
+    interpreter_used: bool,
+    interpreter_recorded: bool,
+    signed_at: datetime,
+    now: datetime,
+) -> Refusal | None:
+    """Consent counts only if signed on a form in a language she reads, on a current form
+    version, with the interpreter recorded when one was used, and not in the future."""
+    if form_language not in reads_languages:
+        return Refusal(
+            f"consent form in {form_language!r} is not valid: the person reads "
+            f"{', '.join(reads_languages)}; use a form in a language she reads"
+        )
+    if form_version not in accepted_versions:
+        return Refusal(
+            f"consent form version {form_version!r} is not in use; current: "
+            f"{', '.join(accepted_versions)}"
+        )
+    if interpreter_used and not interpreter_recorded:
+        return Refusal("an interpreter was used: record the interpreter with the consent")
+    if not interpreter_used and interpreter_recorded:
+        return Refusal("an interpreter is recorded but the consent says none was used")
+    if signed_at > now:
+        return Refusal("consent cannot be signed in the future")
+    return None
+
+
+# --- reflection period (Serbia: 4 weeks; Tirana Agreement: at least 3 months) -----------
+
+
+def reflection_minimum_days(host_country: str, config: JourneyConfig) -> int:
+    return config.reflection_minimum_days.get(host_country, config.default_reflection_minimum_days)
+
+
+def reflection_period_refusal(
+    granted_days: int | None, host_country: str, config: JourneyConfig
+) -> Refusal | None:
+    minimum = reflection_minimum_days(host_country, config)
+    if granted_days is None:
+        return Refusal("a reflection period needs its length in days")
+    if granted_days < minimum:
+        return Refusal(
+            f"a reflection period in {host_country} is at least {minimum} days; "
+            f"{granted_days} were recorded"
+        )
+    return None
+
+
+# --- discreet identification at the handoff (§6.5.2, rec. 11) ---------------------------
+
+DISCREET_IDENTIFICATION = frozenset(
+    {IdentificationMethod.HANDOFF_CODE, IdentificationMethod.PHOTO_MATCH}
+)
+
+
+def identification_refusal(method: IdentificationMethod) -> Refusal | None:
+    if method in DISCREET_IDENTIFICATION:
+        return None
+    return Refusal(
+        f"identification by {method.value.replace('_', ' ')} is refused: it marks the person "
+        "for traffickers and stigmatises her at home; use the one-time handoff code or a "
+        "photo match known only to the escort and the receiving officer"
+    )
+
+
+HANDOFF_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def handoff_code_from(random_ints: list[int]) -> str:
+    """An 8-character code from 8 integers (the workflow passes ``workflow.random()`` draws)."""
+    if len(random_ints) != 8:
+        raise ValueError("a handoff code has 8 characters")
+    return "".join(HANDOFF_CODE_ALPHABET[i % len(HANDOFF_CODE_ALPHABET)] for i in random_ints)
+
+
+def handoff_code_hash(case_id: str, code: str) -> str:
+    """What events keep instead of the code (salted by case, so equal codes differ)."""
+    return hashlib.sha256(f"homeward-handoff:{case_id}:{code}".encode()).hexdigest()
+
+
+# --- escalation timing ------------------------------------------------------------------
+
+
+def border_hold_steps(config: JourneyConfig) -> list[tuple[timedelta, str]]:
+    """What a long border hold triggers, in order (§4.4.3: a border can hold for two days)."""
+    return sorted(
+        [
+            (config.border_companion_after, "companion"),
+            (config.border_escalation_after, "escalate"),
+        ]
+    )

@@ -1,0 +1,340 @@
+"""Controlled vocabularies and constrained identifier types.
+
+Values are codes, never free text: ISO 3166-1 alpha-2 countries, ISO 639 languages,
+HTCDS picklist terms where the Human Trafficking Case Data Standard has one, and
+opaque identifiers (organisation ids, vault record ids, actor ids) whose patterns
+cannot hold a name, an address or an e-mail address.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+# ISO 3166-1 alpha-2, plus XK (Kosovo: a user-assigned code used by the EU, IOM and the
+# Western Balkan missions this system serves).
+ISO_3166_ALPHA_2 = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
+    """.split()
+)
+
+
+def _known_country(code: str) -> str:
+    if code not in ISO_3166_ALPHA_2:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+CountryCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)
+]
+"""ISO 3166-1 alpha-2, upper case (``MD``, ``RS``, ``XK``)."""
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+"""ISO 639-1 (``ro``) or ISO 639-2/3 (``rum``, ``rom``) language code, lower case."""
+
+OrganisationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+"""Slug of a mission or partner organisation (``iom-belgrade``), never a person."""
+
+ActorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_:.-]{0,63}$")]
+"""Opaque id of a staff account (``u-4821``) or ``system:<component>``; no ``@``, no spaces."""
+
+RecordId = Annotated[str, StringConstraints(pattern=r"^rec_[A-Za-z0-9]{8,64}$")]
+"""Opaque id of a record in the person vault (interview, consent form, assessment)."""
+
+CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{5,63}$")]
+"""Random case id; the workflow id is ``return-<case id>``."""
+
+BookingRef = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{4,32}$")]
+"""Carrier / provider booking reference (PNR-like), never a passenger name."""
+
+EntryPoint = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""IATA code of the airport (or UN/LOCODE-like 3-letter code of the crossing) of entry."""
+
+HandoffCode = Annotated[str, StringConstraints(pattern=r"^[A-HJ-NP-Z2-9]{8}$")]
+"""One-time handoff code: 8 characters, no look-alikes (no I, O, 0, 1)."""
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.:-]{1,64}$")]
+"""A machine code (stage, outcome, event type, blocked-on value), never prose."""
+
+FormVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.-]{1,16}$")]
+
+SYSTEM_ORGANISATION = "homeward"
+"""Author organisation of events the system itself owns (tasks, escalations, outcomes)."""
+
+WORKFLOW_ACTOR = "system:workflow"
+
+
+class Role(StrEnum):
+    SENDING_MISSION = "sending_mission"
+    RECEIVING_MISSION = "receiving_mission"
+    PARTNER = "partner"
+    SYSTEM = "system"
+
+
+class ReferralSource(StrEnum):
+    """Who referred the person (§3.2.4, §3.3.3)."""
+
+    POLICE_RAID = "police_raid"
+    BORDER_SERVICE = "border_service"
+    EMBASSY = "embassy"
+    SELF_REFERRAL = "self_referral"
+    NGO = "ngo"
+    HOTLINE = "hotline"
+
+
+class Placement(StrEnum):
+    """First placement after referral (§4.3.3 Box 5–6)."""
+
+    SAFE_HOUSE = "safe_house"
+    SHELTER_HIGH_RISK = "shelter_high_risk"
+    SHELTER_LOW_RISK = "shelter_low_risk"
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class AgeCategory(StrEnum):
+    """An age band, never a birth date. Unknown or disputed age is treated as a minor."""
+
+    UNDER_12 = "under_12"
+    AGE_12_TO_17 = "12_17"
+    AGE_18_TO_24 = "18_24"
+    AGE_25_TO_34 = "25_34"
+    AGE_35_PLUS = "35_plus"
+    UNKNOWN = "unknown"
+    DISPUTED = "disputed"
+
+
+class TraffickingStatus(StrEnum):
+    """HTCDS vic_TraffickingStatus. A victim is a victim whether or not she returns."""
+
+    POSSIBLE = "PossibleVictimOfTrafficking"
+    ACTUAL = "ActualVictimOfTrafficking"
+    NOT_A_VICTIM = "NotAVictimOfTrafficking"
+
+
+class RepeatInterviewReason(StrEnum):
+    """The only reasons a second full screening interview may be held (rec. 16–17)."""
+
+    FIRST_INTERVIEW_INCOMPLETE = "first_interview_incomplete"
+    NEW_INFORMATION = "new_information"
+    INTERPRETER_UNAVAILABLE_AT_FIRST = "interpreter_unavailable_at_first"
+    PERSON_REQUESTED = "person_requested"
+
+
+class ReturnOption(StrEnum):
+    """What the person chose after counselling on her options (§5.2.1)."""
+
+    RETURN = "return"
+    REFLECTION_PERIOD = "reflection_period"
+    TEMPORARY_RESIDENCE = "temporary_residence"
+    RESETTLEMENT_REFERRAL = "resettlement_referral"
+    STAY_IN_SHELTER = "stay_in_shelter"
+    DECLINE_ASSISTANCE = "decline_assistance"
+    RETURN_BY_OTHER_MEANS = "return_by_other_means"
+
+
+class ConsentChange(StrEnum):
+    WITHDRAWN = "withdrawn"
+    DEFERRED = "deferred"  # "Voluntary Deferral of Repatriation Assistance"
+
+
+class GuardianAuthority(StrEnum):
+    COURT = "court"
+    SOCIAL_WELFARE_CENTRE = "social_welfare_centre"
+    CHILD_PROTECTION_AUTHORITY = "child_protection_authority"
+
+
+class Determination(StrEnum):
+    RETURN_IN_BEST_INTEREST = "return_in_best_interest"
+    RETURN_NOT_IN_BEST_INTEREST = "return_not_in_best_interest"
+
+
+class DocumentRefusalReason(StrEnum):
+    IDENTITY_NOT_CONFIRMED = "identity_not_confirmed"
+    PHOTOS_REJECTED = "photos_rejected"
+    CONSULATE_UNREACHABLE = "consulate_unreachable"
+    EXIT_FORMALITIES_INCOMPLETE = "exit_formalities_incomplete"
+    OTHER_ADMINISTRATIVE = "other_administrative"
+
+
+class TestimonyArrangement(StrEnum):
+    """How the witness's testimony is safeguarded before she leaves (§5.3.5)."""
+
+    __test__ = False  # not a pytest class
+
+    TESTIMONY_GIVEN = "testimony_given"
+    REMOTE_TESTIMONY_ARRANGED = "remote_testimony_arranged"
+    PERSON_DECIDED_TO_LEAVE = "person_decided_to_leave"
+
+
+class EscortKind(StrEnum):
+    STAFF = "staff"
+    POLICE = "police"
+
+
+class EscortScope(StrEnum):
+    TO_HANDOFF = "to_handoff"  # until the receiving mission takes over at the border
+    END_TO_END = "end_to_end"  # minors: to the guardian / family at the final destination
+
+
+class EscortReleaseReason(StrEnum):
+    HANDOFF_COMPLETE = "handoff_complete"
+    GUARDIAN_HANDOVER_COMPLETE = "guardian_handover_complete"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    RETURN_STOPPED = "return_stopped"
+
+
+class TravelAdapter(StrEnum):
+    SIMULATED = "simulated"
+    MANUAL = "manual"
+
+
+class RouteKind(StrEnum):
+    DIRECT = "direct"
+    ALTERNATIVE = "alternative"  # another airport / crossing after a refusal at the border
+
+
+class LegFailure(StrEnum):
+    CANCELLED_FLIGHT = "cancelled_flight"
+    DENIED_BOARDING = "denied_boarding"
+    MISSED_CONNECTION = "missed_connection"
+
+
+class FactSource(StrEnum):
+    PROVIDER_FEED = "provider_feed"
+    FIELD_REPORT = "field_report"  # a signal from the escort / coordinator
+
+
+class IdentificationMethod(StrEnum):
+    """How the receiving officer identifies the person at the handoff.
+
+    Only the first two are discreet. The others are listed so that an attempt to record
+    them is refused with a reason, not a schema error (§6.5.2, rec. 11: the branded bag).
+    """
+
+    HANDOFF_CODE = "handoff_code"
+    PHOTO_MATCH = "photo_match"
+    BRANDED_ITEM = "branded_item"
+    VISIBLE_MARKER = "visible_marker"
+    NAME_CALLED_ALOUD = "name_called_aloud"
+    NAME_SIGN = "name_sign"
+
+
+class PostArrivalAssistance(StrEnum):
+    """§5.5.1: what was provided on arrival."""
+
+    MEDICAL = "medical"
+    OVERNIGHT_ACCOMMODATION = "overnight_accommodation"
+    CUSTOMS_BORDER_FORMALITIES = "customs_border_formalities"
+    ONWARD_TRANSFER = "onward_transfer"
+    COUNSELLING_NEXT_DAY = "counselling_next_day"
+    NEEDS_ASSESSMENT = "needs_assessment"
+
+
+class HandoverTo(StrEnum):
+    LEGAL_GUARDIAN = "legal_guardian"
+    FAMILY = "family"
+
+
+class EscalationReason(StrEnum):
+    REBOOKING_LIMIT_REACHED = "rebooking_limit_reached"
+    DOCUMENT_REFUSALS_LIMIT_REACHED = "document_refusals_limit_reached"
+    BORDER_HOLD_EXCEEDED = "border_hold_exceeded"
+
+
+class EscalationResolution(StrEnum):
+    RETRY = "retry"
+    STOP_RETURN = "stop_return"
+
+
+class TaskCancelReason(StrEnum):
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    HOLD_ENDED = "hold_ended"
+    RETURN_STOPPED = "return_stopped"
+
+
+class TaskKind(StrEnum):
+    SCREENING_INTERVIEW = "screening_interview"
+    OPTIONS_DECISION = "options_decision"
+    INFORMED_CONSENT = "informed_consent"
+    GUARDIAN_APPOINTMENT = "guardian_appointment"
+    BEST_INTEREST_DETERMINATION = "best_interest_determination"
+    TRAVEL_DOCUMENTS = "travel_documents"
+    MEDICAL_CLEARANCE = "medical_clearance"
+    PROSECUTOR_NOTICE = "prosecutor_notice"
+    SECURITY_ASSESSMENT = "security_assessment"
+    ENTER_BOOKING = "enter_booking"
+    ESCALATION_REVIEW = "escalation_review"
+    BORDER_COMPANION = "border_companion"
+    RECEPTION_HANDOFF = "reception_handoff"
+    GUARDIAN_HANDOVER = "guardian_handover"
+
+
+TASK_ASSIGNEE_ROLE: dict[TaskKind, Role] = {
+    TaskKind.SCREENING_INTERVIEW: Role.SENDING_MISSION,
+    TaskKind.OPTIONS_DECISION: Role.SENDING_MISSION,
+    TaskKind.INFORMED_CONSENT: Role.SENDING_MISSION,
+    TaskKind.GUARDIAN_APPOINTMENT: Role.SENDING_MISSION,
+    TaskKind.BEST_INTEREST_DETERMINATION: Role.RECEIVING_MISSION,
+    TaskKind.TRAVEL_DOCUMENTS: Role.SENDING_MISSION,
+    TaskKind.MEDICAL_CLEARANCE: Role.SENDING_MISSION,
+    TaskKind.PROSECUTOR_NOTICE: Role.SENDING_MISSION,
+    TaskKind.SECURITY_ASSESSMENT: Role.SENDING_MISSION,
+    TaskKind.ENTER_BOOKING: Role.SENDING_MISSION,
+    TaskKind.ESCALATION_REVIEW: Role.SENDING_MISSION,
+    TaskKind.BORDER_COMPANION: Role.PARTNER,
+    TaskKind.RECEPTION_HANDOFF: Role.RECEIVING_MISSION,
+    TaskKind.GUARDIAN_HANDOVER: Role.RECEIVING_MISSION,
+}
+
+
+class Stage(StrEnum):
+    """Where a case is; the ``HomewardStage`` search attribute."""
+
+    REFERRAL = "referral"
+    SCREENING = "screening"
+    OPTIONS = "options"
+    CONSENT = "consent"
+    MINOR_SAFEGUARDS = "minor_safeguards"
+    DOCUMENTS = "documents"
+    CLEARANCES = "clearances"
+    BOOKING = "booking"
+    AWAITING_DEPARTURE = "awaiting_departure"
+    IN_TRANSIT = "in_transit"
+    BORDER = "border"
+    RECEPTION = "reception"
+    GUARDIAN_HANDOVER = "guardian_handover"
+    COMPENSATING = "compensating"
+    CLOSED = "closed"
+
+
+class Outcome(StrEnum):
+    RETURNED = "returned"
+    REFLECTION_PERIOD = "reflection_period"
+    TEMPORARY_RESIDENCE = "temporary_residence"
+    RESETTLEMENT_REFERRAL = "resettlement_referral"
+    STAYING_IN_SHELTER = "staying_in_shelter"
+    ASSISTANCE_DECLINED = "assistance_declined"
+    RETURNED_BY_OTHER_MEANS = "returned_by_other_means"
+    NOT_IDENTIFIED_AS_VICTIM = "not_identified_as_victim"
+    RETURN_NOT_IN_BEST_INTEREST = "return_not_in_best_interest"
+    ALTERNATIVE_PATHWAY = "alternative_pathway"
+    RETURN_STOPPED = "return_stopped"

@@ -1,0 +1,244 @@
+"""Drives a return case the way its people would: waits for a task, completes it through
+the Update, reports road facts as signals; reads back the event store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from domain import messages as msg
+from domain.config import JourneyConfig
+from domain.vocabulary import (
+    AgeCategory,
+    Determination,
+    GuardianAuthority,
+    HandoverTo,
+    IdentificationMethod,
+    LegFailure,
+    Placement,
+    PostArrivalAssistance,
+    ReferralSource,
+    ReturnOption,
+    RiskLevel,
+    TaskKind,
+    TestimonyArrangement,
+    TraffickingStatus,
+)
+from store.event_store import EventStore
+from workflows import ReturnCaseWorkflow
+from workflows.client import start_return_case
+
+SENDING = "iom-belgrade"
+RECEIVING = "iom-chisinau"
+PARTNER = "ngo-border-companions"
+ORG_OF = {
+    TaskKind.BEST_INTEREST_DETERMINATION: RECEIVING,
+    TaskKind.RECEPTION_HANDOFF: RECEIVING,
+    TaskKind.GUARDIAN_HANDOVER: RECEIVING,
+    TaskKind.BORDER_COMPANION: PARTNER,
+}
+
+
+def case_input(**overrides: Any) -> msg.ReturnCaseInput:
+    fields: dict[str, Any] = dict(
+        case_id=f"c-{uuid.uuid4().hex[:12]}",
+        sending_mission=SENDING,
+        receiving_mission=RECEIVING,
+        border_partner=PARTNER,
+        host_country="RS",
+        destination_country="MD",
+        referral_source=ReferralSource.POLICE_RAID,
+        first_placement=Placement.SHELTER_LOW_RISK,
+        risk_level=RiskLevel.LOW,
+        age_category=AgeCategory.AGE_18_TO_24,
+        witness=False,
+        config=JourneyConfig(),
+    )
+    fields.update(overrides)
+    return msg.ReturnCaseInput(**fields)
+
+
+def rec() -> str:
+    return f"rec_{uuid.uuid4().hex[:16]}"
+
+
+def screening(**kw: Any) -> msg.ScreeningResult:
+    return msg.ScreeningResult(**{
+        "interview_record_id": rec(), "interview_language": "ro", "interpreter_used": False,
+        "reads_languages": ("ro", "ru"), "trafficking_status": TraffickingStatus.ACTUAL, **kw})
+
+
+def decision(choice: ReturnOption = ReturnOption.RETURN, **kw: Any) -> msg.OptionsDecisionResult:
+    return msg.OptionsDecisionResult(choice=choice, counselled_in_language="ro", **kw)
+
+
+def consent(now: datetime, **kw: Any) -> msg.ConsentResult:
+    return msg.ConsentResult(**{
+        "consent_form_record_id": rec(), "form_language": "ro", "form_version": "2026-1",
+        "interpreter_used": False, "signed_at": now, **kw})
+
+
+def documents_issued() -> msg.TravelDocumentsResult:
+    return msg.TravelDocumentsResult(issued=True, document_record_id=rec())
+
+
+def medical_fit() -> msg.MedicalClearanceResult:
+    return msg.MedicalClearanceResult(fit_to_travel=True, medical_record_id=rec())
+
+
+def security(risk: RiskLevel = RiskLevel.LOW) -> msg.SecurityAssessmentResult:
+    return msg.SecurityAssessmentResult(risk_level=risk)
+
+
+class CaseDriver:
+    def __init__(self, client: Client, handle: WorkflowHandle, input: msg.ReturnCaseInput,
+                 store: EventStore):
+        self.client = client
+        self.handle = handle
+        self.input = input
+        self.store = store
+
+    @classmethod
+    async def start(cls, client: Client, task_queue: str, store: EventStore,
+                    input: msg.ReturnCaseInput) -> CaseDriver:
+        handle = await start_return_case(client, input, task_queue)
+        return cls(client, handle, input, store)
+
+    async def status(self) -> msg.CaseView:
+        return await self.handle.query(ReturnCaseWorkflow.status)
+
+    async def until(self, predicate, what: str, timeout: float = 20.0) -> msg.CaseView:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            view = await self.status()
+            if predicate(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; status: {view}")
+            await asyncio.sleep(0.05)
+
+    async def task(self, kind: TaskKind) -> msg.OpenTaskView:
+        view = await self.until(lambda v: any(t.kind == kind for t in v.open_tasks),
+                                f"an open {kind.value} task")
+        return next(t for t in view.open_tasks if t.kind == kind)
+
+    async def complete(self, kind: TaskKind, result: Any, *, org: str | None = None,
+                       actor: str = "u-1001") -> msg.TaskCompleted:
+        task = await self.task(kind)
+        return await self.handle.execute_update(
+            ReturnCaseWorkflow.complete_task,
+            msg.TaskCompletion(task_id=task.task_id, organisation_id=org or ORG_OF.get(kind,
+                               SENDING), actor_id=actor, result=result),
+        )
+
+    async def fact(self, fact: str, failure: LegFailure | None = None,
+                   org: str = SENDING) -> None:
+        await self.handle.signal(ReturnCaseWorkflow.journey_fact,
+                                 msg.JourneyFact(organisation_id=org, actor_id="u-2001",
+                                                 fact=fact, failure=failure))
+
+    async def stage(self, stage: str) -> msg.CaseView:
+        return await self.until(lambda v: v.stage == stage, f"stage {stage}")
+
+    async def event_types(self) -> list[str]:
+        return [e.event_type for e in await self.store.read_stream(self.input.case_id)]
+
+    async def events(self):
+        return await self.store.read_stream(self.input.case_id)
+
+    async def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    # --- the common stretches of a journey ---------------------------------------------
+
+    async def through_consent(self, now: datetime) -> None:
+        await self.complete(TaskKind.SCREENING_INTERVIEW, screening())
+        await self.complete(TaskKind.OPTIONS_DECISION, decision())
+        await self.complete(TaskKind.INFORMED_CONSENT, consent(now))
+
+    async def minor_safeguards(self, determination: Determination) -> None:
+        await self.complete(TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
+            guardian_record_id=rec(), authority=GuardianAuthority.SOCIAL_WELFARE_CENTRE))
+        await self.complete(TaskKind.BEST_INTEREST_DETERMINATION, msg.BestInterestResult(
+            determination=determination, family_assessment_record_id=rec()))
+
+    async def documents_and_clearances(self, risk: RiskLevel = RiskLevel.LOW,
+                                       notified_at: datetime | None = None) -> None:
+        await self.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+        await self.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
+        if notified_at is not None:
+            await self.complete(TaskKind.PROSECUTOR_NOTICE, msg.ProsecutorNoticeResult(
+                notified_at=notified_at, testimony=TestimonyArrangement.REMOTE_TESTIMONY_ARRANGED))
+        await self.complete(TaskKind.SECURITY_ASSESSMENT, security(risk))
+
+    async def depart_and_arrive(self, sleep) -> None:
+        """Departure is a durable timer: skip to it, then report the road facts."""
+        await self.stage("awaiting_departure")
+        await self.fact("departed")
+        await sleep(self.input.config.departure_lead + timedelta(minutes=1))
+        await self.stage("in_transit")
+        await self.fact("arrived_at_border")
+        await self.stage("border")
+
+    async def reception(self, assistance=(PostArrivalAssistance.OVERNIGHT_ACCOMMODATION,
+                                          PostArrivalAssistance.ONWARD_TRANSFER)) -> None:
+        code = await self.handle.query(ReturnCaseWorkflow.handoff_code)
+        assert code is not None
+        await self.complete(TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
+            identification=IdentificationMethod.HANDOFF_CODE, handoff_code=code,
+            safe_arrival_confirmed=True, assistance_provided=tuple(assistance)))
+
+    async def guardian_handover(self) -> None:
+        await self.complete(TaskKind.GUARDIAN_HANDOVER, msg.GuardianHandoverResult(
+            handed_to=HandoverTo.FAMILY, guardian_record_id=rec()))
+
+    async def terminate(self) -> None:
+        """End a scenario that stops half-way. Waits for running activities first: the
+        time-skipping test server keeps time locked for an activity of a terminated
+        workflow, which would stall every later ``env.sleep``."""
+        from temporalio.api.enums.v1 import EventType as E
+
+        ended = {E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                 E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, E.EVENT_TYPE_ACTIVITY_TASK_CANCELED}
+        for _ in range(200):
+            history = await self.handle.fetch_history()
+            scheduled = sum(e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                            for e in history.events)
+            if scheduled == sum(e.event_type in ended for e in history.events):
+                break
+            await asyncio.sleep(0.05)
+        await self.handle.terminate("scenario over")
+
+    async def result(self) -> msg.ReturnCaseResult:
+        return await self.handle.result()
+
+
+RECORD_ENV = "HOMEWARD_RECORD_HISTORIES"
+HISTORIES = __import__("pathlib").Path(__file__).parent / "histories"
+
+
+async def record_history(case: CaseDriver, name: str) -> None:
+    """With HOMEWARD_RECORD_HISTORIES=1, keep this run's history for the replay test."""
+    import os
+
+    if os.environ.get(RECORD_ENV) != "1":
+        return
+    history = await case.handle.fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def advance(env, case: CaseDriver, predicate, what: str,
+                  step: timedelta = timedelta(hours=1), max_steps: int = 24 * 12):
+    """Skip time a step at a time until the case satisfies ``predicate``."""
+    for _ in range(max_steps):
+        await asyncio.sleep(0.05)  # let activities of the last step finish (real time)
+        view = await case.status()
+        if predicate(view):
+            return view
+        await env.sleep(step)
+    raise AssertionError(f"never reached {what}; status: {await case.status()}")

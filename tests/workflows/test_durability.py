@@ -1,0 +1,122 @@
+"""Durability: a worker that dies mid-journey (even right after an append committed)
+loses nothing and duplicates nothing; recorded histories replay against today's code."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from case_driver import HISTORIES, CaseDriver, case_input
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, Worker
+
+from activities import build_activities
+from activities.travel import SimulatedTravelProvider
+from domain import messages as msg
+from store.event_store import EventStore
+from workers.temporal import DATA_CONVERTER
+from workflows import WORKFLOWS
+from workflows.return_case import ReturnCaseWorkflow
+
+
+class CrashAfterCommit(EventStore):
+    """Commits the append, then never answers: the worker dies before reporting success."""
+
+    def __init__(self, engine, crash_on: str):
+        super().__init__(engine)
+        self.crash_on = crash_on
+        self.crashed = asyncio.Event()
+
+    async def append(self, case_id, expected_version, events_):
+        stored = await super().append(case_id, expected_version, events_)
+        if not self.crashed.is_set() and any(e.event_type == self.crash_on for e in events_):
+            self.crashed.set()
+            await asyncio.Event().wait()  # hang until the worker is torn down
+        return stored
+
+
+async def test_worker_restarted_mid_journey_continues_without_duplicates(
+    workflow_env, engine, task_queue
+):
+    client = workflow_env.client
+    crashing = CrashAfterCommit(engine, crash_on="journey.booked")
+    case: CaseDriver
+    # No sticky cache on the first worker: the time-skipping test server does not move a
+    # dead worker's sticky tasks (and queries) back to the shared queue.
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=build_activities(crashing, SimulatedTravelProvider()),
+                      max_cached_workflows=0):
+        case = await CaseDriver.start(client, task_queue, crashing, case_input())
+        await case.through_consent(datetime.now(UTC))
+        await case.documents_and_clearances()
+        await asyncio.wait_for(crashing.crashed.wait(), 20)
+    # The first worker is gone, with the booking committed but never reported.
+    assert (await case.event_types())[-1] == "journey.booked"
+
+    store = EventStore(engine)
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=build_activities(store, SimulatedTravelProvider())):
+        # A new worker has an empty cache: it rebuilds the case by replaying its history.
+        case = CaseDriver(client, case.handle, case.input, store)
+        for _ in range(100):  # the append activity retries after its backoff
+            if (await case.status()).stage == "awaiting_departure":
+                break
+            await workflow_env.sleep(timedelta(seconds=2))
+        await case.depart_and_arrive(workflow_env.sleep)
+        await case.fact("border_cleared")
+        await case.reception()
+        result = await case.result()
+
+    assert result.outcome == "returned"
+    events = await case.events()
+    types = [e.event_type for e in events]
+    assert types.count("journey.booked") == 1
+    assert types[-3:] == ["reception.assistance_recorded", "escort.released", "outcome.returned"]
+    assert [e.version for e in events] == list(range(1, len(events) + 1))
+    assert len({e.event_id for e in events}) == len(events)
+    assert result.events_appended == len(events)
+
+
+def recorded_histories() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_are_recorded():
+    assert len(recorded_histories()) >= 6, (
+        "record them with HOMEWARD_RECORD_HISTORIES=1 pytest tests/workflows/test_journeys.py")
+
+
+@pytest.mark.parametrize("path", recorded_histories(), ids=lambda p: p.stem)
+async def test_recorded_history_replays_against_current_code(path: Path):
+    history = WorkflowHistory.from_json(f"return-replay-{uuid.uuid4()}", path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+
+@workflow.defn(name="ReturnCaseWorkflow", sandboxed=False)
+class WaitsBeforeReferral(ReturnCaseWorkflow):
+    """An incompatible change: a new timer before the first step, without workflow.patched."""
+
+    @workflow.run
+    async def run(self, input: msg.ReturnCaseInput) -> msg.ReturnCaseResult:
+        return await super().run(input)
+
+    async def _run_journey(self) -> None:
+        await workflow.sleep(timedelta(hours=1))
+        await super()._run_journey()
+
+
+async def test_the_replay_test_catches_an_incompatible_change():
+    """Recorded histories fail against a workflow that changed its steps: the replay test
+    has teeth (such a change needs ``workflow.patched``)."""
+    history = WorkflowHistory.from_json("return-replay-changed",
+                                        (HISTORIES / "adult_happy_path.json").read_text())
+    replayer = Replayer(workflows=[WaitsBeforeReferral], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None

@@ -1,0 +1,649 @@
+"""The return journey end to end on the time-skipping server, against a real event store.
+
+Each scenario asserts the outcome and the exact sequence of event types in the store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from case_driver import (
+    PARTNER,
+    RECEIVING,
+    SENDING,
+    CaseDriver,
+    advance,
+    case_input,
+    documents_issued,
+    rec,
+    record_history,
+)
+from temporalio.client import WorkflowUpdateFailedError
+
+from domain import messages as msg
+from domain.config import JourneyConfig
+from domain.vocabulary import (
+    AgeCategory,
+    Determination,
+    EscalationResolution,
+    LegFailure,
+    RiskLevel,
+    TaskKind,
+)
+from workflows import ReturnCaseWorkflow
+
+REFERRAL_TO_CONSENT = [
+    "case.referral_registered",
+    "task.opened", "screening.interview_recorded",
+    "task.opened", "options.decision_recorded",
+    "task.opened", "consent.recorded",
+]
+DOCUMENTS_AND_CLEARANCES = [
+    "documents.requested", "task.opened", "documents.issued",
+    "task.opened", "task.opened",  # medical and security, opened together
+    "clearance.medical_recorded", "clearance.security_assessed",
+]
+BOOKED = ["journey.booked", "escort.assigned", "reception.handoff_code_issued"]
+TRAVEL_TO_BORDER = ["journey.departed", "journey.arrived_at_border"]
+RECEPTION = [
+    "task.opened", "reception.handoff_confirmed", "reception.safe_arrival_confirmed",
+    "reception.assistance_recorded",
+]
+
+
+async def start(workflow_env, task_queue, store, **overrides) -> CaseDriver:
+    return await CaseDriver.start(workflow_env.client, task_queue, store, case_input(**overrides))
+
+
+async def test_adult_happy_path_to_reception(workflow_env, worker, task_queue, store, travel):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.stage("reception")
+    await case.reception()
+
+    result = await case.result()
+    assert result.outcome == "returned"
+    assert await case.event_types() == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
+        "border.cleared", *RECEPTION, "escort.released", "outcome.returned",
+    ]
+    await record_history(case, "adult_happy_path")
+    assert result.events_appended == len(await case.events())
+    events = await case.events()
+    # Each part of the file is written by the organisation that owns it.
+    authors = {e.event_type: e.author_org for e in events}
+    assert authors["case.referral_registered"] == SENDING
+    assert authors["reception.handoff_confirmed"] == RECEIVING
+    assert authors["task.opened"] == "homeward"
+    # Only the hash of the handoff code is ever written.
+    code_hash = next(e for e in events if e.event_type == "reception.handoff_code_issued")
+    assert set(code_hash.payload) == {"code_hash"}
+
+
+# --- minors ---------------------------------------------------------------------------
+
+
+async def test_minor_with_negative_best_interest_determination_is_never_booked(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
+    await case.through_consent(datetime.now(UTC))
+    guardian = await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    assert guardian.assignee_org == SENDING
+    bid = await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    await case.minor_safeguards(Determination.RETURN_NOT_IN_BEST_INTEREST)
+
+    result = await case.result()
+    assert result.outcome == "return_not_in_best_interest"
+    await record_history(case, "minor_negative_determination")
+    types = await case.event_types()
+    assert types == [
+        *REFERRAL_TO_CONSENT,
+        "task.opened", "minor.guardian_appointed",
+        "task.opened", "minor.best_interest_determined",
+        "outcome.return_not_in_best_interest",
+    ]
+    assert not any(t.startswith(("journey.", "documents.", "escort.")) for t in types)
+    events = await case.events()
+    bid_task = [e for e in events if e.event_type == "task.opened"][-1]
+    assert bid_task.payload["kind"] == "best_interest_determination"
+    assert bid_task.payload["assignee_org"] == RECEIVING  # done by the receiving side
+    assert bid is not None
+
+
+@pytest.mark.parametrize("age", [AgeCategory.UNKNOWN, AgeCategory.DISPUTED])
+async def test_unknown_or_disputed_age_is_treated_as_a_minor(
+    workflow_env, worker, task_queue, store, age
+):
+    case = await start(workflow_env, task_queue, store, age_category=age)
+    await case.through_consent(datetime.now(UTC))
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    view = await case.status()
+    assert (view.stage, view.blocked_on) == ("minor_safeguards", "task:guardian_appointment")
+    await case.terminate()
+
+
+async def test_minor_with_positive_determination_escorted_end_to_end_to_the_guardian(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.UNDER_12,
+                       risk_level=RiskLevel.HIGH)
+    await case.through_consent(datetime.now(UTC))
+    await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
+    await case.documents_and_clearances(risk=RiskLevel.HIGH)
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    await case.stage("guardian_handover")
+    await case.guardian_handover()
+
+    result = await case.result()
+    await record_history(case, "minor_escorted_to_guardian")
+    assert result.outcome == "returned"
+    assert await case.event_types() == [
+        *REFERRAL_TO_CONSENT,
+        "task.opened", "minor.guardian_appointed",
+        "task.opened", "minor.best_interest_determined",
+        *DOCUMENTS_AND_CLEARANCES,
+        "journey.booked", "escort.assigned", "escort.assigned",  # staff end to end + police
+        "reception.handoff_code_issued",
+        *TRAVEL_TO_BORDER, "border.cleared", *RECEPTION,
+        "escort.released",  # the police escort, at the handoff
+        "task.opened", "minor.handed_over_to_guardian",
+        "escort.released",  # the staff escort, only after the handover to the family
+        "outcome.returned",
+    ]
+    events = await case.events()
+    assigned = {e.payload["escort_id"]: e.payload for e in events
+                if e.event_type == "escort.assigned"}
+    released = [e.payload for e in events if e.event_type == "escort.released"]
+    staff = next(k for k, p in assigned.items() if p["kind"] == "staff")
+    police = next(k for k, p in assigned.items() if p["kind"] == "police")
+    assert assigned[staff]["scope"] == "end_to_end"
+    assert released == [
+        {"escort_id": police, "reason": "handoff_complete"},
+        {"escort_id": staff, "reason": "guardian_handover_complete"},
+    ]
+
+
+# --- consent withdrawn ----------------------------------------------------------------
+
+
+async def test_consent_withdrawn_after_booking_unwinds_everything(
+    workflow_env, worker, task_queue, store, travel
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+
+    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent,
+                             msg.ConsentWithdrawal(organisation_id=SENDING, actor_id="u-1001",
+                                                   form_record_id=rec()))
+    await case.fact("departed")  # too late: nothing moves forward any more
+    result = await case.result()
+    await record_history(case, "consent_withdrawn_after_booking")
+
+    assert result.outcome == "alternative_pathway"
+    types = await case.event_types()
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED,
+        "consent.withdrawn", "journey.booking_cancelled", "escort.released",
+        "outcome.alternative_pathway",
+    ]
+    booking = next(e for e in await case.events() if e.event_type == "journey.booked")
+    assert travel.is_cancelled(booking.payload["booking_ref"])
+    released = next(e for e in await case.events() if e.event_type == "escort.released")
+    assert released.payload["reason"] == "consent_withdrawn"
+
+
+async def test_consent_deferred_while_documents_pending_withdraws_the_request(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.task(TaskKind.TRAVEL_DOCUMENTS)
+    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
+        organisation_id=SENDING, actor_id="u-1001", change="deferred"))
+    result = await case.result()
+
+    assert result.outcome == "alternative_pathway"
+    assert await case.event_types() == [
+        *REFERRAL_TO_CONSENT, "documents.requested", "task.opened",
+        "consent.withdrawn", "documents.request_withdrawn", "task.cancelled",
+        "outcome.alternative_pathway",
+    ]
+    outcome = (await case.events())[-1]
+    assert outcome.payload == {"change": "deferred"}
+
+
+async def test_consent_withdrawal_from_another_organisation_is_ignored(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.task(TaskKind.SCREENING_INTERVIEW)
+    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
+        organisation_id=RECEIVING, actor_id="u-9"))
+    view = await case.until(lambda v: v.ignored_signals == 1, "the signal ignored")
+    assert view.stage == "screening" and view.outcome is None
+    await case.terminate()
+
+
+# --- non-return options: every choice ends in its own outcome -------------------------
+
+
+@pytest.mark.parametrize(
+    ("choice", "extra", "outcome"),
+    [
+        ("reflection_period", {"reflection_days": 28}, "reflection_period"),
+        ("temporary_residence", {}, "temporary_residence"),
+        ("resettlement_referral", {}, "resettlement_referral"),
+        ("stay_in_shelter", {}, "staying_in_shelter"),
+        ("decline_assistance", {}, "assistance_declined"),
+        ("return_by_other_means", {}, "returned_by_other_means"),
+    ],
+)
+async def test_every_non_return_choice_ends_with_its_own_outcome(
+    workflow_env, worker, task_queue, store, choice, extra, outcome
+):
+    from case_driver import decision, screening
+
+    case = await start(workflow_env, task_queue, store)
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening())
+    await case.complete(TaskKind.OPTIONS_DECISION, decision(choice, **extra))
+    result = await case.result()
+    assert result.outcome == outcome
+    assert await case.event_types() == [
+        "case.referral_registered", "task.opened", "screening.interview_recorded",
+        "task.opened", "options.decision_recorded", f"outcome.{outcome}",
+    ]
+
+
+async def test_reflection_period_shorter_than_the_host_country_minimum_is_refused(
+    workflow_env, worker, task_queue, store
+):
+    from case_driver import decision, screening
+
+    case = await start(workflow_env, task_queue, store)  # host RS: 4 weeks minimum
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening())
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.complete(TaskKind.OPTIONS_DECISION,
+                            decision("reflection_period", reflection_days=14))
+    assert "at least 28 days" in str(refused.value.cause)
+    await case.terminate()
+
+
+# --- flights fail -----------------------------------------------------------------------
+
+
+async def test_flight_cancelled_twice_then_the_third_booking_flies(
+    workflow_env, worker, task_queue, store
+):
+    cancelled = LegFailure.CANCELLED_FLIGHT
+    case = await start(workflow_env, task_queue, store,
+                       simulated_disruptions=(cancelled, cancelled))
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await advance(workflow_env, case,
+                  lambda v: v.booking_attempts == 3 and v.stage == "awaiting_departure",
+                  "the third booking")
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    result = await case.result()
+
+    assert result.outcome == "returned"
+    types = await case.event_types()
+    await record_history(case, "flight_cancelled_twice")
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED,
+        "journey.leg_failed", "journey.rebooking_scheduled", "journey.booked",
+        "journey.leg_failed", "journey.rebooking_scheduled", "journey.booked",
+        *TRAVEL_TO_BORDER, "border.cleared", *RECEPTION, "escort.released", "outcome.returned",
+    ]
+    assert types.count("documents.requested") == 1  # documents kept through rebooking
+    events = await case.events()
+    attempts = [e.payload["attempt"] for e in events if e.event_type == "journey.booked"]
+    assert attempts == [1, 2, 3]
+    # Backoff doubles: 2 h after the first failure, 4 h after the second.
+    failed = [e for e in events if e.event_type == "journey.leg_failed"]
+    scheduled = [e for e in events if e.event_type == "journey.rebooking_scheduled"]
+    delays = [datetime.fromisoformat(s.payload["not_before"]) - s.occurred_at for s in scheduled]
+    assert len(failed) == 2
+    assert delays == [timedelta(hours=2), timedelta(hours=4)]
+    assert {f.payload["source"] for f in failed} == {"provider_feed"}
+
+
+@pytest.mark.parametrize("resolution", [EscalationResolution.RETRY,
+                                        EscalationResolution.STOP_RETURN])
+async def test_flights_failing_beyond_the_limit_escalate_to_the_coordinator(
+    workflow_env, worker, task_queue, store, travel, resolution
+):
+    failures = (LegFailure.CANCELLED_FLIGHT, LegFailure.DENIED_BOARDING,
+                LegFailure.MISSED_CONNECTION)
+    case = await start(workflow_env, task_queue, store, simulated_disruptions=failures)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    view = await advance(workflow_env, case,
+                         lambda v: v.blocked_on == "escalation:rebooking_limit_reached",
+                         "the escalation")
+    assert [t.kind for t in view.open_tasks] == [TaskKind.ESCALATION_REVIEW]
+    assert view.booking_attempts == 3
+    await case.complete(TaskKind.ESCALATION_REVIEW,
+                        msg.EscalationReviewResult(resolution=resolution))
+    failing = [
+        *BOOKED,
+        "journey.leg_failed", "journey.rebooking_scheduled", "journey.booked",
+        "journey.leg_failed", "journey.rebooking_scheduled", "journey.booked",
+        "journey.leg_failed", "case.escalated", "task.opened", "case.escalation_resolved",
+    ]
+    if resolution is EscalationResolution.STOP_RETURN:
+        result = await case.result()
+        await record_history(case, "rebooking_limit_stopped")
+        assert result.outcome == "return_stopped"
+        assert await case.event_types() == [
+            *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *failing,
+            "escort.released", "outcome.return_stopped",
+        ]
+        return
+    await advance(workflow_env, case,
+                  lambda v: v.booking_attempts == 4 and v.stage == "awaiting_departure",
+                  "the fourth booking")
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    result = await case.result()
+    assert result.outcome == "returned"
+    assert await case.event_types() == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *failing, "journey.booked",
+        *TRAVEL_TO_BORDER, "border.cleared", *RECEPTION, "escort.released", "outcome.returned",
+    ]
+
+
+async def test_missed_connection_reported_in_transit_rebooks(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    await case.fact("departed")
+    await workflow_env.sleep(case.input.config.departure_lead + timedelta(minutes=1))
+    await case.stage("in_transit")
+    await case.fact("leg_failed", LegFailure.MISSED_CONNECTION)
+    await advance(workflow_env, case,
+                  lambda v: v.booking_attempts == 2 and v.stage == "awaiting_departure",
+                  "the rebooking")
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES):][:7] == [
+        *BOOKED, "journey.departed", "journey.leg_failed", "journey.rebooking_scheduled",
+        "journey.booked",
+    ]
+    failed = next(e for e in await case.events() if e.event_type == "journey.leg_failed")
+    assert failed.payload["source"] == "field_report"
+    assert failed.author_org == SENDING and failed.actor == "u-2001"
+
+
+# --- the border -----------------------------------------------------------------------
+
+
+async def test_border_hold_of_30_hours_calls_a_companion_escalates_and_continues(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_hold_started")
+    view = await case.until(lambda v: v.blocked_on == "border_hold", "the hold")
+
+    await workflow_env.sleep(timedelta(hours=5, minutes=50))
+    view = await case.status()
+    assert not view.open_tasks  # no companion before 6 h
+    await workflow_env.sleep(timedelta(minutes=11))
+    companion = await case.task(TaskKind.BORDER_COMPANION)
+    assert companion.assignee_org == PARTNER
+    await case.complete(TaskKind.BORDER_COMPANION,
+                        msg.BorderCompanionResult(companion_record_id=rec()))
+
+    await workflow_env.sleep(timedelta(hours=17, minutes=58))
+    assert "case.escalated" not in await case.event_types()  # not before 24 h
+    await workflow_env.sleep(timedelta(minutes=2))
+    await case.until(lambda v: v.blocked_on == "escalation:border_hold_exceeded",
+                     "the escalation")
+    await workflow_env.sleep(timedelta(hours=6))
+    await case.fact("border_hold_lifted")
+    await case.stage("reception")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "border_hold_30h")
+
+    events = await case.events()
+    types = [e.event_type for e in events]
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
+        "border.hold_started", "task.opened", "border.companion_assigned", "case.escalated",
+        "border.hold_lifted", *RECEPTION, "escort.released", "outcome.returned",
+    ]
+    at = {e.event_type: e.occurred_at for e in events}
+    started = at["border.hold_started"]
+    companion_at = events[types.index("border.hold_started") + 1].occurred_at - started
+    # Workflow time is the time of the workflow task that handled the timer: a hair later.
+    assert timedelta(hours=6) <= companion_at < timedelta(hours=6, seconds=30)
+    assert timedelta(hours=24) <= at["case.escalated"] - started < timedelta(hours=24, seconds=30)
+    lifted = next(e for e in events if e.event_type == "border.hold_lifted")
+    assert 30 * 3600 <= lifted.payload["held_seconds"] < 30 * 3600 + 120
+    assert lifted.payload["held_seconds"] == int((lifted.occurred_at - started).total_seconds())
+
+
+async def test_entry_refused_replans_through_an_alternative_route(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("entry_refused")
+    await case.until(lambda v: v.booking_attempts == 2, "the re-planned booking")
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    events = await case.events()
+    booked = [e.payload for e in events if e.event_type == "journey.booked"]
+    assert [(b["entry_point"], b["route"]) for b in booked] == [("KIV", "direct"),
+                                                                 ("IAS", "alternative")]
+    refused = next(e for e in events if e.event_type == "border.entry_refused")
+    assert refused.payload == {"entry_point": "KIV"}
+    # Escorts and the handoff code stay with the case through the re-planning.
+    types = [e.event_type for e in events]
+    assert types.count("escort.assigned") == 1
+    assert types.count("reception.handoff_code_issued") == 1
+
+
+# --- the witness ----------------------------------------------------------------------
+
+
+async def test_witness_cannot_depart_before_the_prosecutor_notice_period(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, witness=True)
+    await case.through_consent(datetime.now(UTC))
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+    from case_driver import medical_fit, security
+
+    await case.task(TaskKind.PROSECUTOR_NOTICE)
+    opened = [e for e in await case.events() if e.event_type == "task.opened"][-3:]
+    assert [e.payload["kind"] for e in opened] == [
+        "medical_clearance", "prosecutor_notice", "security_assessment"]
+    notified_at = opened[1].occurred_at  # notified the moment the task opened
+    await case.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
+    await case.complete(TaskKind.PROSECUTOR_NOTICE, msg.ProsecutorNoticeResult(
+        notified_at=notified_at, testimony="remote_testimony_arranged"))
+    await case.complete(TaskKind.SECURITY_ASSESSMENT, security())
+    await case.stage("awaiting_departure")
+    await case.fact("departed")  # reported at once: the workflow waits for the notice
+
+    await workflow_env.sleep(timedelta(days=9, hours=23))
+    assert (await case.status()).stage == "awaiting_departure"
+    assert "journey.departed" not in await case.event_types()
+    await workflow_env.sleep(timedelta(hours=2))
+    await case.stage("in_transit")
+
+    events = await case.events()
+    booked = next(e for e in events if e.event_type == "journey.booked")
+    departed = next(e for e in events if e.event_type == "journey.departed")
+    earliest = notified_at + timedelta(days=10)
+    assert datetime.fromisoformat(booked.payload["departure_at"]) == earliest
+    assert departed.occurred_at >= earliest
+    notice = next(e for e in events if e.event_type == "clearance.prosecutor_notified")
+    assert datetime.fromisoformat(notice.payload["earliest_departure_at"]) == earliest
+    await case.terminate()
+
+
+# --- travel documents -----------------------------------------------------------------
+
+
+async def test_document_refusals_request_again_then_escalate(
+    workflow_env, worker, task_queue, store
+):
+    config = JourneyConfig(max_document_refusals=2)
+    case = await start(workflow_env, task_queue, store, config=config)
+    await case.through_consent(datetime.now(UTC))
+    refused = msg.TravelDocumentsResult(issued=False, refusal_reason="photos_rejected")
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, refused)
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, refused)
+    view = await case.until(
+        lambda v: v.blocked_on == "escalation:document_refusals_limit_reached", "escalation")
+    assert view.stage == "documents"
+    await case.complete(TaskKind.ESCALATION_REVIEW,
+                        msg.EscalationReviewResult(resolution="retry"))
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+    await case.task(TaskKind.SECURITY_ASSESSMENT)
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT):] == [
+        "documents.requested", "task.opened", "documents.refused",
+        "documents.requested", "task.opened", "documents.refused",
+        "case.escalated", "task.opened", "case.escalation_resolved",
+        "documents.requested", "task.opened", "documents.issued",
+        "task.opened", "task.opened",
+    ]
+    requests = [e.payload for e in await case.events() if e.event_type == "documents.requested"]
+    assert [r["attempt"] for r in requests] == [1, 2, 3]
+    assert len({r["request_id"] for r in requests}) == 3
+    await case.terminate()
+
+
+# --- overdue tasks --------------------------------------------------------------------
+
+
+async def test_an_overdue_task_escalates_once(workflow_env, worker, task_queue, store):
+    case = await start(workflow_env, task_queue, store)
+    task = await case.task(TaskKind.SCREENING_INTERVIEW)
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    view = await case.until(lambda v: v.open_tasks and v.open_tasks[0].escalated, "escalation")
+    await workflow_env.sleep(timedelta(days=5))
+    from case_driver import screening
+
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening())
+    await case.task(TaskKind.OPTIONS_DECISION)
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        "case.referral_registered", "task.opened", "task.overdue_escalated",
+        "screening.interview_recorded", "task.opened",
+    ]
+    escalated = events[2]
+    assert escalated.payload["task_id"] == str(task.task_id)
+    assert task.due_at <= escalated.occurred_at < task.due_at + timedelta(seconds=30)
+    assert view.blocked_on == "task:screening_interview"
+    await case.terminate()
+
+
+async def test_consent_withdrawn_during_a_border_hold_cancels_the_companion_task(
+    workflow_env, worker, task_queue, store, travel
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_hold_started")
+    await case.until(lambda v: v.blocked_on == "border_hold", "the hold")
+    await workflow_env.sleep(timedelta(hours=6, minutes=1))
+    await case.task(TaskKind.BORDER_COMPANION)
+    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
+        organisation_id=SENDING, actor_id="u-1001"))
+    assert (await case.result()).outcome == "alternative_pathway"
+    types = await case.event_types()
+    assert types[-7:] == [
+        "border.hold_started", "task.opened",
+        "consent.withdrawn", "journey.booking_cancelled", "escort.released", "task.cancelled",
+        "outcome.alternative_pathway",
+    ]
+    assert "case.escalated" not in types  # the 24 h timer died with the withdrawal
+
+
+async def test_manual_travel_adapter_the_coordinator_enters_the_booking(
+    workflow_env, worker, task_queue, store, travel
+):
+    case = await start(workflow_env, task_queue, store, travel_adapter="manual")
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    task = await case.task(TaskKind.ENTER_BOOKING)
+    now = (await case.events())[-1].occurred_at  # workflow time
+
+    def entered(departure_at):
+        return msg.TaskCompletion(task_id=task.task_id, organisation_id=SENDING, actor_id="u-3",
+                                  result=msg.EnterBookingResult(
+                                      booking_ref="JU-4F7K2Q", entry_point="KIV",
+                                      departure_at=departure_at))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.handle.execute_update(ReturnCaseWorkflow.complete_task,
+                                         entered(now - timedelta(hours=1)))
+    assert "must be in the future" in str(refused.value.cause)
+    done = await case.handle.execute_update(ReturnCaseWorkflow.complete_task,
+                                            entered(now + timedelta(days=1)))
+    assert done.event_types == ("journey.booked",)
+    await case.stage("awaiting_departure")
+    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
+        organisation_id=SENDING, actor_id="u-1001"))
+    assert (await case.result()).outcome == "alternative_pathway"
+    events = await case.events()
+    booked = next(e for e in events if e.event_type == "journey.booked")
+    assert booked.payload["provider"] == "manual" and booked.actor == "u-3"
+    assert booked.payload["task_id"] == str(task.task_id)
+    cancelled = next(e for e in events if e.event_type == "journey.booking_cancelled")
+    assert cancelled.payload == {"booking_ref": "JU-4F7K2Q", "provider": "manual"}
+    assert not travel.is_cancelled("JU-4F7K2Q")  # the coordinator cancels with the carrier
+
+
+async def test_medically_unfit_is_reassessed_before_booking(
+    workflow_env, worker, task_queue, store
+):
+    from case_driver import medical_fit, security
+
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+    await case.complete(TaskKind.MEDICAL_CLEARANCE, msg.MedicalClearanceResult(
+        fit_to_travel=False, medical_record_id=rec()))
+    await case.complete(TaskKind.SECURITY_ASSESSMENT, security())
+    view = await case.until(lambda v: v.blocked_on == "medical_reassessment", "reassessment")
+    assert not view.open_tasks and view.booking_attempts == 0
+    await workflow_env.sleep(case.input.config.medical_reassessment_after + timedelta(minutes=1))
+    await case.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
+    await case.stage("awaiting_departure")
+    types = await case.event_types()
+    assert types[-7:] == [
+        "clearance.medical_recorded", "clearance.security_assessed",
+        "task.opened", "clearance.medical_recorded", *BOOKED,
+    ]
+    await case.terminate()

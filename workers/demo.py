@@ -1,0 +1,186 @@
+"""``homeward demo``: one simulated return, end to end, on the running dev stack.
+
+Plays every party through the same Updates and signals the API will use: the sending
+mission's coordinator (screening, decision, consent, documents, clearances, road facts),
+the partner NGO (a companion at the border) and the receiving mission (the handoff).
+The journey's durations are seconds instead of days (``JourneyConfig``), so it finishes
+in well under a minute, with one cancelled flight (rebooked after a backoff) and a short
+border hold that calls a companion. Watch it in the Temporal UI while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from domain import messages as msg
+from domain.config import DEFAULT_TASK_DUE, JourneyConfig
+from domain.vocabulary import (
+    AgeCategory,
+    IdentificationMethod,
+    LegFailure,
+    Placement,
+    PostArrivalAssistance,
+    ReferralSource,
+    ReturnOption,
+    RiskLevel,
+    TaskKind,
+    TraffickingStatus,
+)
+from store.event_store import EventStore
+from workflows import ReturnCaseWorkflow, workflow_id_for
+from workflows.client import start_return_case
+
+SENDING = "iom-belgrade"
+RECEIVING = "iom-chisinau"
+PARTNER = "ngo-border-companions"
+UI_URL = "http://localhost:8233/namespaces/default/workflows/{workflow_id}"
+
+DEMO_CONFIG = JourneyConfig(
+    border_companion_after=timedelta(seconds=2),
+    border_escalation_after=timedelta(seconds=30),
+    departure_lead=timedelta(seconds=2),
+    rebook_backoff=timedelta(seconds=1),
+    rebook_backoff_max=timedelta(seconds=4),
+    medical_reassessment_after=timedelta(seconds=2),
+    witness_notice=timedelta(seconds=5),
+    # Generous for a demo driven by a script: nothing becomes overdue.
+    task_due={kind: timedelta(minutes=10) for kind in DEFAULT_TASK_DUE},
+)
+
+STEP_TIMEOUT = 30.0  # seconds to wait for any one step before giving up
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def _rec() -> str:
+    return f"rec_{uuid.uuid4().hex[:16]}"
+
+
+async def run_demo(client: Client, store: EventStore, task_queue: str,
+                   out: Callable[[str], Any] = print) -> int:
+    case_id = f"demo-{uuid.uuid4().hex[:12]}"
+    input = msg.ReturnCaseInput(
+        case_id=case_id,
+        sending_mission=SENDING,
+        receiving_mission=RECEIVING,
+        border_partner=PARTNER,
+        host_country="RS",
+        destination_country="MD",
+        referral_source=ReferralSource.NGO,
+        first_placement=Placement.SHELTER_LOW_RISK,
+        risk_level=RiskLevel.HIGH,
+        age_category=AgeCategory.AGE_18_TO_24,
+        simulated_disruptions=(LegFailure.CANCELLED_FLIGHT,),
+        config=DEMO_CONFIG,
+    )
+    workflow_id = workflow_id_for(case_id)
+    handle = await start_return_case(client, input, task_queue)
+    out(f"case {case_id} started: {UI_URL.format(workflow_id=workflow_id)}")
+    demo = _Demo(handle, store, case_id, out)
+    try:
+        await demo.play()
+        result = await asyncio.wait_for(handle.result(), STEP_TIMEOUT)
+    except (DemoFailed, TimeoutError) as error:
+        out(f"demo failed: {error or 'timed out'} (is the worker running? `homeward dev`)")
+        out(f"inspect it: {UI_URL.format(workflow_id=workflow_id)}")
+        return 1
+    count = len(await store.read_stream(case_id))
+    out(f"outcome: {result.outcome} · {count} events in the store · "
+        f"{UI_URL.format(workflow_id=workflow_id)}")
+    return 0 if result.outcome == "returned" else 1
+
+
+class _Demo:
+    def __init__(self, handle: WorkflowHandle, store: EventStore, case_id: str,
+                 out: Callable[[str], Any]):
+        self.handle = handle
+        self.store = store
+        self.case_id = case_id
+        self.out = out
+
+    async def play(self) -> None:
+        now = datetime.now(UTC)
+        await self.complete(TaskKind.SCREENING_INTERVIEW, msg.ScreeningResult(
+            interview_record_id=_rec(), interview_language="ro", interpreter_used=False,
+            reads_languages=("ro", "ru"), trafficking_status=TraffickingStatus.ACTUAL))
+        await self.complete(TaskKind.OPTIONS_DECISION, msg.OptionsDecisionResult(
+            choice=ReturnOption.RETURN, counselled_in_language="ro"))
+        await self.complete(TaskKind.INFORMED_CONSENT, msg.ConsentResult(
+            consent_form_record_id=_rec(), form_language="ro", form_version="2026-1",
+            interpreter_used=False, signed_at=now))
+        await self.complete(TaskKind.TRAVEL_DOCUMENTS, msg.TravelDocumentsResult(
+            issued=True, document_record_id=_rec()))
+        await self.complete(TaskKind.MEDICAL_CLEARANCE, msg.MedicalClearanceResult(
+            fit_to_travel=True, medical_record_id=_rec()))
+        await self.complete(TaskKind.SECURITY_ASSESSMENT, msg.SecurityAssessmentResult(
+            risk_level=RiskLevel.HIGH))
+
+        self.out("journey: the first flight is cancelled by the carrier; rebooking…")
+        view = await self.until(lambda v: v.booking_attempts >= 2 and
+                                v.stage == "awaiting_departure", "the rebooked flight")
+        await self.progress(view, "rebooked after the cancelled flight")
+        await self.fact("departed")
+        await self.until(lambda v: v.stage == "in_transit", "departure")
+        await self.progress(await self.status(), "departed")
+        await self.fact("arrived_at_border")
+        await self.until(lambda v: v.stage == "border", "arrival at the border")
+        await self.fact("border_hold_started")
+        view = await self.until(lambda v: v.blocked_on == "border_hold", "the border hold")
+        await self.progress(view, "held at the border")
+        await self.complete(TaskKind.BORDER_COMPANION, msg.BorderCompanionResult(
+            companion_record_id=_rec()), org=PARTNER)
+        await self.fact("border_hold_lifted")
+        await self.until(lambda v: v.stage == "reception", "reception")
+
+        code = await self.handle.query(ReturnCaseWorkflow.handoff_code)
+        if code is None:
+            raise DemoFailed("no handoff code was issued")
+        await self.complete(TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
+            identification=IdentificationMethod.HANDOFF_CODE, handoff_code=code,
+            safe_arrival_confirmed=True,
+            assistance_provided=(PostArrivalAssistance.OVERNIGHT_ACCOMMODATION,
+                                 PostArrivalAssistance.ONWARD_TRANSFER)), org=RECEIVING)
+
+    async def status(self) -> msg.CaseView:
+        return await self.handle.query(ReturnCaseWorkflow.status)
+
+    async def until(self, predicate, what: str) -> msg.CaseView:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while True:
+            view = await self.status()
+            if predicate(view):
+                return view
+            if view.outcome is not None:
+                raise DemoFailed(f"the case closed ({view.outcome}) while waiting for {what}")
+            if loop.time() > deadline:
+                raise DemoFailed(f"no {what} after {STEP_TIMEOUT:.0f} s (stage {view.stage})")
+            await asyncio.sleep(0.2)
+
+    async def complete(self, kind: TaskKind, result: Any, org: str = SENDING) -> None:
+        view = await self.until(lambda v: any(t.kind == kind for t in v.open_tasks),
+                                f"open {kind.value} task")
+        task = next(t for t in view.open_tasks if t.kind == kind)
+        await self.handle.execute_update(
+            ReturnCaseWorkflow.complete_task,
+            msg.TaskCompletion(task_id=task.task_id, organisation_id=org,
+                               actor_id="u-demo", result=result),
+        )
+        await self.progress(await self.status(), f"task completed: {kind.value} ({org})",
+                            stage=view.stage)
+
+    async def fact(self, fact: str) -> None:
+        await self.handle.signal(ReturnCaseWorkflow.journey_fact, msg.JourneyFact(
+            organisation_id=SENDING, actor_id="u-demo", fact=fact))
+
+    async def progress(self, view: msg.CaseView, what: str, stage: str | None = None) -> None:
+        events = len(await self.store.read_stream(self.case_id))
+        self.out(f"[{stage or view.stage}] {what} · {events} events")
