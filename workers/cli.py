@@ -14,11 +14,11 @@ async def _connect_stack(settings: Settings):
     """Engine, store and Temporal client for commands that talk to a running stack."""
     from store.database import create_engine
     from store.event_store import EventStore
-    from workers.temporal import connect
+    from workers.temporal import connect_with
 
     url = settings.database_url or _embedded_database_url(settings)
     engine = create_engine(url)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect_with(settings)
     return engine, EventStore(engine), client
 
 
@@ -60,9 +60,11 @@ async def _cmd_api(settings: Settings, args) -> int:
     import uvicorn
 
     from api.app import create_app
+    from workers.services import api_services
 
     engine, _store, client = await _connect_stack(settings)
-    config = uvicorn.Config(create_app(engine, client), host=settings.api_host,
+    config = uvicorn.Config(create_app(api_services(settings, engine, client)),
+                            host=settings.api_host,
                             port=settings.api_port, log_config=None)
     await uvicorn.Server(config).serve()
     await engine.dispose()

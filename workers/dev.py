@@ -28,8 +28,9 @@ from store.accounts import Accounts
 from store.database import create_engine, embedded_server_url, run_migrations
 from store.event_store import EventStore
 from workers.seed import DEMO_USERS, seed_demo
+from workers.services import api_services
 from workers.settings import Settings
-from workers.temporal import connect
+from workers.temporal import connect_with
 from workers.worker import build_worker
 from workflows.search_attributes import cli_flags
 
@@ -96,6 +97,10 @@ class TemporalDevServer:
         self.log_file = data_dir / "temporal.log"
         self._process: subprocess.Popen | None = None
 
+    @property
+    def codec_endpoint(self) -> str:
+        return f"http://{self.settings.api_host}:{self.settings.api_port}/codec"
+
     def command(self) -> list[str]:
         binary = Path(sys.executable).parent / "temporal"
         return [
@@ -107,6 +112,7 @@ class TemporalDevServer:
             "--ui-port", str(self.settings.temporal_ui_port),
             "--namespace", self.settings.temporal_namespace,
             "--log-level", "warn",
+            "--ui-codec-endpoint", self.codec_endpoint,
             *cli_flags(),
         ]
 
@@ -131,9 +137,7 @@ class TemporalDevServer:
                     f"see {self.log_file}"
                 )
             try:
-                return await connect(
-                    self.settings.temporal_address, self.settings.temporal_namespace
-                )
+                return await connect_with(self.settings)
             except Exception as exc:  # noqa: BLE001 - retried until the deadline
                 last_error = exc
                 await asyncio.sleep(0.5)
@@ -223,7 +227,8 @@ class DevStack:
                     f"port {s.api_port} is already in use: set HOMEWARD_API_PORT to a free port."
                 )
             config = uvicorn.Config(
-                create_app(self._engine, client), host=s.api_host, port=s.api_port,
+                create_app(api_services(s, self._engine, client)), host=s.api_host,
+                port=s.api_port,
                 log_config=None, access_log=False, lifespan="off",
             )
             self._api_server = _EmbeddedUvicorn(config)

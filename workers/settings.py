@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,27 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     travel_adapter: Literal["simulated", "manual"] = "simulated"
+    master_key: SecretStr | None = Field(
+        default=None, description="Vault master keys, base64, current first, comma-separated."
+    )
+    master_key_file: Path | None = None
+    payload_key: SecretStr | None = Field(
+        default=None, description="Temporal payload keys, base64, current first, comma-separated."
+    )
+    payload_key_file: Path | None = None
+    retention_years: int = Field(default=5, ge=1, le=100)
+    codec_cors_origins: list[str] = ["http://localhost:8233"]
+
+    @property
+    def embedded(self) -> bool:
+        """True for the development stack: no external database configured."""
+        return self.database_url is None
+
+    @property
+    def dev_key_dir(self) -> Path | None:
+        """Where development keys are generated; None outside the embedded stack, so that
+        production without configured keys fails loudly instead of inventing one."""
+        return self.data_dir if self.embedded else None
 
     @property
     def temporal_port(self) -> int:

@@ -21,6 +21,7 @@ if _shadow is not None and getattr(_shadow, "__file__", None) is None:
 
 import pytest
 import temporalio.api.operatorservice.v1 as operatorservice
+from converter import TEST_DATA_CONVERTER
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -29,7 +30,6 @@ from temporalio.worker import Worker
 from activities import build_activities
 from activities.travel import SimulatedTravelProvider
 from store.event_store import EventStore
-from workers.temporal import DATA_CONVERTER
 from workflows import WORKFLOWS
 from workflows.search_attributes import ALL
 
@@ -52,7 +52,7 @@ async def register_search_attributes(client: Client) -> None:
 async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN_DIR / "temporal-test-server"),
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_DATA_CONVERTER,
     )
     await register_search_attributes(env.client)
     try:

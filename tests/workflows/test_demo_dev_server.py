@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from case_driver import SENDING, CaseDriver, case_input, consent, decision, screening
+from converter import TEST_DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -20,7 +21,6 @@ from activities.travel import SimulatedTravelProvider
 from domain.vocabulary import TaskKind
 from store.event_store import EventStore
 from workers.demo import DEMO_CONFIG, run_demo
-from workers.temporal import DATA_CONVERTER
 from workflows import WORKFLOWS
 from workflows.search_attributes import ALL, BLOCKED_ON, DESTINATION_COUNTRY, MINOR, STAGE
 
@@ -30,7 +30,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         search_attributes=ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_DATA_CONVERTER,
     )
     try:
         yield env

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from case_driver import HISTORIES, CaseDriver, case_input
+from converter import TEST_DATA_CONVERTER
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, Worker
@@ -18,7 +19,6 @@ from activities import build_activities
 from activities.travel import SimulatedTravelProvider
 from domain import messages as msg
 from store.event_store import EventStore
-from workers.temporal import DATA_CONVERTER
 from workflows import WORKFLOWS
 from workflows.return_case import ReturnCaseWorkflow
 
@@ -93,7 +93,7 @@ def test_histories_are_recorded():
 @pytest.mark.parametrize("path", recorded_histories(), ids=lambda p: p.stem)
 async def test_recorded_history_replays_against_current_code(path: Path):
     history = WorkflowHistory.from_json(f"return-replay-{uuid.uuid4()}", path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 
@@ -117,6 +117,6 @@ async def test_the_replay_test_catches_an_incompatible_change():
     has teeth (such a change needs ``workflow.patched``)."""
     history = WorkflowHistory.from_json("return-replay-changed",
                                         (HISTORIES / "adult_happy_path.json").read_text())
-    replayer = Replayer(workflows=[WaitsBeforeReferral], data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=[WaitsBeforeReferral], data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
