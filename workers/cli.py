@@ -157,6 +157,32 @@ async def _cmd_accounts(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_projections_rebuild(settings: Settings, args) -> int:
+    from store.database import create_engine
+    from store.projections import ProjectionRunner
+    from store.read_models import all_projections
+
+    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    runner = ProjectionRunner(engine, all_projections())
+    names = runner.names if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in runner.names]
+    if unknown:
+        print(f"homeward: no projection {unknown[0]!r}; known: {', '.join(runner.names)}, all",
+              file=sys.stderr)
+        await engine.dispose()
+        return 2
+    try:
+        for name in names:
+            print(f"rebuilding {name} ...", flush=True)
+            applied = await runner.rebuild(
+                name, lambda n, position: print(f"  {n}: applied up to position {position}",
+                                                flush=True))
+            print(f"{name} rebuilt: {applied} events applied", flush=True)
+        return 0
+    finally:
+        await engine.dispose()
+
+
 COMMANDS = {
     "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :8233), migrations, worker and API"),
     "worker": (_cmd_worker, "run the Temporal worker against configured servers"),
@@ -199,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     store = sub.add_parser("store", help="event store maintenance")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     store_sub.add_parser("verify", help="walk every case's hash chain; exit 1 on tampering")
+    projections = sub.add_parser("projections", help="read models of the API")
+    projections_sub = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
+    rebuild.add_argument("name", help="cases, tasks, sharing, or all")
     return parser
 
 
@@ -208,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "store":
         handler = _cmd_store_verify
+    elif args.command == "projections":
+        handler = _cmd_projections_rebuild
     elif args.command in ("org", "user", "token"):
         handler = _cmd_accounts
     else:
@@ -218,5 +250,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entrypoint() -> None:
+    """The console script. Skips interpreter teardown once the command has finished:
+    the Temporal client's Rust threads can abort a finalizing interpreter
+    (temporalio/sdk-python#300), turning a successful command into a SIGABRT."""
+    import logging
+    import os
+
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()
