@@ -80,10 +80,18 @@ class EventActivities:
         return AppendEventsResult(versions=tuple(e.version for e in stored))
 
     async def _parties(self, case_id: str) -> CaseState:
-        """Who plays which role in the case: the first event, the referral, names them."""
-        first = await self._store.read_stream(case_id, from_version=1, limit=1)
+        """Who plays which role in the case: the referral names them. It is the journey's
+        first event, but the person vault may record identity (``identity.*``) before the
+        workflow's first append lands, so it is looked up by type, not by version 1."""
         state = CaseState(case_id=case_id)
-        if first:
-            event = parse_event(first[0].event_type, first[0].schema_version, first[0].payload)
-            state = evolve(state, event)
-        return state
+        referral_type = ReferralRegistered.model_fields["type"].default
+        version = 1
+        while True:
+            page = await self._store.read_stream(case_id, from_version=version, limit=50)
+            for stored in page:
+                if stored.event_type == referral_type:
+                    event = parse_event(stored.event_type, stored.schema_version, stored.payload)
+                    return evolve(state, event)
+            if len(page) < 50:
+                return state
+            version = page[-1].version + 1

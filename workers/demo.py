@@ -36,9 +36,9 @@ from store.event_store import EventStore
 from workflows import ReturnCaseWorkflow, workflow_id_for
 from workflows.client import start_return_case
 
-SENDING = "iom-belgrade"
-RECEIVING = "iom-chisinau"
-PARTNER = "ngo-border-companions"
+SENDING = "mission-rs"
+RECEIVING = "mission-md"
+PARTNER = "ngo-md-border"
 UI_URL = "http://localhost:8233/namespaces/default/workflows/{workflow_id}"
 
 DEMO_CONFIG = JourneyConfig(

@@ -50,7 +50,7 @@ async def test_demo_runs_a_case_end_to_end_in_under_a_minute(dev_server, engine,
     text = "\n".join(lines)
     assert "http://localhost:8233/namespaces/default/workflows/return-demo-" in text
     assert "cancelled" in text and "held at the border" in text
-    assert "task completed: reception_handoff (iom-chisinau)" in text
+    assert "task completed: reception_handoff (mission-md)" in text
     assert lines[-1].startswith("outcome: returned")
 
     case_id = lines[0].split()[1]
