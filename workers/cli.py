@@ -183,6 +183,79 @@ async def _cmd_projections_rebuild(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+def _progress_printer(every: int = 100):
+    def progress(done: int, total: int, *_ignored) -> None:
+        if done == total or done % every == 0:
+            print(f"  {done}/{total}", flush=True)
+
+    return progress
+
+
+async def _cmd_vault(settings: Settings, args) -> int:
+    from store.database import create_engine
+    from store.keys import KeyConfigError
+    from store.vault import VaultError, rotate_master_key
+    from workers.services import master_keyring
+
+    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    try:
+        keyring = master_keyring(settings)
+        if not keyring.older:
+            print("homeward vault rotate-master-key: configure the new key first, the old "
+                  "one after it: HOMEWARD_MASTER_KEY='NEW,OLD' (or the same lines in "
+                  "HOMEWARD_MASTER_KEY_FILE)", file=sys.stderr)
+            return 2
+        print(f"re-wrapping every data key under master key {keyring.current.key_id} ...")
+        report = await rotate_master_key(engine, keyring, keyring.current, _progress_printer())
+        print(f"done: {report.rewrapped} of {report.total} data keys re-wrapped; no data was "
+              "touched. Remove the old key once every process runs with the new one.")
+        return 0
+    except (KeyConfigError, VaultError) as exc:
+        print(f"homeward vault: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+
+
+async def _cmd_retention(settings: Settings, args) -> int:
+    from store.database import create_engine
+    from store.event_store import EventStore
+    from store.keys import KeyConfigError
+    from store.retention import erase_expired, expired_cases
+    from store.vault import PersonVault, VaultError
+    from workers.lifecycle import CaseLifecycle
+    from workers.services import master_keyring
+
+    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    try:
+        store = EventStore(engine)
+        vault = PersonVault(engine, master_keyring(settings), store)
+        closed_at = CaseLifecycle(store).closed_at
+        years = settings.retention_years
+        print(f"looking for cases closed more than {years} years ago ...", flush=True)
+        expired = await expired_cases(vault, closed_at, retention_years=years)
+        for case in expired:
+            print(f"  {case.case_id}  closed {case.closed_at:%Y-%m-%d}, "
+                  f"past retention since {case.expired_at:%Y-%m-%d}")
+        print(f"{len(expired)} case(s) past retention")
+        if args.retention_command == "list" or not expired:
+            return 0
+        if not args.yes:
+            print("nothing erased: add --yes to erase these identities (irreversible)",
+                  file=sys.stderr)
+            return 2
+        run = await erase_expired(vault, expired, closed_at, by_org=args.org,
+                                  retention_years=years, progress=_progress_printer(10))
+        print(f"erased {len(run.erased)}; skipped {len(run.skipped)} (reopened or no longer "
+              "past retention)")
+        return 0
+    except (KeyConfigError, VaultError) as exc:
+        print(f"homeward retention: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+
+
 COMMANDS = {
     "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :8233), migrations, worker and API"),
     "worker": (_cmd_worker, "run the Temporal worker against configured servers"),
@@ -222,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("--days", type=int, default=30, help="lifetime (default 30)")
     token_revoke = token.add_parser("revoke", help="revoke a token at once")
     token_revoke.add_argument("token_id")
+    vault = sub.add_parser("vault", help="person vault keys").add_subparsers(
+        dest="vault_command", required=True)
+    vault.add_parser("rotate-master-key",
+                     help="re-wrap every data key under the first HOMEWARD_MASTER_KEY")
+    retention = sub.add_parser("retention", help="erase identities past retention")
+    retention_sub = retention.add_subparsers(dest="retention_command", required=True)
+    retention_sub.add_parser("list", help="list cases past the retention period")
+    erase = retention_sub.add_parser("erase", help="erase the listed identities")
+    erase.add_argument("--yes", action="store_true", help="confirm: erasure is irreversible")
+    erase.add_argument("--org", default="system", help="organisation recorded as eraser")
     store = sub.add_parser("store", help="event store maintenance")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     store_sub.add_parser("verify", help="walk every case's hash chain; exit 1 on tampering")
@@ -242,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_projections_rebuild
     elif args.command in ("org", "user", "token"):
         handler = _cmd_accounts
+    elif args.command == "vault":
+        handler = _cmd_vault
+    elif args.command == "retention":
+        handler = _cmd_retention
     else:
         handler = COMMANDS[args.command][0]
     try:
