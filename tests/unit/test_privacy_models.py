@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
-from domain import config, events, messages
+from domain import config
+from store.vault import IDENTITY_FIELD_NAMES
 
 FORBIDDEN = re.compile(
     r"name|birth|dob|address|street|city|document_number|passport|phone|email|note|text"
@@ -29,9 +30,21 @@ FORBIDDEN = re.compile(
 SAFE_LEAVES = (bool, int, float, uuid.UUID, datetime, timedelta, type(None))
 
 
+def _message_and_event_modules():
+    """domain.messages, domain.events and every later ``domain.*_messages`` / ``*_events``."""
+    import importlib
+    import pkgutil
+
+    import domain
+
+    names = [m.name for m in pkgutil.iter_modules(domain.__path__)
+             if m.name in ("messages", "events") or m.name.endswith(("_messages", "_events"))]
+    return [importlib.import_module(f"domain.{name}") for name in sorted(names)]
+
+
 def temporal_facing_models() -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = [config.JourneyConfig]
-    for module in (messages, events):
+    for module in _message_and_event_modules():
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, BaseModel) and obj.__module__ == module.__name__:
                 found.append(obj)
@@ -102,3 +115,29 @@ def test_every_message_and_event_is_covered():
     assert {"ReturnCaseInput", "TaskCompletion", "JourneyFact", "ConsentWithdrawal",
             "AppendEventsRequest", "BookingRequest", "CaseView", "ReferralRegistered",
             "JourneyConfig"} <= names
+
+
+def _field_names(model: type[BaseModel], seen: set[type]) -> set[str]:
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set(model.model_fields)
+    for field in model.model_fields.values():
+        for tp in _nested_types(field.annotation):
+            if inspect.isclass(tp) and issubclass(tp, BaseModel):
+                names |= _field_names(tp, seen)
+    return names
+
+
+def _nested_types(tp) -> list:
+    args = typing.get_args(tp)
+    return [tp, *[t for arg in args for t in _nested_types(arg)]]
+
+
+def test_no_vault_field_name_is_a_field_of_any_temporal_facing_model():
+    """The vault's own field names (given_names, date_of_birth, shelter_address, notes...)
+    are the definition of identity data: none may be a field of what Temporal sees."""
+    seen: set[type] = set()
+    everywhere = set().union(*(_field_names(m, seen) for m in temporal_facing_models()))
+    assert everywhere & IDENTITY_FIELD_NAMES == set()
+    assert "given_names" in IDENTITY_FIELD_NAMES and "shelter_address" in IDENTITY_FIELD_NAMES
