@@ -199,6 +199,8 @@ async def _cmd_vault(settings: Settings, args) -> int:
 
     engine = create_engine(settings.database_url or _embedded_database_url(settings))
     try:
+        if args.vault_command == "erase":
+            return await _erase_person(engine, settings, args)
         keyring = master_keyring(settings)
         if not keyring.older:
             print("homeward vault rotate-master-key: configure the new key first, the old "
@@ -215,6 +217,26 @@ async def _cmd_vault(settings: Settings, args) -> int:
         return 2
     finally:
         await engine.dispose()
+
+
+async def _erase_person(engine, settings: Settings, args) -> int:
+    from store.event_store import EventStore
+    from store.vault import PersonVault
+    from workers.lifecycle import CaseLifecycle
+    from workers.services import master_keyring
+
+    store = EventStore(engine)
+    vault = PersonVault(engine, master_keyring(settings), store)
+    if not args.yes:
+        print("nothing erased: add --yes to destroy this person's data key (irreversible)",
+              file=sys.stderr)
+        return 2
+    erasure = await vault.erase(args.case_id, args.reason, by_org=args.org, by_actor=args.actor,
+                                is_case_active=CaseLifecycle(store).is_journey_active)
+    print(f"case {args.case_id}: identity erased ({erasure.reason.value}) at "
+          f"{erasure.erased_at:%Y-%m-%d %H:%M} UTC; event {erasure.event.event_id} recorded. "
+          "The case history stays, anonymous.")
+    return 0
 
 
 async def _cmd_retention(settings: Settings, args) -> int:
@@ -299,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="vault_command", required=True)
     vault.add_parser("rotate-master-key",
                      help="re-wrap every data key under the first HOMEWARD_MASTER_KEY")
+    from store.vault import ErasureReason
+
+    erase_person = vault.add_parser("erase", help="crypto-shred one person's identity")
+    erase_person.add_argument("case_id")
+    erase_person.add_argument("--reason", required=True, choices=[r.value for r in ErasureReason])
+    erase_person.add_argument("--org", required=True, help="organisation asking for erasure")
+    erase_person.add_argument("--actor", required=True, help="user id of who erases")
+    erase_person.add_argument("--yes", action="store_true", help="confirm: irreversible")
     retention = sub.add_parser("retention", help="erase identities past retention")
     retention_sub = retention.add_subparsers(dest="retention_command", required=True)
     retention_sub.add_parser("list", help="list cases past the retention period")

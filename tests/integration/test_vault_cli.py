@@ -88,3 +88,28 @@ async def test_retention_lists_then_erases_only_with_confirmation(database_url, 
     assert isinstance(gone, ErasedPerson)
     types = [e.event_type for e in await store.read_stream("closed-long-ago")]
     assert types[-1] == "identity.erased"
+
+
+async def test_erase_refuses_an_active_journey_then_erases_after_the_outcome(database_url,
+                                                                           engine):
+    key = Key.generate()
+    store = EventStore(engine)
+    vault = PersonVault(engine, Keyring(key), store)
+    await vault.record("case-e", PersonRecord(given_names="Ana"), by_org="mission-rs",
+                       by_actor="coord.rs")
+    await store.append("case-e", None, [_event("case.referral_registered", datetime.now(UTC))])
+    args = ("vault", "erase", "case-e", "--reason", "person_request", "--org", "mission-rs",
+            "--actor", "coord.rs")
+
+    unconfirmed = _run(database_url, *args, master=key.to_base64())
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    refused = _run(database_url, *args, "--yes", master=key.to_base64())
+    assert refused.returncode == 2 and "active" in refused.stderr
+    assert not await vault.is_erased("case-e")
+
+    await store.append("case-e", None, [_event("outcome.assistance_declined",
+                                               datetime.now(UTC))])
+    done = _run(database_url, *args, "--yes", master=key.to_base64())
+    assert done.returncode == 0, done.stderr
+    assert "identity erased (person_request)" in done.stdout
+    assert await vault.is_erased("case-e")
