@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -13,11 +14,17 @@ from temporalio.converter import PayloadCodec
 
 from api.auth import make_authenticator
 from api.codec import codec_router
-from api.errors import install_error_handlers
+from api.errors import error_response, install_error_handlers
 from api.request_ids import RequestIdMiddleware
+from api.routes import cases, operations, person, tasks
 from store.accounts import Accounts, Principal, UserRole
+from store.audit import AuditEntry, AuditLog
 from store.event_store import EventStore
+from store.projections import ProjectionRunner
+from store.read_models import ReadModels, all_projections
 from store.vault import PersonVault
+
+log = structlog.get_logger("homeward.api")
 
 
 @dataclass
@@ -30,7 +37,28 @@ class ApiServices:
     payload_codec: PayloadCodec
     task_queue: str
     codec_cors_origins: list[str]
+    allow_journey_config: bool = False  # demos and tests: tiny durations per referral
+    travel_adapter: str = "simulated"
+    read_models: ReadModels | None = None
+    audit: AuditLog | None = None
+    projections: ProjectionRunner | None = None
 
+    def __post_init__(self) -> None:
+        self.read_models = self.read_models or ReadModels(self.engine)
+        self.audit = self.audit or AuditLog(self.engine)
+        self.projections = self.projections or ProjectionRunner(self.engine, all_projections())
+
+    async def catch_up(self) -> None:
+        """Bring the read models up to the newest event before a list is answered, so a
+        user sees what they just did (the projector loop keeps them current otherwise)."""
+        assert self.projections is not None
+        try:
+            await self.projections.catch_up()
+        except Exception as exc:  # noqa: BLE001 - a lagging list beats no answer
+            log.error("read model catch-up failed", error_type=type(exc).__name__)
+
+
+MAX_BODY_BYTES = 8 * 2**20  # a few photos at most
 
 CODEC_ROLES = frozenset({UserRole.OPERATOR, UserRole.ADMINISTRATOR})
 
@@ -43,6 +71,51 @@ def create_app(services: ApiServices) -> FastAPI:
         "Every endpoint but /health needs `Authorization: Bearer <token>`.",
     )
     app.state.services = services
+
+    @app.middleware("http")
+    async def audit_case_access(request: Request, call_next):
+        """Every request that marked itself (``api.deps.mark``) is recorded, allowed or
+        refused. No record, no answer: if the audit cannot be written, the response is
+        withheld (503)."""
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        except Exception:
+            await _record(request, 500)
+            raise
+        if not await _record(request, status):
+            return error_response(request, 503, "audit_unavailable",
+                                  "the request could not be audited, so it is not answered; "
+                                  "try again")
+        return response
+
+    async def _record(request: Request, status: int) -> bool:
+        audit_mark = getattr(request.state, "audit", None)
+        if audit_mark is None:
+            return True
+        who = getattr(request.state, "principal", None)
+        route = request.scope.get("route")
+        try:
+            await services.audit.record(AuditEntry(
+                request_id=getattr(request.state, "request_id", "") or "",
+                user_id=who.user_id if who else None, org_id=who.org_id if who else None,
+                role=who.role.value if who else None, method=request.method,
+                route=getattr(route, "path", request.url.path), action=audit_mark.action,
+                case_id=audit_mark.case_id, task_id=audit_mark.task_id, status=status))
+            return True
+        except Exception as exc:  # noqa: BLE001 - reported, and the answer withheld
+            log.error("audit write failed", error_type=type(exc).__name__)
+            return False
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return error_response(request, 413, "payload_too_large",
+                                  f"a request body may hold at most {MAX_BODY_BYTES // 2**20} "
+                                  "MiB")
+        return await call_next(request)
+
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     authenticate = make_authenticator(services.accounts)
@@ -55,7 +128,10 @@ def create_app(services: ApiServices) -> FastAPI:
         codec_router(services.payload_codec, operator_only, services.codec_cors_origins)
     )
 
-    @app.get("/health", tags=["operations"])
+    for module in (cases, person, tasks, operations):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
     async def health() -> JSONResponse:
         checks: dict[str, str] = {}
         try:

@@ -45,13 +45,18 @@ async def _cmd_dev(settings: Settings, args) -> int:
 
 
 async def _cmd_worker(settings: Settings, args) -> int:
+    from workers.projector import run_projector
     from workers.worker import build_worker
 
     engine, store, client = await _connect_stack(settings)
     worker = build_worker(client, store, settings.task_queue, settings.travel_adapter)
+    stop_projector = asyncio.Event()
+    projector = asyncio.create_task(run_projector(engine, stop_projector))
     try:
         await worker.run()
     finally:
+        stop_projector.set()
+        await projector
         await engine.dispose()
     return 0
 

@@ -27,6 +27,7 @@ from api.app import create_app
 from store.accounts import Accounts
 from store.database import create_engine, embedded_server_url, run_migrations
 from store.event_store import EventStore
+from workers.projector import run_projector
 from workers.seed import DEMO_USERS, seed_demo
 from workers.services import api_services
 from workers.settings import Settings
@@ -186,6 +187,7 @@ class DevStack:
         self._engine: AsyncEngine | None = None
         self._api_server: _EmbeddedUvicorn | None = None
         self._worker = None
+        self._stop_projector = asyncio.Event()
 
     async def __aenter__(self) -> RunningStack:
         try:
@@ -219,6 +221,8 @@ class DevStack:
 
         self._worker = build_worker(client, store, s.task_queue, s.travel_adapter)
         self._tasks.append(asyncio.create_task(self._worker.run(), name="worker"))
+        self._tasks.append(asyncio.create_task(
+            run_projector(self._engine, self._stop_projector), name="projector"))
 
         api_url = f"http://{s.api_host}:{s.api_port}"
         if self.with_api:
@@ -248,6 +252,7 @@ class DevStack:
         )
 
     async def _stop(self) -> None:
+        self._stop_projector.set()
         if self._api_server is not None:
             self._api_server.should_exit = True
         if self._worker is not None:

@@ -20,6 +20,13 @@ def master_keyring(settings: Settings) -> Keyring:
     return load_master_keyring(secret, settings.master_key_file, settings.dev_key_dir)
 
 
+def allow_journey_config(settings: Settings) -> bool:
+    """Whether a referral may carry its own journey durations (demos, tests):
+    ``HOMEWARD_API_ALLOW_JOURNEY_CONFIG``, or when unset only on the embedded stack."""
+    explicit = settings.api_allow_journey_config
+    return settings.embedded if explicit is None else explicit
+
+
 def api_services(settings: Settings, engine: AsyncEngine, client: Client) -> ApiServices:
     store = EventStore(engine)
     return ApiServices(
@@ -31,4 +38,6 @@ def api_services(settings: Settings, engine: AsyncEngine, client: Client) -> Api
         payload_codec=EncryptionCodec(payload_keyring(settings)),
         task_queue=settings.task_queue,
         codec_cors_origins=settings.codec_cors_origins,
+        allow_journey_config=allow_journey_config(settings),
+        travel_adapter=settings.travel_adapter,
     )

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     payload_key_file: Path | None = None
     retention_years: int = Field(default=5, ge=1, le=100)
     codec_cors_origins: list[str] = ["http://localhost:8233"]
+    api_allow_journey_config: bool | None = Field(
+        default=None,
+        description="Accept per-referral journey durations (demos, tests). Unset: allowed "
+        "on the embedded development stack only.",
+    )
 
     @property
     def embedded(self) -> bool:

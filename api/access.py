@@ -1,0 +1,379 @@
+"""Who may see and do what: the one place that decides (and one test matrix proves it).
+
+Every endpoint names an ``Action`` and calls ``authorise``; nothing else in the API
+compares roles or organisations. Two questions, in order:
+
+1. May this role ever do this? No → 403 (the role, not the case, is refused).
+2. What is this organisation to this case (``Relation``)? Nothing → 404, so that a case
+   id never confirms to an outsider that the case exists; a relation that does not allow
+   the action → 403 with the reason.
+
+The answer also names the ``View``: how much of the case the caller sees. Identity data
+is in no view; it is read only through the person-vault endpoints (``IDENTITY_READ``),
+with a purpose, by the two missions of the case or an organisation that a recorded
+consent names, until that consent is revoked or withdrawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from store.accounts import OrgKind, Principal, UserRole
+from store.events import StoredEvent
+from store.read_models import (
+    MINOR_AGE_CATEGORIES,
+    OPERATOR_TASK_REASSIGNED,
+    SHARING_GRANTED,
+    SHARING_REVOKED,
+)
+from store.vault import FieldGroup
+
+
+class Action(StrEnum):
+    CASE_REGISTER = "case.register"
+    CASE_LIST = "case.list"
+    CASE_VIEW = "case.view"
+    CASE_TIMELINE = "case.timeline"
+    CASE_STEER = "case.steer"  # screening, decision, consent, road facts, withdrawal
+    HANDOFF_CODE = "case.handoff_code"
+    IDENTITY_RECORD = "identity.record"
+    IDENTITY_NOTE = "identity.note"
+    IDENTITY_READ = "identity.read"
+    SHARING_MANAGE = "sharing.manage"
+    SHARING_VIEW = "sharing.view"
+    TASK_INBOX = "task.inbox"
+    TASK_VIEW = "task.view"
+    TASK_COMPLETE = "task.complete"
+    OPS_STUCK = "ops.stuck_cases"
+    OPS_ACT = "ops.act"
+    STATISTICS = "statistics.read"
+    AUDIT_READ = "audit.read"
+
+
+class Relation(StrEnum):
+    SENDING = "sending_mission"
+    RECEIVING = "receiving_mission"  # the case has been handed to it
+    RECEIVING_NOT_YET = "receiving_mission_before_handoff_request"
+    TASK_ASSIGNEE = "task_assignee"  # a partner with a task in the case
+    SHARED = "shared_by_consent"  # a recorded consent names the organisation
+    OPERATOR = "operator"
+    NONE = "none"
+
+
+class View(StrEnum):
+    FULL = "full"  # the sending mission: its own file
+    RECEIVING = "receiving"  # what the receiving mission needs
+    PARTNER = "partner"  # the minimum of the case behind a partner's task
+    OPERATIONS = "operations"  # stages, blocks, tasks; never identity
+    NONE = "none"
+
+
+# Fields of a case summary each view shows (codes and ids only, never identity).
+CASE_FIELDS: dict[View, tuple[str, ...]] = {
+    View.FULL: ("case_id", "sending_mission", "receiving_mission", "border_partner",
+                "host_country", "destination_country", "age_category", "minor", "witness",
+                "risk_level", "referral_source", "stage", "blocked_on", "blocked_since",
+                "escalated", "outcome", "registered_at", "closed_at", "last_event_at"),
+    View.RECEIVING: ("case_id", "sending_mission", "receiving_mission", "destination_country",
+                     "age_category", "minor", "risk_level", "stage", "blocked_on",
+                     "blocked_since", "outcome", "receiving_visible_at", "closed_at"),
+    View.PARTNER: ("case_id", "stage", "minor"),
+    View.OPERATIONS: ("case_id", "sending_mission", "receiving_mission", "border_partner",
+                      "destination_country", "minor", "stage", "blocked_on", "blocked_since",
+                      "escalated", "outcome", "registered_at", "last_event_at"),
+}
+
+# Timeline: the receiving mission sees the journey from the referral's basics to its
+# own tasks, not the screening interview, the options counselling or the consent form.
+RECEIVING_TIMELINE_EXCLUDES = frozenset({
+    "screening.interview_recorded", "screening.repeat_interview_requested",
+    "options.decision_recorded", "consent.recorded", "minor.guardian_appointed",
+    "clearance.medical_recorded", "clearance.prosecutor_notified", "sharing.granted",
+    "sharing.revoked", "identity.recorded",
+})
+
+# Field groups of the person's identity each view may ask the vault for. The receiving
+# mission never needs the shelter address in the host country; an organisation named by
+# a consent gets what recognising her needs, no more.
+IDENTITY_GROUPS: dict[View, frozenset[FieldGroup]] = {
+    View.FULL: frozenset(FieldGroup),
+    View.RECEIVING: frozenset(FieldGroup) - {FieldGroup.SHELTER},
+    View.PARTNER: frozenset({FieldGroup.NAMES, FieldGroup.PHOTOS}),
+}
+
+# Which organisation kinds may be named by a consent to share identity. Operators and
+# analysts never see identity, whatever a form says.
+SHAREABLE_ORG_KINDS = frozenset({OrgKind.PARTNER_NGO, OrgKind.SENDING_MISSION,
+                                 OrgKind.RECEIVING_MISSION})
+
+_CASE_WORKERS = frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
+                           UserRole.PARTNER_WORKER})
+
+# Step 1: the roles that may ever do an action.
+ROLES: dict[Action, frozenset[UserRole]] = {
+    Action.CASE_REGISTER: frozenset({UserRole.COORDINATOR}),
+    Action.CASE_LIST: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
+                                 UserRole.PARTNER_WORKER, UserRole.OPERATOR}),
+    Action.CASE_VIEW: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
+                                 UserRole.PARTNER_WORKER, UserRole.OPERATOR}),
+    Action.CASE_TIMELINE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
+                                     UserRole.OPERATOR}),
+    Action.CASE_STEER: frozenset({UserRole.COORDINATOR}),
+    Action.HANDOFF_CODE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.IDENTITY_RECORD: frozenset({UserRole.COORDINATOR}),
+    Action.IDENTITY_NOTE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.IDENTITY_READ: _CASE_WORKERS,
+    Action.SHARING_MANAGE: frozenset({UserRole.COORDINATOR}),
+    Action.SHARING_VIEW: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.TASK_INBOX: _CASE_WORKERS,
+    Action.TASK_VIEW: _CASE_WORKERS | {UserRole.OPERATOR},
+    Action.TASK_COMPLETE: _CASE_WORKERS,
+    Action.OPS_STUCK: frozenset({UserRole.OPERATOR}),
+    Action.OPS_ACT: frozenset({UserRole.OPERATOR}),
+    Action.STATISTICS: frozenset({UserRole.ANALYST}),
+    Action.AUDIT_READ: frozenset({UserRole.ADMINISTRATOR}),
+}
+
+# Step 2: for case actions, the relations that allow them, and the view each gets.
+CASE_RULES: dict[Action, dict[Relation, View]] = {
+    Action.CASE_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
+                       Relation.TASK_ASSIGNEE: View.PARTNER, Relation.SHARED: View.PARTNER,
+                       Relation.OPERATOR: View.OPERATIONS},
+    Action.CASE_TIMELINE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
+                           Relation.OPERATOR: View.OPERATIONS},
+    Action.CASE_STEER: {Relation.SENDING: View.FULL},
+    Action.HANDOFF_CODE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    Action.IDENTITY_RECORD: {Relation.SENDING: View.FULL},
+    Action.IDENTITY_NOTE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    Action.IDENTITY_READ: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
+                           Relation.SHARED: View.PARTNER},
+    Action.SHARING_MANAGE: {Relation.SENDING: View.FULL},
+    Action.SHARING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    Action.OPS_ACT: {Relation.OPERATOR: View.OPERATIONS},
+}
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What access decisions need to know about one case, folded from its own event
+    stream (not a projection): a revoked consent is seen by the very next request."""
+
+    case_id: str
+    sending_mission: str
+    receiving_mission: str
+    border_partner: str
+    minor: bool
+    receiving_involved: bool = False
+    task_orgs: frozenset[str] = frozenset()
+    shared_with: frozenset[str] = frozenset()
+    consent_withdrawn: bool = False
+    closed: bool = False
+    # task id → (assignee organisation, the colleague an operator reassigned it to)
+    task_assignees: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+
+
+def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
+    """None when the case has no referral (unknown case id)."""
+    facts: CaseFacts | None = None
+    shared: dict[str, bool] = {}
+    task_orgs: set[str] = set()
+    assignees: dict[str, tuple[str, str | None]] = {}
+    receiving_involved = withdrawn = closed = False
+    for event in events:
+        t, p = event.event_type, event.payload
+        if t == "case.referral_registered" and facts is None:
+            facts = CaseFacts(case_id, p["sending_mission"], p["receiving_mission"],
+                              p["border_partner"],
+                              p.get("age_category", "unknown") in MINOR_AGE_CATEGORIES)
+        elif t == "task.opened":
+            task_orgs.add(p["assignee_org"])
+            assignees[p["task_id"]] = (p["assignee_org"], None)
+            if facts is not None and p["assignee_org"] == facts.receiving_mission:
+                receiving_involved = True
+        elif t == "reception.handoff_code_issued":
+            receiving_involved = True
+        elif t == OPERATOR_TASK_REASSIGNED and p.get("task_id") in assignees:
+            assignees[p["task_id"]] = (assignees[p["task_id"]][0], p.get("to_user"))
+        elif t == SHARING_GRANTED:
+            shared[p["org_id"]] = True
+        elif t == SHARING_REVOKED:
+            for org in ([p["org_id"]] if p.get("org_id") else list(shared)):
+                shared[org] = False
+        elif t == "consent.withdrawn":
+            withdrawn = True
+            shared = dict.fromkeys(shared, False)
+        elif t.startswith("outcome."):
+            closed = True
+    if facts is None:
+        return None
+    return CaseFacts(
+        facts.case_id, facts.sending_mission, facts.receiving_mission, facts.border_partner,
+        facts.minor, receiving_involved, frozenset(task_orgs),
+        frozenset(org for org, on in shared.items() if on), withdrawn, closed, assignees,
+    )
+
+
+def relation(principal: Principal, facts: CaseFacts) -> Relation:
+    org = principal.org_id
+    if principal.role is UserRole.OPERATOR:
+        return Relation.OPERATOR
+    if principal.role not in _CASE_WORKERS:
+        return Relation.NONE
+    if org == facts.sending_mission:
+        return Relation.SENDING
+    if org == facts.receiving_mission:
+        return Relation.RECEIVING if facts.receiving_involved else Relation.RECEIVING_NOT_YET
+    if org in facts.shared_with:
+        return Relation.SHARED
+    if org in facts.task_orgs:
+        return Relation.TASK_ASSIGNEE
+    return Relation.NONE
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    view: View = View.NONE
+    status: int = 200
+    code: str = "ok"
+    reason: str = ""
+    relation: Relation = Relation.NONE
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _refuse(status: int, code: str, reason: str, rel: Relation = Relation.NONE) -> Decision:
+    return Decision(False, View.NONE, status, code, reason, rel)
+
+
+def _role_refusal(principal: Principal, action: Action) -> Decision | None:
+    if principal.role in ROLES[action]:
+        return None
+    return _refuse(403, "forbidden",
+                   f"a {principal.role.value.replace('_', ' ')} may not {_say(action)}")
+
+
+def authorise_role(principal: Principal, action: Action) -> Decision:
+    """Only step 1, for a request that must refuse a role before it looks anything up."""
+    return _role_refusal(principal, action) or Decision(True)
+
+
+def authorise(principal: Principal, action: Action, facts: CaseFacts | None = None,
+              *, task_id: object = None) -> Decision:
+    """Decide one request. ``facts`` for actions on a case (None: no such case);
+    ``task_id`` for actions on one of its tasks (assignees come from ``facts``)."""
+    refused = _role_refusal(principal, action)
+    if refused is not None:
+        return refused
+    if action in (Action.CASE_REGISTER, Action.CASE_LIST, Action.TASK_INBOX,
+                  Action.OPS_STUCK, Action.STATISTICS):
+        return Decision(True, _list_view(principal))
+    if facts is None:
+        return _not_found()
+    rel = relation(principal, facts)
+
+    if action is Action.AUDIT_READ:
+        return _audit(principal, facts)
+    if action in (Action.TASK_VIEW, Action.TASK_COMPLETE):
+        assignee, assignee_user = facts.task_assignees.get(str(task_id), (None, None))
+        return _task(principal, action, facts, rel, assignee, assignee_user)
+
+    if rel in (Relation.NONE, Relation.RECEIVING_NOT_YET):
+        return _not_found()
+    view = CASE_RULES[action].get(rel)
+    if view is None:
+        if action is Action.IDENTITY_READ:
+            return _refuse(403, "consent_required",
+                           "identity is shared with an organisation other than the two "
+                           "missions only on a recorded consent naming it, and there is none "
+                           "for your organisation (or it was withdrawn)", rel)
+        return _refuse(403, "forbidden",
+                       f"as the {rel.value.replace('_', ' ')} of this case you may not "
+                       f"{_say(action)}", rel)
+    if action is Action.CASE_STEER and facts.closed:
+        return _refuse(409, "case_closed", "the case is closed: nothing more can be steered",
+                       rel)
+    return Decision(True, view, relation=rel)
+
+
+def _task(principal: Principal, action: Action, facts: CaseFacts, rel: Relation,
+          assignee: str | None, assignee_user: str | None) -> Decision:
+    if assignee is None:
+        return _not_found("there is no such task")
+    if principal.org_id == assignee and principal.role in _CASE_WORKERS:
+        if (action is Action.TASK_COMPLETE and assignee_user is not None
+                and assignee_user != principal.user_id):
+            return _refuse(403, "assigned_to_colleague",
+                           f"an operator reassigned this task to {assignee_user} of your "
+                           "organisation; only they may complete it", rel)
+        view = {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING}.get(
+            rel, View.PARTNER)
+        return Decision(True, view, relation=rel)
+    if rel is Relation.OPERATOR and action is Action.TASK_VIEW:
+        return Decision(True, View.OPERATIONS, relation=rel)
+    if rel in (Relation.SENDING, Relation.RECEIVING, Relation.OPERATOR):
+        return _refuse(403, "not_your_task",
+                       f"this task is assigned to {assignee}; only that organisation "
+                       f"may {_say(action)}", rel)
+    return _not_found("there is no such task")
+
+
+def _audit(principal: Principal, facts: CaseFacts) -> Decision:
+    """Operations administrators audit every case; a mission's administrator the cases
+    of its mission."""
+    if principal.org_kind is OrgKind.OPERATOR_TEAM or principal.org_id in (
+            facts.sending_mission, facts.receiving_mission):
+        return Decision(True, View.OPERATIONS)
+    return _not_found()
+
+
+def _list_view(principal: Principal) -> View:
+    return {UserRole.COORDINATOR: View.FULL, UserRole.RECEIVING_OFFICER: View.RECEIVING,
+            UserRole.PARTNER_WORKER: View.PARTNER,
+            UserRole.OPERATOR: View.OPERATIONS}.get(principal.role, View.NONE)
+
+
+def _not_found(reason: str = "there is no such case") -> Decision:
+    return _refuse(404, "not_found", reason)
+
+
+def may_be_assigned(role: UserRole | str) -> bool:
+    """Whether an operator may reassign a task to a user of this role."""
+    return role in _CASE_WORKERS
+
+
+def shareable(kind: OrgKind) -> bool:
+    return kind in SHAREABLE_ORG_KINDS
+
+
+def project(case: dict, view: View) -> dict:
+    """The fields of a case summary that ``view`` shows."""
+    return {k: case.get(k) for k in CASE_FIELDS.get(view, ())}
+
+
+_SAY = {
+    Action.CASE_REGISTER: "register a referral",
+    Action.CASE_LIST: "list cases",
+    Action.CASE_VIEW: "see this case",
+    Action.CASE_TIMELINE: "see the timeline of this case",
+    Action.CASE_STEER: "steer this case (screening, decision, consent, road facts, "
+                       "withdrawal)",
+    Action.HANDOFF_CODE: "see the handoff code",
+    Action.IDENTITY_RECORD: "record the identity of the person",
+    Action.IDENTITY_NOTE: "add a note to the person's file",
+    Action.IDENTITY_READ: "read identity data",
+    Action.SHARING_MANAGE: "share identity with another organisation",
+    Action.SHARING_VIEW: "see with whom identity is shared",
+    Action.TASK_INBOX: "have a task inbox",
+    Action.TASK_VIEW: "see this task",
+    Action.TASK_COMPLETE: "complete this task",
+    Action.OPS_STUCK: "list stuck cases",
+    Action.OPS_ACT: "take operator actions",
+    Action.STATISTICS: "read statistics",
+    Action.AUDIT_READ: "read the audit log",
+}
+
+
+def _say(action: Action) -> str:
+    return _SAY[action]

@@ -1,0 +1,202 @@
+"""Operators unblock stuck cases (stages, blocks and tasks; never identity); analysts read
+aggregated statistics; administrators read a case's audit log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetActivityRequest
+
+from api.access import Action, View, authorise, authorise_role, may_be_assigned, project
+from api.deps import (
+    Caller,
+    CaseIdPath,
+    TaskIdPath,
+    authorise_case,
+    facts_for,
+    handle_for,
+    mark,
+    now,
+    require,
+    services,
+    temporal_call,
+)
+from api.errors import ApiError
+from api.routes.cases import append_api_event
+from api.workflow_ref import workflow_id_for
+from store.read_models import (
+    OPERATOR_ESCALATED,
+    OPERATOR_RETRY_REQUESTED,
+    OPERATOR_TASK_REASSIGNED,
+)
+
+router = APIRouter(tags=["operations"])
+
+SMALL_CELL = 5
+COVERAGE = ("These figures cover only persons assisted by this programme, including those "
+            "who declined assistance or did not return; they are not trafficking statistics. "
+            "Cells under 5 are shown as \"<5\" (and one more cell of the same table when "
+            "needed), so that no person can be singled out.")
+
+
+class EscalationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    reason: Literal["overdue_tasks", "long_border_hold", "failing_step", "no_progress",
+                    "needs_mission_attention"]
+
+
+@router.get("/operations/stuck-cases", summary="Open cases that wait too long, longest first")
+async def stuck_cases(request: Request, caller: Caller,
+                      blocked_for_minutes: Annotated[int, Query(ge=0, le=525_600)] = 60,
+                      blocked_on: Annotated[str | None,
+                                            Query(pattern=r"^[a-z0-9_:.-]{1,64}$")] = None,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    mark(request, Action.OPS_STUCK)
+    require(authorise(caller, Action.OPS_STUCK))
+    svc = services(request)
+    await svc.catch_up()
+    rows = await svc.read_models.stuck_cases(now=now(),
+                                             blocked_for_seconds=blocked_for_minutes * 60,
+                                             blocked_on_prefix=blocked_on, limit=limit)
+    return {"cases": [{**project(r, View.OPERATIONS), "overdue_tasks": r["overdue_tasks"]}
+                      for r in rows]}
+
+
+@router.post("/operations/cases/{case_id}/retry", status_code=202,
+             summary="Retry the case's failing step now (its activity, from attempt 1)")
+async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+    await authorise_case(request, caller, Action.OPS_ACT, case_id)
+    handle = handle_for(request, case_id)
+    described = await temporal_call(handle.describe(), what="reading the workflow")
+    # A failing step: a pending activity that has failed at least once (not one that is
+    # merely running).
+    pending = [a for a in described.raw_description.pending_activities
+               if a.attempt > 1 or a.HasField("last_failure")]
+    if not pending:
+        raise ApiError(409, "nothing_to_retry",
+                       "no step of this case is failing or waiting on a retry")
+    steps = sorted({a.activity_type.name for a in pending})
+    await append_api_event(request, caller, case_id, OPERATOR_RETRY_REQUESTED,
+                           {"step": ",".join(steps)})
+    svc = services(request)
+    await temporal_call(svc.temporal.workflow_service.reset_activity(ResetActivityRequest(
+        namespace=svc.temporal.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id_for(case_id)),
+        identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
+        what="retrying the step")
+    return {"case_id": case_id, "retried": steps}
+
+
+@router.post("/operations/cases/{case_id}/escalate", status_code=202,
+             summary="Escalate the case to its missions")
+async def escalate(case_id: CaseIdPath, body: EscalationIn, request: Request,
+                   caller: Caller) -> dict[str, Any]:
+    _, facts = await authorise_case(request, caller, Action.OPS_ACT, case_id)
+    if facts.closed:
+        raise ApiError(409, "case_closed", "the case is closed: there is nothing to escalate")
+    await append_api_event(request, caller, case_id, OPERATOR_ESCALATED,
+                           {"reason": body.reason})
+    return {"case_id": case_id, "escalated": body.reason}
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    to_user: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$",
+        description="A colleague in the task's organisation; null: the whole organisation.")
+    reason: Literal["assignee_unavailable", "overdue", "workload", "back_to_organisation"]
+
+
+@router.post("/operations/tasks/{task_id}/reassign",
+             summary="Reassign an open task to a colleague within its organisation")
+async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
+                   caller: Caller) -> dict[str, Any]:
+    mark(request, Action.OPS_ACT, None, task_id)
+    require(authorise_role(caller, Action.OPS_ACT))
+    svc = services(request)
+    await svc.catch_up()
+    task = await svc.read_models.task(task_id)
+    if task is None:
+        raise ApiError(404, "not_found", "there is no such task")
+    mark(request, Action.OPS_ACT, task.case_id, task_id)
+    require(authorise(caller, Action.OPS_ACT, await facts_for(request, task.case_id)))
+    if task.status != "open":
+        raise ApiError(409, "task_not_open", f"the task is {task.status}: nothing to reassign")
+    if body.to_user is not None:
+        async with svc.engine.connect() as conn:
+            user = (await conn.execute(text(
+                "SELECT org_id, role, disabled_at FROM users WHERE user_id = :u"),
+                {"u": body.to_user})).first()
+        if (user is None or user.org_id != task.assignee_org or user.disabled_at is not None
+                or not may_be_assigned(user.role)):
+            raise ApiError(422, "not_a_colleague",
+                           f"to_user must be an active case worker of {task.assignee_org}, the "
+                           "organisation the task is assigned to")
+    if body.to_user == task.assignee_user:
+        raise ApiError(409, "already_assigned", "the task is assigned so already")
+    await append_api_event(request, caller, task.case_id, OPERATOR_TASK_REASSIGNED, {
+        "task_id": str(task_id), "kind": task.kind, "org": task.assignee_org,
+        "from_user": task.assignee_user, "to_user": body.to_user, "reason": body.reason})
+    return {"task_id": task_id, "case_id": task.case_id, "assignee_org": task.assignee_org,
+            "assignee_user": body.to_user}
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def suppress(counts: Counter[str]) -> dict[str, int | str]:
+    """Small-cell suppression: cells under 5 become "<5"; if only one cell of a table
+    would be hidden, the next smallest is hidden too, so a total cannot reveal it."""
+    hidden = {k for k, n in counts.items() if 0 < n < SMALL_CELL}
+    if len(hidden) == 1:
+        rest = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
+        if rest:
+            hidden.add(rest[0][1])
+    return {k: ("<5" if k in hidden and counts[k] < SMALL_CELL else
+                "suppressed" if k in hidden else n)
+            for k, n in sorted(counts.items())}
+
+
+@router.get("/statistics", summary="Aggregated, anonymised statistics of the programme")
+async def statistics(request: Request, caller: Caller) -> dict[str, Any]:
+    mark(request, Action.STATISTICS)
+    require(authorise(caller, Action.STATISTICS))
+    svc = services(request)
+    await svc.catch_up()
+    rows = await svc.read_models.statistics_rows()
+    total = len(rows)
+    tables = {
+        "by_outcome": Counter(r["outcome"] for r in rows),
+        "by_age_band": Counter(r["age_category"] for r in rows),
+        "minor_or_age_unknown": Counter("minor_or_unknown" if r["minor"] else "adult"
+                                        for r in rows),
+        "by_destination_country": Counter(r["destination_country"] for r in rows),
+        "by_host_country": Counter(r["host_country"] for r in rows),
+    }
+    return {
+        "coverage": COVERAGE,
+        "persons_assisted": total if total >= SMALL_CELL or total == 0 else "<5",
+        **{name: suppress(counts) for name, counts in tables.items()},
+        "generated_at": now(),
+    }
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}/audit", summary="Who did what to this case (administrators)")
+async def case_audit(case_id: CaseIdPath, request: Request, caller: Caller,
+                     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
+    await authorise_case(request, caller, Action.AUDIT_READ, case_id)
+    entries = await services(request).audit.for_case(case_id, limit=limit, after=after)
+    return {"case_id": case_id, "entries": entries}
+
+

@@ -1,0 +1,101 @@
+"""The task inbox of every organisation: its open tasks, one task, completing it.
+
+Completion is forwarded to the case's workflow as the ``complete_task`` Update with id
+``complete-<task id>``: completing twice returns the first result and writes nothing; the
+workflow validator's refusal comes back as a 409 with its reason."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from api.access import Action, View, authorise, authorise_role
+from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
+from api.errors import ApiError
+from api.routes.cases import TaskDone, forward_completion
+from domain import messages as msg
+from domain.vocabulary import TaskKind
+from store.read_models import TaskRow
+
+router = APIRouter(tags=["tasks"])
+
+
+class CompletionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    result: msg.TaskResult
+
+
+def task_out(task: TaskRow, view: View, at: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "task_id": task.task_id, "case_id": task.case_id, "kind": task.kind,
+        "assignee_org": task.assignee_org, "status": task.status, "opened_at": task.opened_at,
+        "due_at": task.due_at, "overdue": task.status == "open" and task.due_at < at,
+        "escalated": task.escalated,
+    }
+    if view is not View.PARTNER:
+        out.update(closed_at=task.closed_at, closed_by_org=task.closed_by_org,
+                   assignee_user=task.assignee_user, reassigned_by=task.reassigned_by)
+    else:
+        out["assignee_user"] = task.assignee_user
+    return out
+
+
+@router.get("/tasks", summary="My organisation's open tasks")
+async def inbox(request: Request, caller: Caller,
+                kind: TaskKind | None = None,
+                overdue: bool | None = None,
+                due_before: Annotated[AwareDatetime | None, Query()] = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    mark(request, Action.TASK_INBOX)
+    decision = require(authorise(caller, Action.TASK_INBOX))
+    svc = services(request)
+    await svc.catch_up()
+    at = now()
+    rows = await svc.read_models.tasks(org=caller.org_id, kind=kind.value if kind else None,
+                                       overdue=overdue, due_before=due_before, now=at,
+                                       limit=limit)
+    return {"tasks": [task_out(t, decision.view, at) for t in rows]}
+
+
+async def _task(request: Request, caller: Caller, action: Action,
+                task_id: uuid.UUID) -> tuple[TaskRow, View]:
+    mark(request, action, None, task_id)
+    require(authorise_role(caller, action))
+    svc = services(request)
+    task = await svc.read_models.task(task_id)
+    if task is None:
+        await svc.catch_up()
+        task = await svc.read_models.task(task_id)
+    if task is None:
+        raise ApiError(404, "not_found", "there is no such task")
+    mark(request, action, task.case_id, task_id)
+    facts = await facts_for(request, task.case_id)
+    decision = require(authorise(caller, action, facts, task_id=task_id))
+    return task, decision.view
+
+
+@router.get("/tasks/{task_id}", summary="One task")
+async def get_task(task_id: TaskIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+    task, view = await _task(request, caller, Action.TASK_VIEW, task_id)
+    return task_out(task, view, now())
+
+
+@router.post("/tasks/{task_id}/complete", response_model=TaskDone,
+             summary="Complete a task of my organisation (idempotent)")
+async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Request,
+                        caller: Caller) -> TaskDone:
+    task, _ = await _task(request, caller, Action.TASK_COMPLETE, task_id)
+    if body.result.kind != task.kind:
+        raise ApiError(422, "wrong_result_kind",
+                       f"this is a {task.kind} task; a {body.result.kind} result cannot "
+                       "complete it")
+    completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
+                                    actor_id=caller.user_id, result=body.result)
+    done = await forward_completion(request, task.case_id, completion)
+    return TaskDone(case_id=task.case_id, task_id=done.task_id,
+                    event_types=list(done.event_types))

@@ -1,0 +1,18 @@
+"""How the API names the return workflow and its handlers.
+
+By name, not by importing ``workflows``: the API process never loads workflow code, and
+the names are the contract (tests/e2e/test_api_contract.py holds them to the workflow)."""
+
+from __future__ import annotations
+
+WORKFLOW_TYPE = "ReturnCaseWorkflow"
+WORKFLOW_ID_PREFIX = "return-"
+COMPLETE_TASK = "complete_task"  # Update
+STATUS = "status"  # query
+HANDOFF_CODE = "handoff_code"  # query
+JOURNEY_FACT = "journey_fact"  # signal
+WITHDRAW_CONSENT = "withdraw_consent"  # signal
+
+
+def workflow_id_for(case_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{case_id}"

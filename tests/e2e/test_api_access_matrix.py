@@ -1,0 +1,169 @@
+"""The authorisation matrix: every endpoint × every role × own / another organisation's
+case, with the status each must get, and proof that a refused request wrote nothing
+(no event, no vault row) and was itself audited.
+
+The case is driven to a border hold long enough for the partner's companion task, so
+that every relation exists at once: sending mission (coord.rs), receiving mission after
+the handoff request (officer.md), partner with a task (partner.md), the other set of
+organisations with no part in the case (coord.al, officer.ua, partner.ua, admin.al),
+operator, analyst and the operations administrator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api_driver import (
+    documents_and_clearances,
+    fact,
+    open_task,
+    referral,
+    register,
+    screening_body,
+    stage,
+    through_consent,
+)
+
+# Refused-first order: the organisations that may act come last, so that an allowed
+# request with effects (completing the partner's task) runs after every refusal of it.
+USERS = ["anonymous", "analyst", "admin", "admin.al", "operator", "coord.al", "officer.ua",
+         "partner.ua", "officer.md", "partner.md", "coord.rs"]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str  # {case} and {task} are filled in
+    body: Callable[[dict[str, str]], Any] | None
+    expected: dict[str, int]  # user → status; everyone else 403, anonymous 401
+
+
+def _consent(ids: dict[str, str]) -> dict[str, Any]:
+    return {"form_language": "ro", "form_version": "2026-1", "interpreter_used": False,
+            "signed_at": "2026-11-01T10:00:00+00:00", "form_reference": "file 3"}
+
+
+ENDPOINTS = [
+    Endpoint("register", "POST", "/cases", lambda ids: referral(),
+             {"coord.rs": 201, "coord.al": 201}),
+    Endpoint("list cases", "GET", "/cases", None,
+             {u: 200 for u in ("coord.rs", "coord.al", "officer.md", "officer.ua", "partner.md",
+                               "partner.ua", "operator")}),
+    Endpoint("case", "GET", "/cases/{case}", None,
+             {"coord.rs": 200, "officer.md": 200, "partner.md": 200, "operator": 200,
+              "coord.al": 404, "officer.ua": 404, "partner.ua": 404}),
+    Endpoint("timeline", "GET", "/cases/{case}/timeline", None,
+             {"coord.rs": 200, "officer.md": 200, "operator": 200, "coord.al": 404,
+              "officer.ua": 404}),
+    Endpoint("handoff code", "GET", "/cases/{case}/handoff-code", None,
+             {"coord.rs": 200, "officer.md": 200, "coord.al": 404, "officer.ua": 404}),
+    Endpoint("screening", "POST", "/cases/{case}/screening", lambda ids: screening_body(),
+             {"coord.rs": 409, "coord.al": 404}),  # 409: no screening task open any more
+    Endpoint("decision", "POST", "/cases/{case}/decision",
+             lambda ids: {"choice": "return", "counselled_in_language": "ro"},
+             {"coord.rs": 409, "coord.al": 404}),
+    Endpoint("consent", "POST", "/cases/{case}/consent", _consent,
+             {"coord.rs": 409, "coord.al": 404}),
+    Endpoint("fact", "POST", "/cases/{case}/facts", lambda ids: {"fact": "departed"},
+             {"coord.rs": 202, "coord.al": 404}),  # out of order at the border: ignored
+    Endpoint("record identity", "PUT", "/cases/{case}/person",
+             lambda ids: {"aliases": ["Marker-Alias"]},
+             {"coord.rs": 200, "coord.al": 404, "officer.md": 403}),
+    Endpoint("add note", "POST", "/cases/{case}/person/notes",
+             lambda ids: {"kind": "wellbeing_note", "text": "calm"},
+             {"coord.rs": 201, "officer.md": 201, "coord.al": 404, "officer.ua": 404}),
+    Endpoint("read identity", "POST", "/cases/{case}/person/disclosures",
+             lambda ids: {"purpose": "handoff_identification", "field_groups": ["names"]},
+             {"coord.rs": 200, "officer.md": 200, "partner.md": 403, "coord.al": 404,
+              "officer.ua": 404, "partner.ua": 404}),
+    Endpoint("list sharing", "GET", "/cases/{case}/sharing", None,
+             {"coord.rs": 200, "officer.md": 200, "coord.al": 404, "officer.ua": 404}),
+    Endpoint("share", "POST", "/cases/{case}/sharing",
+             lambda ids: {"org_id": "ngo-md-border", "consent_record_id": ids["consent"]},
+             {"coord.rs": 201, "coord.al": 404}),
+    Endpoint("unshare", "DELETE", "/cases/{case}/sharing/ngo-md-border", None,
+             {"coord.rs": 200, "coord.al": 404}),
+    Endpoint("inbox", "GET", "/tasks", None,
+             {u: 200 for u in ("coord.rs", "coord.al", "officer.md", "officer.ua", "partner.md",
+                               "partner.ua")}),
+    Endpoint("reassign", "POST", "/operations/tasks/{task}/reassign",
+             lambda ids: {"to_user": "partner.md", "reason": "workload"}, {"operator": 200}),
+    Endpoint("task", "GET", "/tasks/{task}", None,
+             {"partner.md": 200, "operator": 200, "coord.rs": 403, "officer.md": 403,
+              "coord.al": 404, "officer.ua": 404, "partner.ua": 404}),
+    Endpoint("complete task", "POST", "/tasks/{task}/complete",
+             lambda ids: {"result": {"kind": "border_companion",
+                                     "companion_record_id": "rec_companion01"}},
+             {"partner.md": 200, "coord.rs": 403, "officer.md": 403, "coord.al": 404,
+              "officer.ua": 404, "partner.ua": 404}),
+    Endpoint("stuck cases", "GET", "/operations/stuck-cases", None, {"operator": 200}),
+    Endpoint("retry", "POST", "/operations/cases/{case}/retry", None,
+             {"operator": 409}),  # nothing is failing: allowed, and nothing to retry
+    Endpoint("escalate", "POST", "/operations/cases/{case}/escalate",
+             lambda ids: {"reason": "long_border_hold"}, {"operator": 202}),
+    Endpoint("statistics", "GET", "/statistics", None, {"analyst": 200}),
+    Endpoint("audit", "GET", "/cases/{case}/audit", None, {"admin": 200, "admin.al": 404}),
+    Endpoint("withdraw consent", "POST", "/cases/{case}/consent-withdrawal",
+             lambda ids: {"change": "deferred"}, {"coord.rs": 202, "coord.al": 404}),
+]
+
+
+async def settled(stack, case_id: str) -> None:
+    """A new case writes its referral, first task and identity, then waits for the
+    screening: let it, so that its writes are not taken for a refused request's."""
+    for _ in range(200):
+        if await stack.store.current_version(case_id) >= 3:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"case {case_id} never settled")
+
+
+async def test_every_endpoint_for_every_role_on_own_and_other_cases(stack):
+    case_id = await register(stack)
+    await settled(stack, await register(stack, "coord.al"))  # another organisation's case
+    await through_consent(stack, case_id)
+    await documents_and_clearances(stack, case_id)
+    await stage(stack, case_id, "awaiting_departure")
+    await fact(stack, case_id, "departed")
+    await stage(stack, case_id, "in_transit")
+    await fact(stack, case_id, "arrived_at_border")
+    await stage(stack, case_id, "border")
+    await fact(stack, case_id, "border_hold_started")
+    task = await open_task(stack, "partner.md", case_id, "border_companion")
+    note = await stack.http.post(f"/cases/{case_id}/person/notes",
+                                 json={"kind": "assessment_note",
+                                       "text": "consent to share with ngo-md-border"},
+                                 headers=stack.auth("coord.rs"))
+    ids = {"case": case_id, "task": task["task_id"], "consent": note.json()["record_id"]}
+
+    mismatches = []
+    for endpoint in ENDPOINTS:
+        for user in USERS:
+            expected = 401 if user == "anonymous" else endpoint.expected.get(user, 403)
+            headers = {} if user == "anonymous" else stack.auth(user)
+            body = endpoint.body(ids) if endpoint.body else None
+            written = await stack.written()
+            audited = await stack.count("audit_log")
+            response = await stack.http.request(
+                endpoint.method, endpoint.path.format(**ids), json=body, headers=headers)
+            got = response.status_code
+            if endpoint.name == "register" and got == 201:
+                await settled(stack, response.json()["case_id"])
+            if got != expected:
+                mismatches.append(f"{endpoint.name} as {user}: {got} (expected {expected}) "
+                                  f"{response.text[:200]}")
+                continue
+            assert response.headers.get("x-request-id")
+            if got >= 400:
+                error = response.json()["error"]
+                assert error["code"] and error["message"] and error["request_id"]
+            if got in (401, 403, 404):
+                if await stack.written() != written:
+                    mismatches.append(f"{endpoint.name} as {user}: refused but wrote data")
+                grew = await stack.count("audit_log") - audited
+                if grew != (0 if got == 401 else 1):
+                    mismatches.append(f"{endpoint.name} as {user}: {grew} audit rows")
+    assert not mismatches, "\n".join(mismatches)

@@ -1,0 +1,145 @@
+"""A whole case through the HTTP API on the real stack: the coordinator registers and
+steers it, the receiving mission completes the handoff from its inbox, the timeline
+shows every step, and no identity reaches the timeline or Temporal."""
+
+from __future__ import annotations
+
+from api_driver import (
+    MARKER_ADDRESS,
+    MARKER_ANSWERS,
+    MARKER_FAMILY,
+    MARKER_NAME,
+    documents_and_clearances,
+    fact,
+    open_task,
+    register,
+    stage,
+    through_consent,
+)
+
+from workflows import workflow_id_for
+
+MARKERS = (MARKER_NAME, MARKER_FAMILY, MARKER_ADDRESS, MARKER_ANSWERS)
+
+
+async def test_a_case_from_referral_to_reception_through_the_api(stack, capsys, caplog):
+    case_id = await register(stack)
+    await through_consent(stack, case_id)
+    await documents_and_clearances(stack, case_id)
+
+    await stage(stack, case_id, "awaiting_departure")
+    await fact(stack, case_id, "departed")
+    await stage(stack, case_id, "in_transit")
+    await fact(stack, case_id, "arrived_at_border")
+    await stage(stack, case_id, "border")
+    await fact(stack, case_id, "border_cleared")
+
+    # The receiving mission now sees the case and does the handoff from its inbox.
+    task = await open_task(stack, "officer.md", case_id, "reception_handoff")
+    code = await stack.http.get(f"/cases/{case_id}/handoff-code",
+                                headers=stack.auth("officer.md"))
+    assert code.status_code == 200, code.text
+    assert code.headers["cache-control"] == "no-store"
+    result = {"kind": "reception_handoff", "identification": "handoff_code",
+              "handoff_code": code.json()["handoff_code"], "safe_arrival_confirmed": True,
+              "assistance_provided": ["overnight_accommodation"]}
+    done = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": result},
+                                 headers=stack.auth("officer.md"))
+    assert done.status_code == 200, done.text
+    assert "reception.handoff_confirmed" in done.json()["event_types"]
+
+    # Completing twice is idempotent: the same Update id, the first result, no new event.
+    again = await stack.http.post(f"/tasks/{task['task_id']}/complete",
+                                  json={"result": result}, headers=stack.auth("officer.md"))
+    assert again.status_code in (200, 409), again.text
+    if again.status_code == 200:
+        assert again.json() == done.json()
+    closed = await stage(stack, case_id, "closed")
+    assert closed["outcome"] == "returned"
+    types = [e.event_type for e in await stack.store.read_stream(case_id)]
+    assert types.count("reception.handoff_confirmed") == 1
+
+    timeline = await stack.http.get(f"/cases/{case_id}/timeline",
+                                    headers=stack.auth("coord.rs"))
+    assert timeline.status_code == 200
+    types = [e["type"] for e in timeline.json()["events"]]
+    for step in ("case.referral_registered", "identity.recorded",
+                 "screening.interview_recorded", "options.decision_recorded",
+                 "consent.recorded", "documents.issued", "clearance.medical_recorded",
+                 "clearance.security_assessed", "journey.booked", "journey.departed",
+                 "journey.arrived_at_border", "border.cleared", "reception.handoff_confirmed",
+                 "reception.safe_arrival_confirmed", "outcome.returned"):
+        assert step in types, step
+    assert all(e["text"] for e in timeline.json()["events"])
+    body = timeline.text
+    for marker in MARKERS:
+        assert marker not in body
+
+    # The receiving mission's timeline leaves out the sending mission's part of the file.
+    theirs = await stack.http.get(f"/cases/{case_id}/timeline",
+                                  headers=stack.auth("officer.md"))
+    their_types = {e["type"] for e in theirs.json()["events"]}
+    assert "reception.handoff_confirmed" in their_types
+    assert "screening.interview_recorded" not in their_types
+    assert "consent.recorded" not in their_types
+
+    # No identity anywhere in the workflow's history (payloads decoded by the codec).
+    history = await stack.client.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
+    raw = history.to_json()
+    for marker in MARKERS:
+        assert marker not in raw
+
+    # The coordinator reads identity back only with a purpose, and the read is recorded.
+    read = await stack.http.post(f"/cases/{case_id}/person/disclosures",
+                                 json={"purpose": "case_review", "field_groups": ["names"]},
+                                 headers=stack.auth("coord.rs"))
+    assert read.status_code == 200, read.text
+    assert read.json()["person"]["given_names"] == MARKER_NAME
+    assert "shelter_address" not in read.json()["person"]
+    timeline = await stack.http.get(f"/cases/{case_id}/timeline",
+                                    headers=stack.auth("coord.rs"))
+    assert timeline.json()["events"][-1]["type"] == "identity.read"
+
+    # Nor in any log line written meanwhile (ours, the SDK's, the worker's).
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert "events appended" in logs
+    for marker in MARKERS:
+        assert marker not in logs
+
+    # Every one of these requests is in the audit log, for the administrator.
+    audit = await stack.http.get(f"/cases/{case_id}/audit", headers=stack.auth("admin"))
+    assert audit.status_code == 200
+    actions = {(e["user_id"], e["action"]) for e in audit.json()["entries"]}
+    assert ("coord.rs", "case.register") in actions
+    assert ("officer.md", "task.complete") in actions
+    assert ("coord.rs", "identity.read") in actions
+    assert all(e["outcome"] == "allowed" for e in audit.json()["entries"]
+               if e["action"] == "case.register")
+
+
+async def test_a_task_completed_with_a_refused_result_comes_back_with_its_reason(stack):
+    case_id = await register(stack)
+    await through_consent(stack, case_id)
+    task = await open_task(stack, "coord.rs", case_id, "travel_documents")
+    before = await stack.written()
+    refused = await stack.http.post(
+        f"/tasks/{task['task_id']}/complete",
+        json={"result": {"kind": "travel_documents", "issued": True}},
+        headers=stack.auth("coord.rs"))
+    assert refused.status_code == 409, refused.text
+    assert "document record" in refused.json()["error"]["message"]
+    assert await stack.written() == before
+
+    # Completing twice while the case runs: the same answer, one event.
+    refusal = {"result": {"kind": "travel_documents", "issued": False,
+                          "refusal_reason": "photos_rejected"}}
+    first = await stack.http.post(f"/tasks/{task['task_id']}/complete", json=refusal,
+                                  headers=stack.auth("coord.rs"))
+    second = await stack.http.post(f"/tasks/{task['task_id']}/complete", json=refusal,
+                                   headers=stack.auth("coord.rs"))
+    assert first.status_code == second.status_code == 200, second.text
+    assert first.json() == second.json()
+    assert first.json()["event_types"] == ["documents.refused"]
+    types = [e.event_type for e in await stack.store.read_stream(case_id)]
+    assert types.count("documents.refused") == 1

@@ -1,0 +1,94 @@
+"""Bearer tokens through HTTP: a missing, malformed, unknown, expired or revoked token is
+a 401 with a machine-readable code; repeated wrong secrets lock the user out, even
+against the right secret, until the lockout passes. No Temporal needed: the inbox is
+answered from the read models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from api.app import ApiServices, create_app
+from store.accounts import Accounts, OrgKind, UserRole
+from store.event_store import EventStore
+from store.keys import Key, Keyring
+from store.vault import PersonVault
+from workers.codec import EncryptionCodec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def api(engine):
+    clock = Clock()
+    accounts = Accounts(engine, clock=clock, max_failures=3, lockout=timedelta(minutes=15))
+    await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending", "RS")
+    await accounts.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
+    store = EventStore(engine)
+    keys = Keyring(Key(b"k" * 32))
+    services = ApiServices(engine=engine, store=store, temporal=None, accounts=accounts,
+                           vault=PersonVault(engine, keys, store),
+                           payload_codec=EncryptionCodec(keys), task_queue="unused",
+                           codec_cors_origins=[])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)),
+                                 base_url="http://homeward.test") as http:
+        yield http, accounts, clock
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_missing_and_malformed_tokens_are_refused(api):
+    http, _, _ = api
+    for headers, code in (({}, "unauthenticated"),
+                          ({"Authorization": "Basic abc"}, "unauthenticated"),
+                          (bearer("not-a-token"), "token_malformed"),
+                          (bearer("hw_" + "0" * 32 + "_" + "a" * 43), "token_unknown")):
+        response = await http.get("/tasks", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["error"]["code"] == code
+        assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_token_works_until_it_expires(api):
+    http, accounts, clock = api
+    issued = await accounts.create_token("coord.rs", timedelta(hours=1))
+    assert (await http.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
+    clock.now += timedelta(hours=1)
+    expired = await http.get("/tasks", headers=bearer(issued.bearer))
+    assert expired.status_code == 401
+    assert expired.json()["error"]["code"] == "token_expired"
+
+
+async def test_a_revoked_token_is_refused_at_once(api):
+    http, accounts, _ = api
+    issued = await accounts.create_token("coord.rs")
+    assert (await http.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
+    await accounts.revoke_token(issued.token_id)
+    revoked = await http.get("/tasks", headers=bearer(issued.bearer))
+    assert revoked.status_code == 401
+    assert revoked.json()["error"]["code"] == "token_revoked"
+
+
+async def test_repeated_wrong_secrets_lock_the_user_out(api):
+    http, accounts, clock = api
+    issued = await accounts.create_token("coord.rs")
+    wrong = issued.bearer[:-4] + ("AAAA" if not issued.bearer.endswith("AAAA") else "BBBB")
+    for _ in range(3):
+        response = await http.get("/tasks", headers=bearer(wrong))
+        assert response.json()["error"]["code"] == "token_bad_secret"
+    locked = await http.get("/tasks", headers=bearer(issued.bearer))
+    assert locked.status_code == 401
+    assert locked.json()["error"]["code"] == "token_locked"
+    clock.now += timedelta(minutes=16)
+    assert (await http.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
