@@ -4,12 +4,15 @@ facts, withdrawal), see a case and its timeline."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import text
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import workflow_ref as wf
 from api.access import Action, View, authorise, project
@@ -165,7 +168,13 @@ async def _org_kind(request: Request, org_id: str) -> OrgKind | None:
 
 @router.post("/cases", status_code=201, response_model=ReferralOut,
              summary="Register a referral and start its return workflow")
-async def register_referral(body: ReferralIn, request: Request, caller: Caller) -> ReferralOut:
+async def register_referral(
+    body: ReferralIn, request: Request, caller: Caller,
+    idempotency_key: Annotated[str | None, Header(
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="Send the same key when you retry a registration: the case is created "
+        "once and the retry answers with it. Never put identity data in the key.")] = None,
+) -> ReferralOut:
     mark(request, Action.CASE_REGISTER)
     require(authorise(caller, Action.CASE_REGISTER))
     svc = services(request)
@@ -180,7 +189,7 @@ async def register_referral(body: ReferralIn, request: Request, caller: Caller) 
     if body.identity is not None and not body.identity.model_fields_set:
         raise ApiError(422, "empty_identity", "identity is given but sets no field")
     adapter = body.travel_adapter or TravelAdapter(svc.travel_adapter)
-    case_id = f"c-{uuid.uuid4().hex[:20]}"
+    case_id = _new_case_id(caller.org_id, idempotency_key)
     try:
         case_input = msg.ReturnCaseInput(
             case_id=case_id, sending_mission=caller.org_id,
@@ -194,9 +203,15 @@ async def register_referral(body: ReferralIn, request: Request, caller: Caller) 
     except ValueError as error:
         raise ApiError(422, "invalid_referral", _first_error(error)) from None
     mark(request, Action.CASE_REGISTER, case_id)
-    await temporal_call(svc.temporal.start_workflow(
-        wf.WORKFLOW_TYPE, case_input, id=workflow_id_for(case_id),
-        task_queue=svc.task_queue), what="starting the return")
+    try:
+        await temporal_call(svc.temporal.start_workflow(
+            wf.WORKFLOW_TYPE, case_input, id=workflow_id_for(case_id),
+            task_queue=svc.task_queue, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL), what="starting the return")
+    except WorkflowAlreadyStartedError:
+        if idempotency_key is None:  # a random id never collides; be explicit if it does
+            raise ApiError(409, "case_exists", f"case {case_id} exists already") from None
+        # A retry of a registration that reached Temporal: the case exists, answer with it.
     recorded = False
     if body.identity is not None:
         # The referral must be the case's first event: wait for the workflow to write it.
@@ -209,6 +224,15 @@ async def register_referral(body: ReferralIn, request: Request, caller: Caller) 
         recorded = True
     return ReferralOut(case_id=case_id, workflow_id=workflow_id_for(case_id),
                        identity_recorded=recorded)
+
+
+def _new_case_id(org_id: str, idempotency_key: str | None) -> str:
+    """A random case id, or, with an idempotency key, the same id for every retry by the
+    same organisation (a hash: the key itself never appears in the id)."""
+    if idempotency_key is None:
+        return f"c-{uuid.uuid4().hex[:20]}"
+    digest = hashlib.sha256(f"homeward/referral/{org_id}/{idempotency_key}".encode())
+    return f"c-{digest.hexdigest()[:20]}"
 
 
 async def _wait_for_referral(request: Request, case_id: str) -> None:

@@ -143,3 +143,23 @@ async def test_a_task_completed_with_a_refused_result_comes_back_with_its_reason
     assert first.json()["event_types"] == ["documents.refused"]
     types = [e.event_type for e in await stack.store.read_stream(case_id)]
     assert types.count("documents.refused") == 1
+
+
+async def test_a_retried_registration_with_the_same_key_creates_one_case(stack):
+    from api_driver import referral
+
+    headers = {**stack.auth("coord.rs"), "Idempotency-Key": "referral-2026-11-28-0007"}
+    first = await stack.http.post("/cases", json=referral(), headers=headers)
+    again = await stack.http.post("/cases", json=referral(), headers=headers)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert first.json()["case_id"] == again.json()["case_id"]
+    assert "referral-2026" not in first.json()["case_id"]  # the key is hashed, not shown
+    case_id = first.json()["case_id"]
+    types = [e.event_type for e in await stack.store.read_stream(case_id)]
+    assert types.count("case.referral_registered") == 1
+
+    other = await stack.http.post("/cases", json=referral(), headers=stack.auth("coord.rs"))
+    assert other.json()["case_id"] != case_id  # no key: a new case every time
+    bad = await stack.http.post("/cases", json=referral(),
+                                headers={**stack.auth("coord.rs"), "Idempotency-Key": "a b"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
