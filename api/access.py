@@ -91,7 +91,7 @@ RECEIVING_TIMELINE_EXCLUDES = frozenset({
     "screening.interview_recorded", "screening.repeat_interview_requested",
     "options.decision_recorded", "consent.recorded", "minor.guardian_appointed",
     "clearance.medical_recorded", "clearance.prosecutor_notified", "sharing.granted",
-    "sharing.revoked", "identity.recorded",
+    "sharing.revoked", "identity.recorded", "identity.read",
 })
 
 # Field groups of the person's identity each view may ask the vault for. The receiving
@@ -196,7 +196,9 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
             receiving_involved = True
         elif t == OPERATOR_TASK_REASSIGNED and p.get("task_id") in assignees:
             assignees[p["task_id"]] = (assignees[p["task_id"]][0], p.get("to_user"))
-        elif t == SHARING_GRANTED:
+        elif t == SHARING_GRANTED and not withdrawn:
+            # A grant appended after a withdrawal (a race with the coordinator) is void:
+            # after a withdrawal only a new consent could share again.
             shared[p["org_id"]] = True
         elif t == SHARING_REVOKED:
             for org in ([p["org_id"]] if p.get("org_id") else list(shared)):
@@ -322,8 +324,9 @@ def _task(principal: Principal, action: Action, facts: CaseFacts, rel: Relation,
 def _audit(principal: Principal, facts: CaseFacts) -> Decision:
     """Operations administrators audit every case; a mission's administrator the cases
     of its mission."""
-    if principal.org_kind is OrgKind.OPERATOR_TEAM or principal.org_id in (
-            facts.sending_mission, facts.receiving_mission):
+    if principal.org_kind is OrgKind.OPERATOR_TEAM or principal.org_id == facts.sending_mission:
+        return Decision(True, View.OPERATIONS)
+    if principal.org_id == facts.receiving_mission and facts.receiving_involved:
         return Decision(True, View.OPERATIONS)
     return _not_found()
 

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 
 from api.auth import make_authenticator
+from api.body_limit import BodySizeLimit
 from api.codec import codec_router
 from api.errors import error_response, install_error_handlers
 from api.request_ids import RequestIdMiddleware
@@ -107,15 +108,7 @@ def create_app(services: ApiServices) -> FastAPI:
             log.error("audit write failed", error_type=type(exc).__name__)
             return False
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return error_response(request, 413, "payload_too_large",
-                                  f"a request body may hold at most {MAX_BODY_BYTES // 2**20} "
-                                  "MiB")
-        return await call_next(request)
-
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     authenticate = make_authenticator(services.accounts)

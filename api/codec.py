@@ -73,7 +73,7 @@ def codec_router(
                 )
             try:
                 payloads = json_format.Parse(await request.body(), Payloads())
-            except json_format.ParseError:
+            except (json_format.ParseError, UnicodeDecodeError):
                 return JSONResponse(
                     {"detail": "the body is not a Payloads message in protobuf JSON"},
                     status_code=400,

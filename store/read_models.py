@@ -213,6 +213,12 @@ class SharingProjection:
     async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
         t, p, at = event.event_type, event.payload, event.occurred_at
         if t == SHARING_GRANTED:
+            withdrawn_before = (await conn.execute(text(
+                "SELECT 1 FROM events WHERE case_id = :c AND event_type = 'consent.withdrawn' "
+                "AND position < :pos LIMIT 1"),
+                {"c": event.case_id, "pos": event.position})).scalar()
+            if withdrawn_before:  # void, as in api.access.case_facts
+                return
             await conn.execute(text(
                 "INSERT INTO rm_sharing (case_id, org_id, consent_record_id, granted_at, "
                 "granted_by_org, granted_by_actor) VALUES (:c, :o, :r, :at, :bo, :ba) "

@@ -214,7 +214,8 @@ class DevStack:
         self._engine = create_engine(database_url)
         store = EventStore(self._engine)
         tokens_file = self.data_dir / "demo-tokens.env"
-        await seed_demo(Accounts(self._engine), self._engine, tokens_file)
+        if s.embedded:  # never invent accounts or tokens in a configured (real) database
+            await seed_demo(Accounts(self._engine), self._engine, tokens_file)
 
         log.info("starting Temporal dev server", address=s.temporal_address)
         client = await self.temporal.start()
@@ -278,8 +279,9 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
         f"  Temporal UI   {stack.temporal_ui_url}  <- open this to watch cases",
         f"  HTTP API      {stack.api_url}  (OpenAPI docs at {stack.api_url}/docs)",
         f"  data          {settings.data_dir.resolve()}",
-        f"  demo tokens   source {stack.tokens_file}   (one day; users: "
-        + ", ".join(user for user, _org, _role in DEMO_USERS) + ")",
+        *([f"  demo tokens   source {stack.tokens_file}   (one day; users: "
+           + ", ".join(user for user, _org, _role in DEMO_USERS) + ")"]
+          if stack.tokens_file.exists() else []),
         "Try `homeward demo` in another terminal. Press Ctrl-C to stop everything.",
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,7 +47,10 @@ async def seed_demo(accounts: Accounts, engine, tokens_file: Path) -> dict[str, 
     for user_id, _org, _role in DEMO_USERS:
         tokens[user_id] = (await accounts.create_token(user_id, TOKEN_LIFETIME)).bearer
     lines = [f"export {token_variable(u)}={bearer}" for u, bearer in tokens.items()]
-    tokens_file.write_text("\n".join(lines) + "\n")
+    # Created 0600 from the start: the tokens are never readable by others, not even briefly.
+    fd = os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
     tokens_file.chmod(0o600)
     return tokens
 

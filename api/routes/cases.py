@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import text
@@ -59,6 +60,7 @@ from store.accounts import OrgKind, Principal
 from store.read_models import SHARING_REVOKED
 from store.vault import NoteKind, PersonRecord, VaultError
 
+log = structlog.get_logger("homeward.api")
 router = APIRouter(tags=["cases"])
 
 REFERRAL_WAIT_SECONDS = 15.0
@@ -211,7 +213,18 @@ async def register_referral(
     except WorkflowAlreadyStartedError:
         if idempotency_key is None:  # a random id never collides; be explicit if it does
             raise ApiError(409, "case_exists", f"case {case_id} exists already") from None
-        # A retry of a registration that reached Temporal: the case exists, answer with it.
+        # A retry of a registration that reached Temporal: the case exists, answer with it,
+        # provided it is the same referral; never write this body's identity over hers.
+        await _wait_for_referral(request, case_id)
+        events = await svc.store.read_stream(case_id, limit=200)
+        if not _same_referral(events, case_input):
+            raise ApiError(422, "idempotency_key_reused",
+                           "this Idempotency-Key was used for a different referral; use a new "
+                           "key for a new case") from None
+        recorded = any(e.event_type == "identity.recorded" for e in events)
+        if body.identity is None or recorded:
+            return ReferralOut(case_id=case_id, workflow_id=workflow_id_for(case_id),
+                               identity_recorded=recorded)
     recorded = False
     if body.identity is not None:
         # The referral must be the case's first event: wait for the workflow to write it.
@@ -220,10 +233,30 @@ async def register_referral(
             await svc.vault.record(case_id, body.identity, by_org=caller.org_id,
                                    by_actor=caller.user_id)
         except VaultError as error:
-            raise ApiError(409, "vault_refused", str(error)) from None
+            raise ApiError(409, "vault_refused", str(error), case_id=case_id) from None
+        except Exception as error:  # noqa: BLE001 - the case exists: say which one
+            log.error("identity not recorded", case_id=case_id, error_type=type(error).__name__)
+            raise ApiError(503, "identity_not_recorded",
+                           f"case {case_id} was registered but the identity was not stored; "
+                           "send it again with PUT /cases/{case_id}/person",
+                           case_id=case_id) from None
         recorded = True
     return ReferralOut(case_id=case_id, workflow_id=workflow_id_for(case_id),
                        identity_recorded=recorded)
+
+
+def _same_referral(events, case_input: msg.ReturnCaseInput) -> bool:
+    referral = next((e.payload for e in events if e.event_type == "case.referral_registered"),
+                    None)
+    if referral is None:
+        return False
+    asked = {"receiving_mission": case_input.receiving_mission,
+             "border_partner": case_input.border_partner,
+             "host_country": case_input.host_country,
+             "destination_country": case_input.destination_country,
+             "age_category": case_input.age_category.value,
+             "witness": case_input.witness}
+    return all(referral.get(field) == value for field, value in asked.items())
 
 
 def _new_case_id(org_id: str, idempotency_key: str | None) -> str:
@@ -392,6 +425,7 @@ async def record_screening(case_id: CaseIdPath, body: ScreeningIn, request: Requ
                            caller: Caller) -> TaskDone:
     await authorise_case(request, caller, Action.CASE_STEER, case_id)
     task_id = await _open_task_id(request, case_id, TaskKind.SCREENING_INTERVIEW)
+    await _may_complete(request, caller, case_id, task_id)  # before any answer is stored
     fields = body.model_dump(exclude={"answers"})
     placeholder = msg.ScreeningResult(interview_record_id="rec_" + "0" * 32, **fields)
     await precheck(request, case_id, msg.TaskCompletion(
@@ -425,6 +459,7 @@ async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
     except ValueError as error:
         raise ApiError(422, "invalid_request", _first_error(error)) from None
     task_id = await _open_task_id(request, case_id, TaskKind.INFORMED_CONSENT)
+    await _may_complete(request, caller, case_id, task_id)  # before the form is stored
     await precheck(request, case_id, msg.TaskCompletion(
         task_id=task_id, organisation_id=caller.org_id, actor_id=caller.user_id,
         result=placeholder))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.access import IDENTITY_GROUPS, Action, shareable
-from api.deps import Caller, CaseIdPath, authorise_case, services
+from api.deps import Caller, CaseIdPath, authorise_case, facts_for, services
 from api.errors import ApiError
 from api.routes.cases import append_api_event
 from domain.vocabulary import OrganisationId, RecordId
@@ -170,6 +170,10 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
                        "(POST /cases/{case_id}/person/notes)")
     await append_api_event(request, caller, case_id, SHARING_GRANTED,
                            {"org_id": body.org_id, "consent_record_id": body.consent_record_id})
+    after = await facts_for(request, case_id)
+    if after is not None and after.consent_withdrawn:  # withdrawn meanwhile: the grant is void
+        raise ApiError(409, "consent_withdrawn",
+                       "she withdrew her consent while this was being shared: nothing is shared")
     return {"case_id": case_id, "shared_with": body.org_id,
             "consent_record_id": body.consent_record_id}
 

@@ -163,3 +163,18 @@ async def test_a_retried_registration_with_the_same_key_creates_one_case(stack):
     bad = await stack.http.post("/cases", json=referral(),
                                 headers={**stack.auth("coord.rs"), "Idempotency-Key": "a b"})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+
+
+async def test_an_idempotency_key_reused_for_another_referral_is_refused(stack):
+    from api_driver import referral
+
+    headers = {**stack.auth("coord.rs"), "Idempotency-Key": "referral-2026-11-28-0042"}
+    first = await stack.http.post("/cases", json=referral(), headers=headers)
+    assert first.status_code == 201, first.text
+    case_id = first.json()["case_id"]
+    before = len(await stack.store.read_stream(case_id))
+    other = referral(age_category="unknown", identity={"given_names": "Someone Else"})
+    reused = await stack.http.post("/cases", json=other, headers=headers)
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert len(await stack.store.read_stream(case_id)) == before  # nothing written to her case

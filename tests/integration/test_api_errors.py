@@ -39,11 +39,28 @@ async def test_malformed_requests_get_a_code_and_a_sentence(api):  # noqa: F811
     assert await store.count_cases() == 0
 
 
-async def test_a_request_id_offered_by_the_caller_is_kept(api):  # noqa: F811
+async def test_a_request_id_offered_by_the_caller_is_replaced(api):  # noqa: F811
+    """A caller's id could carry a name into logs and the append-only audit log."""
     http, _, tokens = api
     response = await http.get("/tasks", headers={
-        "Authorization": f"Bearer {tokens['coord.rs']}", "X-Request-ID": "trace-12345678"})
-    assert response.headers["x-request-id"] == "trace-12345678"
+        "Authorization": f"Bearer {tokens['coord.rs']}", "X-Request-ID": "maria.popescu.1990"})
+    assert response.headers["x-request-id"] != "maria.popescu.1990"
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_a_chunked_body_over_the_limit_is_refused(api):  # noqa: F811
+    http, store, tokens = api
+
+    async def chunks():
+        for _ in range(9):
+            yield b"x" * 2**20
+
+    response = await http.put("/cases/c-0000000000000000000a/person", content=chunks(),
+                              headers={"Authorization": f"Bearer {tokens['coord.rs']}",
+                                       "Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
+
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read(api):  # noqa: F811

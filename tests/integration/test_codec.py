@@ -282,6 +282,9 @@ async def test_undecodable_or_malformed_bodies_are_400(http) -> None:
     response = await http.post("/codec/decode", content=b"{not json", headers=AUTH)
     assert response.status_code == 400
 
+    response = await http.post("/codec/decode", content=b"\xff\xfe", headers=AUTH)
+    assert response.status_code == 400  # not UTF-8: refused, not a 500
+
 
 async def test_cors_preflight_allows_the_ui_origin_only(http) -> None:
     request_headers = {
