@@ -19,6 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from domain.reintegration_events import REINTEGRATION_EVENTS
 from domain.vocabulary import (
     AgeCategory,
     BookingRef,
@@ -512,6 +513,7 @@ Event = Annotated[
         ReturnNotInBestInterestOutcome,
         AlternativePathwayOutcome,
         ReturnStoppedOutcome,
+        *REINTEGRATION_EVENTS,  # domain/reintegration_events.py
     ],
     Field(discriminator="type"),
 ]

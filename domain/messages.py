@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.config import JourneyConfig
+from domain.config import JourneyConfig, ReintegrationConfig
 from domain.events import Event
 from domain.vocabulary import (
     ActorId,
@@ -81,6 +81,11 @@ class ReturnCaseInput(_Message):
         "flight operates). Deterministic failure injection for tests and demos.",
     )
     config: JourneyConfig = Field(default_factory=JourneyConfig)
+    reintegration: ReintegrationConfig | None = Field(
+        default=None,
+        description="The follow-up programme: after safe arrival the journey starts the "
+        "reintegration-<case id> child workflow with it. None: the journey alone "
+        "(decision 0030).")
 
     @model_validator(mode="after")
     def _disruptions_are_simulated(self) -> ReturnCaseInput:

@@ -19,7 +19,18 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
-from domain.config import DEFAULT_TASK_DUE, JourneyConfig
+from domain import reintegration_messages as rm
+from domain.config import DEFAULT_TASK_DUE, JourneyConfig, ReintegrationConfig
+from domain.reintegration_events import ServiceLine, SustainabilityIndicators
+from domain.reintegration_vocabulary import (
+    ContactChannel,
+    Level,
+    NotReachedReason,
+    PaymentFailure,
+    ReintegrationTaskKind,
+    ServiceKind,
+    ServiceStatus,
+)
 from domain.vocabulary import (
     AgeCategory,
     IdentificationMethod,
@@ -33,7 +44,12 @@ from domain.vocabulary import (
     TraffickingStatus,
 )
 from store.event_store import EventStore
-from workflows import ReturnCaseWorkflow, workflow_id_for
+from workflows import (
+    ReintegrationWorkflow,
+    ReturnCaseWorkflow,
+    reintegration_id_for,
+    workflow_id_for,
+)
 from workflows.client import start_return_case
 
 SENDING = "mission-rs"
@@ -53,6 +69,16 @@ DEMO_CONFIG = JourneyConfig(
     task_due={kind: timedelta(minutes=10) for kind in DEFAULT_TASK_DUE},
 )
 
+# Reintegration in seconds: four check-ins 3 s apart instead of 1, 3, 6 and 12 months.
+_S = timedelta(seconds=1)
+DEMO_REINTEGRATION = ReintegrationConfig(
+    needs_assessment_within=600 * _S, plan_within=600 * _S,
+    check_ins_after_arrival=(3 * _S, 6 * _S, 9 * _S, 12 * _S), check_in_window=600 * _S,
+    tracing_within=600 * _S, tracing_retry_after=5 * _S, payment_within=600 * _S,
+    payment_retry_after=_S, payment_retry_max=2 * _S, review_within=600 * _S,
+    sustainability_within=600 * _S, reopen_window=2 * _S,
+)
+
 STEP_TIMEOUT = 30.0  # seconds to wait for any one step before giving up
 
 
@@ -65,7 +91,7 @@ def _rec() -> str:
 
 
 async def run_demo(client: Client, store: EventStore, task_queue: str,
-                   out: Callable[[str], Any] = print) -> int:
+                   out: Callable[[str], Any] = print, follow_up: bool = True) -> int:
     case_id = f"demo-{uuid.uuid4().hex[:12]}"
     input = msg.ReturnCaseInput(
         case_id=case_id,
@@ -80,6 +106,7 @@ async def run_demo(client: Client, store: EventStore, task_queue: str,
         age_category=AgeCategory.AGE_18_TO_24,
         simulated_disruptions=(LegFailure.CANCELLED_FLIGHT,),
         config=DEMO_CONFIG,
+        reintegration=DEMO_REINTEGRATION if follow_up else None,
     )
     workflow_id = workflow_id_for(case_id)
     handle = await start_return_case(client, input, task_queue)
@@ -88,13 +115,22 @@ async def run_demo(client: Client, store: EventStore, task_queue: str,
     try:
         await demo.play()
         result = await asyncio.wait_for(handle.result(), STEP_TIMEOUT)
+        closed = None
+        if follow_up and result.outcome == "returned":
+            follow = _FollowUpDemo(client, store, case_id, out)
+            await follow.play()
+            closed = await asyncio.wait_for(follow.handle.result(), STEP_TIMEOUT)
     except (DemoFailed, TimeoutError) as error:
         out(f"demo failed: {error or 'timed out'} (is the worker running? `homeward dev`)")
         out(f"inspect it: {UI_URL.format(workflow_id=workflow_id)}")
         return 1
     count = len(await store.read_stream(case_id))
-    out(f"outcome: {result.outcome} · {count} events in the store · "
+    after = "" if closed is None else (
+        f"reintegration closed: {closed.closed_reason} after {closed.runs} run(s) · ")
+    out(f"outcome: {result.outcome} · {after}{count} events in the store · "
         f"{UI_URL.format(workflow_id=workflow_id)}")
+    if follow_up and (closed is None or closed.closed_reason != "support_period_ended"):
+        return 1
     return 0 if result.outcome == "returned" else 1
 
 
@@ -184,3 +220,92 @@ class _Demo:
     async def progress(self, view: msg.CaseView, what: str, stage: str | None = None) -> None:
         events = len(await self.store.read_stream(self.case_id))
         self.out(f"[{stage or view.stage}] {what} · {events} events")
+
+
+K = ReintegrationTaskKind
+
+
+class _FollowUpDemo:
+    """The receiving mission's year of follow-up, in seconds: assessment, a plan (one
+    service declined), three instalments (one fails once and is retried), four check-ins
+    (one missed), a plan change, the sustainability assessment and the closure."""
+
+    def __init__(self, client: Client, store: EventStore, case_id: str,
+                 out: Callable[[str], Any]):
+        self.handle = client.get_workflow_handle_for(ReintegrationWorkflow.run,
+                                                     reintegration_id_for(case_id))
+        self.store = store
+        self.case_id = case_id
+        self.out = out
+
+    async def play(self) -> None:
+        self.out(f"reintegration: {UI_URL.format(workflow_id=self.handle.id)}")
+        await self.complete(K.NEEDS_ASSESSMENT, rm.NeedsAssessmentResult(
+            assessment_record_id=_rec(), needs=(ServiceKind.VOCATIONAL_TRAINING,
+                                                ServiceKind.PSYCHOLOGICAL_SUPPORT)))
+        now = datetime.now(UTC)
+        training = ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.VOCATIONAL_TRAINING,
+                               provider_org="ngo-skills-md", due_at=now + timedelta(days=60))
+        await self.complete(K.REINTEGRATION_PLAN, rm.PlanResult(lines=(
+            training,
+            ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.PSYCHOLOGICAL_SUPPORT,
+                        provider_org="ngo-counsel-md", due_at=now + timedelta(days=30)),
+            ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.MICRO_CREDIT,
+                        provider_org="mfi-md", due_at=now + timedelta(days=90),
+                        status=ServiceStatus.DECLINED),  # her choice: recorded, no penalty
+        )))
+        await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), instalment=1)
+        await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(
+            paid=False, failure=PaymentFailure.TRANSFER_REJECTED), instalment=2)
+        await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), instalment=2,
+                            attempt=2)
+        reached = rm.CheckInResult(reached=True, channel=ContactChannel.HOME_VISIT,
+                                   wellbeing_record_id=_rec())
+        await self.complete(K.CHECK_IN, reached, check_in=1)
+        await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), instalment=3)
+        await self.complete(K.CHECK_IN, rm.CheckInResult(
+            reached=False, not_reached_reason=NotReachedReason.NO_ANSWER), check_in=2)
+        await self.handle.execute_update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id=RECEIVING, actor_id="u-demo",
+            lines=(training.model_copy(update={"status": ServiceStatus.IN_PROGRESS}),)))
+        await self.progress("plan changed: vocational training in progress")
+        await self.complete(K.CHECK_IN, reached, check_in=3)
+        await self.complete(K.CHECK_IN, reached, check_in=4)
+        await self.complete(K.SUSTAINABILITY_ASSESSMENT, rm.SustainabilityResult(
+            indicators=SustainabilityIndicators(
+                income=Level.PARTIAL, housing=Level.FULL, basic_needs_met=True,
+                family_support=Level.FULL, access_to_services=True, stigma_experienced=False,
+                feels_safe=True, wellbeing_rating=4, has_trusted_person=True)))
+
+    async def status(self) -> rm.ReintegrationView:
+        return await self.handle.query(ReintegrationWorkflow.status)
+
+    async def complete(self, kind: ReintegrationTaskKind, result: Any, **refs: Any) -> None:
+        def match(t: rm.OpenReintegrationTask) -> bool:
+            return t.kind is kind and all(getattr(t, k) == v for k, v in refs.items())
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while True:
+            view = await self.status()
+            task = next((t for t in view.state.open_tasks if match(t)), None)
+            if task is not None:
+                break
+            if view.state.closed_reason is not None:
+                raise DemoFailed(f"reintegration closed ({view.state.closed_reason}) while "
+                                 f"waiting for {kind.value}")
+            if loop.time() > deadline:
+                raise DemoFailed(f"no {kind.value} task after {STEP_TIMEOUT:.0f} s "
+                                 f"(stage {view.stage})")
+            await asyncio.sleep(0.2)
+        await self.handle.execute_update(
+            ReintegrationWorkflow.complete_task,
+            rm.ReintegrationTaskCompletion(task_id=task.task_id, organisation_id=RECEIVING,
+                                           actor_id="u-demo", result=result))
+        detail = "".join(f" {k} {v}" for k, v in refs.items())
+        await self.progress(f"task completed: {kind.value}{detail} ({RECEIVING})")
+
+    async def progress(self, what: str) -> None:
+        view = await self.status()
+        events = len(await self.store.read_stream(self.case_id))
+        self.out(f"[reintegration:{view.stage.value}] {what} · {events} events")

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         required_escorts,
         treated_as_minor,
     )
+    from domain.reintegration_messages import ReintegrationInput
     from domain.vocabulary import (
         SYSTEM_ORGANISATION,
         WORKFLOW_ACTOR,
@@ -510,8 +511,20 @@ class ReturnCaseWorkflow:
             await self._task(TaskKind.GUARDIAN_HANDOVER)
             await self._release_escorts(EscortReleaseReason.GUARDIAN_HANDOVER_COMPLETE)
         await self._close(Outcome.RETURNED)
-        # Seam for reintegration (a later issue): start the reintegration child workflow
-        # (``reintegration-<case id>``) here, after the ``outcome.returned`` event.
+        # Reintegration: the receiving mission's follow-up, a child workflow that outlives
+        # the journey (ABANDON). Histories recorded before it existed replay without it.
+        if self._input.reintegration is not None and workflow.patched("start-reintegration"):
+            await workflow.start_child_workflow(
+                "ReintegrationWorkflow",
+                ReintegrationInput(
+                    case_id=self._input.case_id,
+                    receiving_mission=self._input.receiving_mission,
+                    destination_country=self._input.destination_country,
+                    minor=self._state.minor, arrived_at=workflow.now(),
+                    config=self._input.reintegration),
+                id=f"reintegration-{self._input.case_id}",
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
 
     # --- escalation, stopping, unwinding ------------------------------------------------
 

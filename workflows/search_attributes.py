@@ -15,6 +15,12 @@ SENDING_MISSION = SearchAttributeKey.for_keyword("HomewardSendingMission")
 RECEIVING_MISSION = SearchAttributeKey.for_keyword("HomewardReceivingMission")
 DESTINATION_COUNTRY = SearchAttributeKey.for_keyword("HomewardDestinationCountry")
 MINOR = SearchAttributeKey.for_bool("HomewardMinor")
+# Reintegration (the ``reintegration-<case id>`` child workflow).
+REINTEGRATION_STAGE = SearchAttributeKey.for_keyword("HomewardReintegrationStage")
+NEXT_CHECK_IN_DUE = SearchAttributeKey.for_datetime("HomewardNextCheckInDue")
+CONTACT_LOST = SearchAttributeKey.for_bool("HomewardContactLost")
+CLOSED_REASON = SearchAttributeKey.for_keyword("HomewardClosedReason")
+RISK_ESCALATED = SearchAttributeKey.for_keyword("HomewardRiskEscalated")
 
 ALL = [
     STAGE,
@@ -24,6 +30,11 @@ ALL = [
     RECEIVING_MISSION,
     DESTINATION_COUNTRY,
     MINOR,
+    REINTEGRATION_STAGE,
+    NEXT_CHECK_IN_DUE,
+    CONTACT_LOST,
+    CLOSED_REASON,
+    RISK_ESCALATED,
 ]
 
 

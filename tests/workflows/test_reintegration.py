@@ -1,0 +1,688 @@
+"""Reintegration and follow-up on the time-skipping server, against a real event store.
+
+Each scenario drives the receiving mission through the child workflow's Updates, skips
+months with ``env.sleep`` and asserts the exact sequence of event types in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from case_driver import RECEIVING, SENDING, case_input, record_history
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain import case as c
+from domain import reintegration_messages as rm
+from domain.config import ReintegrationConfig
+from domain.events import payload_of
+from domain.reintegration_events import ServiceLine, SustainabilityIndicators
+from domain.reintegration_vocabulary import (
+    ClosureReason,
+    ContactChannel,
+    Level,
+    NotReachedReason,
+    PaymentFailure,
+    PaymentReviewResolution,
+    ReintegrationTaskKind,
+    ReopenReason,
+    RiskIndicator,
+    ServiceKind,
+    ServiceStatus,
+)
+from store.event_store import EventStore
+from store.events import NewEvent
+from workflows import search_attributes as sa
+from workflows.reintegration import (
+    PAYMENT_FAILING,
+    ROLLING_OVER,
+    ReintegrationWorkflow,
+    reintegration_id_for,
+)
+
+K = ReintegrationTaskKind
+DAY = timedelta(days=1)
+OPENED = "reintegration.task_opened"
+STARTED = [
+    "reintegration.started", OPENED,  # the needs assessment
+    OPENED, OPENED,  # the pre-departure and reception instalments
+]
+ASSESSED_AND_PLANNED = [
+    "reintegration.needs_assessed", OPENED, "reintegration.plan_agreed",
+]
+PAID = "reintegration.grant_paid"
+REACHED = "reintegration.check_in_reached"
+NOT_REACHED = "reintegration.check_in_not_reached"
+
+
+def rec() -> str:
+    return f"rec_{uuid.uuid4().hex[:16]}"
+
+
+def lines(now: datetime) -> tuple[ServiceLine, ...]:
+    return (
+        ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.VOCATIONAL_TRAINING,
+                    provider_org="ngo-skills-md", due_at=now + 60 * DAY),
+        ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.PSYCHOLOGICAL_SUPPORT,
+                    provider_org="ngo-counsel-md", due_at=now + 30 * DAY),
+        ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.MICRO_CREDIT,
+                    provider_org="mfi-md", due_at=now + 90 * DAY,
+                    status=ServiceStatus.DECLINED),  # her choice, recorded
+    )
+
+
+def reached(**kw: Any) -> rm.CheckInResult:
+    return rm.CheckInResult(reached=True, channel=ContactChannel.HOME_VISIT,
+                            wellbeing_record_id=rec(), **kw)
+
+
+def not_reached() -> rm.CheckInResult:
+    return rm.CheckInResult(reached=False, not_reached_reason=NotReachedReason.NO_ANSWER)
+
+
+def paid() -> rm.GrantPaymentResult:
+    return rm.GrantPaymentResult(paid=True, receipt_record_id=rec())
+
+
+def failed() -> rm.GrantPaymentResult:
+    return rm.GrantPaymentResult(paid=False, failure=PaymentFailure.TRANSFER_REJECTED)
+
+
+INDICATORS = SustainabilityIndicators(
+    income=Level.PARTIAL, housing=Level.FULL, basic_needs_met=True,
+    family_support=Level.FULL, access_to_services=True, stigma_experienced=True,
+    feels_safe=True, wellbeing_rating=4, has_trusted_person=True)
+
+
+class FollowUp:
+    """Plays the receiving mission against one ``reintegration-<case id>`` workflow."""
+
+    def __init__(self, env: WorkflowEnvironment, handle: WorkflowHandle, store: EventStore,
+                 case_id: str, arrived_at: datetime):
+        self.env = env
+        self.handle = handle
+        self.store = store
+        self.case_id = case_id
+        self.arrived_at = arrived_at
+
+    @classmethod
+    async def start(cls, env: WorkflowEnvironment, task_queue: str, store: EventStore,
+                    config: ReintegrationConfig | None = None, **overrides: Any) -> FollowUp:
+        journey = case_input()
+        # The journey's first event names the case's parties (append_events checks them).
+        [referral] = c.decide(c.CaseState(case_id=journey.case_id),
+                              c.RegisterReferral(journey))
+        await store.append(journey.case_id, 0, [NewEvent(
+            event_id=uuid.uuid4(), event_type=referral.type,
+            schema_version=type(referral).schema_version,
+            payload=payload_of(referral), author_org=SENDING, actor="u-1",
+            occurred_at=await env.get_current_time())])
+        arrived_at = await env.get_current_time()
+        input = rm.ReintegrationInput(**{
+            "case_id": journey.case_id, "receiving_mission": RECEIVING,
+            "destination_country": "MD", "minor": False, "arrived_at": arrived_at,
+            "config": config or ReintegrationConfig(), **overrides})
+        handle = await env.client.start_workflow(
+            ReintegrationWorkflow.run, input, id=reintegration_id_for(journey.case_id),
+            task_queue=task_queue)
+        return cls(env, handle, store, journey.case_id, arrived_at)
+
+    async def status(self) -> rm.ReintegrationView:
+        for _ in range(100):
+            try:
+                return await self.handle.query(ReintegrationWorkflow.status)
+            except RPCError:  # between two runs of a continued-as-new workflow
+                await asyncio.sleep(0.05)
+        raise AssertionError("the workflow does not answer queries")
+
+    async def until(self, predicate, what: str, timeout: float = 20.0) -> rm.ReintegrationView:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            view = await self.status()
+            if predicate(view):
+                return view
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; status: {view}")
+            await asyncio.sleep(0.05)
+
+    async def task(self, kind: K, **refs: Any) -> rm.OpenReintegrationTask:
+        def match(t: rm.OpenReintegrationTask) -> bool:
+            return t.kind is kind and all(getattr(t, k) == v for k, v in refs.items())
+
+        view = await self.until(lambda v: any(match(t) for t in v.state.open_tasks),
+                                f"an open {kind.value} task {refs or ''}")
+        return next(t for t in view.state.open_tasks if match(t))
+
+    async def update(self, update, payload) -> rm.Recorded:
+        """Execute an Update; one that reaches a run while it continues as new is refused
+        before anything is written (or lands on a closed run) and is sent again."""
+        last: Exception | None = None
+        for _ in range(200):
+            try:
+                return await self.handle.execute_update(update, payload)
+            except WorkflowUpdateFailedError as error:
+                if ROLLING_OVER not in str(error.cause):
+                    raise
+                last = error
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+                last = error  # the run just continued as new
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the Update was never accepted: {last!r}")
+
+    async def complete(self, kind: K, result: Any, *, org: str = RECEIVING,
+                       **refs: Any) -> rm.Recorded:
+        task = await self.task(kind, **refs)
+        return await self.update(
+            ReintegrationWorkflow.complete_task, rm.ReintegrationTaskCompletion(
+                task_id=task.task_id, organisation_id=org, actor_id="u-3001", result=result))
+
+    async def assess_and_plan(self) -> tuple[ServiceLine, ...]:
+        await self.complete(K.NEEDS_ASSESSMENT, rm.NeedsAssessmentResult(
+            assessment_record_id=rec(), needs=(ServiceKind.VOCATIONAL_TRAINING,
+                                               ServiceKind.PSYCHOLOGICAL_SUPPORT)))
+        plan = lines(self.arrived_at)
+        await self.complete(K.REINTEGRATION_PLAN, rm.PlanResult(lines=plan,
+                                                                plan_record_id=rec()))
+        return plan
+
+    async def sleep_to(self, after_arrival: timedelta) -> None:
+        """Skip to ``arrival + after_arrival`` (durable timers fire on the way)."""
+        now = await self.env.get_current_time()
+        target = self.arrived_at + after_arrival
+        if target > now:
+            await self.env.sleep(target - now)
+
+    async def check_in(self, number: int, result: rm.CheckInResult,
+                       after_arrival: timedelta) -> None:
+        await self.sleep_to(after_arrival)
+        await self.complete(K.CHECK_IN, result, check_in=number)
+
+    async def events(self):
+        return (await self.store.read_stream(self.case_id))[1:]  # without the seeded referral
+
+    async def types(self) -> list[str]:
+        return [e.event_type for e in await self.events()]
+
+    async def attributes(self) -> dict[str, Any]:
+        """The search attributes as the workflow upserted them (read from its history: the
+        time-skipping server's describe cannot decode datetime attributes)."""
+        values: dict[str, Any] = {}
+        keys = {k.name: k for k in sa.ALL}
+        history = await self.handle.fetch_history()
+        for event in history.events:
+            if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+                continue
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            for name, payload in fields.indexed_fields.items():
+                value = json.loads(payload.data) if payload.data else None
+                if value in (None, []):
+                    values.pop(name, None)
+                elif keys[name].indexed_value_type.name == "DATETIME":
+                    values[name] = datetime.fromisoformat(value)
+                else:
+                    values[name] = value
+        return values
+
+    async def accepted_updates(self) -> int:
+        history = await self.handle.fetch_history()
+        return sum(1 for e in history.events
+                   if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+
+    async def result(self) -> rm.ReintegrationResult:
+        return await self.handle.result()
+
+    async def terminate(self) -> None:
+        """End a scenario half-way, once no activity is running (the time-skipping server
+        keeps time locked for a running activity of a terminated workflow)."""
+        ended = {EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+                 EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                 EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+                 EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED}
+        for _ in range(200):
+            history = await self.handle.fetch_history()
+            scheduled = sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                            for e in history.events)
+            if scheduled == sum(e.event_type in ended for e in history.events):
+                break
+            await asyncio.sleep(0.05)
+        await self.handle.terminate("scenario over")
+
+
+_STARTED: list[FollowUp] = []
+
+
+@pytest.fixture(autouse=True)
+async def _end_what_is_left(worker):
+    """A scenario that fails half-way leaves no running workflow behind (it would keep the
+    time-skipping server's clock locked for the next tests). Runs before the worker stops."""
+    yield
+    while _STARTED:
+        f = _STARTED.pop()
+        try:
+            await f.terminate()
+        except RPCError:  # already completed or terminated
+            pass
+
+
+async def start(workflow_env, task_queue, store, **kw) -> FollowUp:
+    f = await FollowUp.start(workflow_env, task_queue, store, **kw)
+    _STARTED.append(f)
+    return f
+
+
+MONTH = 30 * DAY
+
+
+def near(moment: datetime | None, expected: datetime) -> bool:
+    """Workflow time runs a few milliseconds past the moment a test skipped to."""
+    return moment is not None and abs(moment - expected) < timedelta(seconds=5)
+
+
+# --- a full year ----------------------------------------------------------------------
+
+
+async def test_a_full_year_of_follow_up(workflow_env, worker, task_queue, store):
+    f = await start(workflow_env, task_queue, store)
+    view = await f.until(lambda v: len(v.state.open_tasks) == 3, "the first tasks")
+    assert {t.kind for t in view.state.open_tasks} == {K.NEEDS_ASSESSMENT, K.GRANT_PAYMENT}
+    needs = next(t for t in view.state.open_tasks if t.kind is K.NEEDS_ASSESSMENT)
+    assert needs.due_at == f.arrived_at + 7 * DAY and needs.assignee_org == RECEIVING
+    assert view.stage == "needs_assessment"
+
+    await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=2)
+    view = await f.status()
+    assert view.stage == "follow_up"
+    assert view.next_check_in_due == f.arrived_at + MONTH
+
+    await f.check_in(1, reached(), MONTH)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=3)
+    await f.check_in(2, reached(), 3 * MONTH)
+    await f.check_in(3, reached(), 6 * MONTH)
+    await f.check_in(4, reached(), 365 * DAY)
+    await f.until(lambda v: v.stage == "final_assessment", "the final assessment")
+    await f.complete(K.SUSTAINABILITY_ASSESSMENT, rm.SustainabilityResult(indicators=INDICATORS))
+
+    result = await f.result()  # the reopening window passes on skipped time
+    assert result.closed_reason is ClosureReason.SUPPORT_PERIOD_ENDED
+    assert await f.types() == [
+        *STARTED, *ASSESSED_AND_PLANNED, PAID, PAID,
+        OPENED, REACHED, OPENED, PAID,  # check-in 1 and the instalment due at it
+        OPENED, REACHED, OPENED, REACHED, OPENED, REACHED,
+        OPENED, "reintegration.sustainability_assessed", "reintegration.closed",
+    ]
+    events = await f.events()
+    assert result.events_recorded == len(events)
+    payments = [e.payload for e in events if e.event_type == PAID]
+    assert [(p["instalment"], p["amount_minor"], p["currency"]) for p in payments] == [
+        (1, 5000, "USD"), (2, 5000, "USD"), (3, 5000, "USD")]
+    started = events[0].payload
+    assert [datetime.fromisoformat(c["due_at"]) - f.arrived_at for c in started["check_ins"]] \
+        == [MONTH, 3 * MONTH, 6 * MONTH, 365 * DAY]
+    assessed = next(e for e in events
+                    if e.event_type == "reintegration.sustainability_assessed").payload
+    assert (assessed["economic"], assessed["social"], assessed["psychosocial"]) == (
+        0.83, 0.67, 0.92)
+    authors = {e.event_type: e.author_org for e in events}
+    assert authors[OPENED] == "homeward"
+    assert authors[REACHED] == authors["reintegration.closed"] == RECEIVING
+    attributes = await f.attributes()
+    assert attributes[sa.REINTEGRATION_STAGE.name] == "closed"
+    assert attributes[sa.CLOSED_REASON.name] == "support_period_ended"
+    assert sa.NEXT_CHECK_IN_DUE.name not in attributes
+    await record_history_of(f, "reintegration_full_year")
+
+
+async def record_history_of(f: FollowUp | WorkflowHandle, name: str) -> None:
+    class _Case:  # record_history wants something with a handle
+        handle = f.handle if isinstance(f, FollowUp) else f
+
+    await record_history(_Case(), name)  # type: ignore[arg-type]
+
+
+# --- contact lost, and found again ----------------------------------------------------
+
+
+async def test_two_missed_check_ins_lose_contact_and_tracing_resumes_the_schedule(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store)
+    await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=2)
+    await f.check_in(1, not_reached(), MONTH)
+    view = await f.status()
+    assert (view.state.consecutive_misses, view.state.contact_lost) == (1, False)
+    await f.check_in(2, not_reached(), 3 * MONTH)
+
+    tracing = await f.task(K.TRACING)
+    view = await f.status()
+    assert view.stage == "contact_lost" and view.state.contact_lost
+    assert (await f.attributes())[sa.CONTACT_LOST.name] is True
+    await f.sleep_to(5 * MONTH)  # no check-in opens while she cannot be reached
+    assert not any(t.kind is K.CHECK_IN for t in (await f.status()).state.open_tasks)
+
+    await f.complete(K.TRACING, rm.TracingResult(
+        located=True, channel=ContactChannel.VIA_PARTNER, wellbeing_record_id=rec()))
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=3)  # due at check-in 1: paid now
+    view = await f.status()
+    assert view.stage == "follow_up" and not view.state.contact_lost
+    assert view.next_check_in_due == f.arrived_at + 6 * MONTH
+    assert (await f.attributes())[sa.CONTACT_LOST.name] is False
+    await f.check_in(3, reached(), 6 * MONTH)  # the schedule resumes
+
+    before = [*STARTED, *ASSESSED_AND_PLANNED, PAID, PAID]
+    assert await f.types() == [
+        *before,
+        OPENED, NOT_REACHED, OPENED, NOT_REACHED,
+        "reintegration.contact_lost", OPENED,  # the tracing task
+        "reintegration.task_overdue",  # tracing took longer than its 14 days
+        "reintegration.tracing_completed", "reintegration.contact_restored",
+        OPENED, PAID,
+        OPENED, REACHED,
+    ]
+    lost = next(e for e in await f.events() if e.event_type == "reintegration.contact_lost")
+    assert lost.payload == {"consecutive_misses": 2}
+    opened = [e.payload for e in await f.events() if e.event_type == OPENED]
+    assert opened[-3]["task_id"] == str(tracing.task_id)
+    assert opened[-3]["kind"] == "tracing"
+    await f.terminate()
+
+
+async def test_tracing_that_never_finds_her_closes_as_no_longer_reachable(
+    workflow_env, worker, task_queue, store
+):
+    config = ReintegrationConfig(tracing_attempts=2)
+    f = await start(workflow_env, task_queue, store, config=config,
+                    pre_departure_instalment_paid=True)
+    await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.check_in(1, not_reached(), MONTH)
+    await f.check_in(2, not_reached(), 3 * MONTH)
+    not_located = rm.TracingResult(located=False)
+    await f.complete(K.TRACING, not_located)
+    await f.sleep_to(4 * MONTH)  # tracing tries again after 30 days
+    await f.complete(K.TRACING, not_located)
+    result = await f.result()
+    assert result.closed_reason is ClosureReason.NO_LONGER_REACHABLE
+    types = await f.types()
+    assert types[-5:] == ["reintegration.tracing_completed", OPENED,
+                          "reintegration.tracing_completed",
+                          "reintegration.grant_cancelled",  # instalment 2 never became due
+                          "reintegration.closed"]
+    assert types[:3] == ["reintegration.started", OPENED, OPENED]  # one instalment at start
+
+
+# --- opting out -----------------------------------------------------------------------
+
+
+async def test_opting_out_at_month_two_stops_every_task_and_payment(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store)
+    await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=2)
+    await f.check_in(1, reached(), MONTH)
+    await f.task(K.GRANT_PAYMENT, instalment=3)  # open, not paid yet
+    await f.sleep_to(2 * MONTH)
+
+    done = await f.update(ReintegrationWorkflow.record_opt_out,
+                          rm.OptOut(organisation_id=RECEIVING, actor_id="u-3001",
+                                    form_record_id=rec()))
+    assert done.event_types == ("reintegration.opted_out", "reintegration.task_cancelled",
+                                "reintegration.grant_cancelled", "reintegration.closed")
+    view = await f.status()
+    assert view.stage == "closed" and view.state.open_tasks == ()
+    # The rest of the year passes: nothing opens, nothing is paid.
+    await f.sleep_to(13 * MONTH)
+    after = await f.types()
+    assert after == [
+        *STARTED, *ASSESSED_AND_PLANNED, PAID, PAID, OPENED, REACHED, OPENED,
+        "reintegration.task_overdue",  # the third instalment, a week late
+        "reintegration.opted_out", "reintegration.task_cancelled",
+        "reintegration.grant_cancelled", "reintegration.closed",
+    ]
+    closed = (await f.events())[-1].payload
+    assert closed == {"reason": "opted_out", "other_code": None}
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await f.handle.execute_update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id=RECEIVING, actor_id="u-3001",
+            remaining_check_ins_after_arrival=(14 * MONTH,)))
+    assert "the case is closed (opted out)" in str(refused.value.cause)
+    result = await f.result()
+    assert result.closed_reason is ClosureReason.OPTED_OUT
+
+
+# --- payments that fail -----------------------------------------------------------------
+
+
+async def test_a_payment_fails_twice_then_succeeds_on_the_retry_schedule(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store, pre_departure_instalment_paid=True)
+    await f.complete(K.GRANT_PAYMENT, failed(), instalment=1)
+    view = await f.until(lambda v: v.state.instalment(1).retry_at is not None, "a retry")
+    instalment = view.state.instalment(1)
+    assert near(instalment.retry_at, f.arrived_at + 2 * DAY) and view.payment_failing
+    assert (await f.attributes())[sa.BLOCKED_ON.name] == PAYMENT_FAILING
+    await f.sleep_to(2 * DAY)
+    second = await f.task(K.GRANT_PAYMENT, instalment=1)
+    assert second.attempt == 2
+    await f.complete(K.GRANT_PAYMENT, failed(), instalment=1)
+    view = await f.until(lambda v: v.state.instalment(1).status.value == "retry_scheduled",
+                         "a second retry")
+    assert near(view.state.instalment(1).retry_at, f.arrived_at + 6 * DAY)  # 2, then 4 days
+    await f.sleep_to(6 * DAY)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1, attempt=3)
+
+    assert await f.types() == [
+        "reintegration.started", OPENED, OPENED,
+        "reintegration.grant_payment_failed", "reintegration.payment_retry_scheduled",
+        OPENED, "reintegration.grant_payment_failed", "reintegration.payment_retry_scheduled",
+        OPENED, PAID,
+    ]
+    assert not (await f.status()).payment_failing
+    assert sa.BLOCKED_ON.name not in await f.attributes()
+    await record_history_of(f, "reintegration_payment_retries")
+    await f.terminate()
+
+
+async def test_a_payment_failing_beyond_the_limit_escalates_for_review(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store, pre_departure_instalment_paid=True,
+                    config=ReintegrationConfig(payment_attempts=2))
+    await f.complete(K.GRANT_PAYMENT, failed(), instalment=1)
+    await f.sleep_to(2 * DAY)
+    await f.complete(K.GRANT_PAYMENT, failed(), instalment=1, attempt=2)
+    review = await f.task(K.PAYMENT_REVIEW)
+    assert review.instalment == 1
+    events = await f.events()
+    assert [e.event_type for e in events][-2:] == ["reintegration.escalated", OPENED]
+    assert events[-2].payload["reason"] == "payment_failures_limit"
+    assert (await f.attributes())[sa.BLOCKED_ON.name] == PAYMENT_FAILING
+
+    await f.complete(K.PAYMENT_REVIEW, rm.PaymentReviewResult(
+        resolution=PaymentReviewResolution.RETRY))
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1, attempt=3)
+    assert (await f.types())[-5:] == ["reintegration.escalated", OPENED,
+                                      "reintegration.payment_reviewed", OPENED, PAID]
+    assert sa.BLOCKED_ON.name not in await f.attributes()
+    await f.terminate()
+
+
+# --- risks --------------------------------------------------------------------------------
+
+
+async def test_a_re_trafficking_indicator_escalates_at_once(workflow_env, worker, task_queue,
+                                                           store):
+    f = await start(workflow_env, task_queue, store, pre_departure_instalment_paid=True)
+    await f.task(K.NEEDS_ASSESSMENT)
+    done = await f.update(ReintegrationWorkflow.record_risk, rm.RiskReport(
+        organisation_id=RECEIVING, actor_id="u-3001",
+        indicator=RiskIndicator.RECRUITER_CONTACT, report_record_id=rec()))
+    assert done.event_types == ("reintegration.risk_recorded", "reintegration.escalated")
+    events = await f.events()
+    assert events[-1].payload["reason"] == "re_trafficking_indicator"
+    assert events[-1].author_org == "homeward" and events[-2].author_org == RECEIVING
+    assert datetime.fromisoformat(events[-1].payload["since"]) == events[-1].occurred_at
+    assert (await f.attributes())[sa.RISK_ESCALATED.name] == "recruiter_contact"
+
+    await f.update(ReintegrationWorkflow.record_risk, rm.RiskReport(
+        organisation_id=RECEIVING, actor_id="u-3001", indicator=RiskIndicator.THREATS_RECEIVED))
+    assert (await f.events())[-1].payload["reason"] == "threat"
+    assert (await f.status()).state.risks == (RiskIndicator.RECRUITER_CONTACT,
+                                              RiskIndicator.THREATS_RECEIVED)
+    await f.terminate()
+
+
+# --- changes mid-flight ---------------------------------------------------------------
+
+
+async def test_a_plan_change_mid_way_reschedules_the_remaining_check_ins(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store, pre_departure_instalment_paid=True)
+    plan = await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.check_in(1, reached(), MONTH)
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=2)
+
+    training = plan[0].model_copy(update={"status": ServiceStatus.IN_PROGRESS})
+    housing = ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.HOUSING,
+                          provider_org="ngo-housing-md", due_at=f.arrived_at + 4 * MONTH)
+    done = await f.update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+        organisation_id=RECEIVING, actor_id="u-3001", lines=(training, housing),
+        remaining_check_ins_after_arrival=(2 * MONTH, 4 * MONTH, 8 * MONTH)))
+    assert done.event_types == ("reintegration.plan_changed",
+                                "reintegration.check_in_schedule_changed")
+    view = await f.status()
+    assert [(ci.number, ci.due_at - f.arrived_at, ci.status.value)
+            for ci in view.state.check_ins] == [
+        (1, MONTH, "reached"), (2, 2 * MONTH, "scheduled"), (3, 4 * MONTH, "scheduled"),
+        (4, 8 * MONTH, "scheduled")]
+    assert [line.status for line in view.state.plan] == [
+        ServiceStatus.IN_PROGRESS, ServiceStatus.PLANNED, ServiceStatus.DECLINED,
+        ServiceStatus.PLANNED]
+    assert (await f.attributes())[sa.NEXT_CHECK_IN_DUE.name] == f.arrived_at + 2 * MONTH
+
+    await f.sleep_to(2 * MONTH - DAY)
+    assert not any(t.kind is K.CHECK_IN for t in (await f.status()).state.open_tasks)
+    await f.sleep_to(2 * MONTH)
+    second = await f.task(K.CHECK_IN, check_in=2)  # at the new date, not at month 3
+    assert second.due_at == f.arrived_at + 2 * MONTH + 14 * DAY
+
+    # A delivered line does not change any more; a declined one is not penalised.
+    delivered = training.model_copy(update={"status": ServiceStatus.DELIVERED})
+    await f.update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+        organisation_id=RECEIVING, actor_id="u-3001", lines=(delivered,)))
+    before = await f.types()
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await f.handle.execute_update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id=RECEIVING, actor_id="u-3001",
+            lines=(delivered.model_copy(update={"status": ServiceStatus.DROPPED}),)))
+    assert "does not change any more" in str(refused.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await f.handle.execute_update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id=RECEIVING, actor_id="u-3001",
+            remaining_check_ins_after_arrival=(MONTH + DAY,)))
+    assert "in the future" in str(refused.value.cause)
+    assert await f.types() == before
+    await f.terminate()
+
+
+# --- the wrong organisation -------------------------------------------------------------
+
+
+async def test_updates_from_the_wrong_organisation_are_rejected_and_write_nothing(
+    workflow_env, worker, task_queue, store
+):
+    f = await start(workflow_env, task_queue, store)
+    needs = await f.task(K.NEEDS_ASSESSMENT)
+    before = await f.types()
+    assert before == STARTED
+
+    async def rejected(update, payload) -> str:
+        with pytest.raises(WorkflowUpdateFailedError) as failure:
+            await f.handle.execute_update(update, payload)
+        return str(failure.value.cause)
+
+    result = rm.NeedsAssessmentResult(assessment_record_id=rec())
+    why = await rejected(ReintegrationWorkflow.complete_task, rm.ReintegrationTaskCompletion(
+        task_id=needs.task_id, organisation_id=SENDING, actor_id="u-1", result=result))
+    assert "cannot change it" in why and SENDING in why
+    for update, payload in [
+        (ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id="ngo-stranger", actor_id="u-9",
+            remaining_check_ins_after_arrival=(2 * MONTH,))),
+        (ReintegrationWorkflow.record_risk, rm.RiskReport(
+            organisation_id=SENDING, actor_id="u-1", indicator=RiskIndicator.RECRUITER_CONTACT)),
+        (ReintegrationWorkflow.record_opt_out, rm.OptOut(organisation_id=SENDING,
+                                                         actor_id="u-1")),
+        (ReintegrationWorkflow.close, rm.Closure(organisation_id=SENDING, actor_id="u-1",
+                                                 reason=ClosureReason.MOVED_AWAY)),
+    ]:
+        assert "reintegration is run by the receiving mission" in await rejected(update,
+                                                                                 payload)
+    # Wrong task kind, unknown task, malformed payload (a name where a record id belongs).
+    why = await rejected(ReintegrationWorkflow.complete_task, rm.ReintegrationTaskCompletion(
+        task_id=needs.task_id, organisation_id=RECEIVING, actor_id="u-1", result=paid()))
+    assert "needs_assessment task" in why
+    why = await rejected(ReintegrationWorkflow.complete_task, rm.ReintegrationTaskCompletion(
+        task_id=uuid.uuid4(), organisation_id=RECEIVING, actor_id="u-1", result=result))
+    assert "no such task" in why
+    with pytest.raises(WorkflowUpdateFailedError):
+        await f.handle.execute_update("complete_task", {
+            "task_id": str(needs.task_id), "organisation_id": RECEIVING, "actor_id": "u-1",
+            "result": {"kind": "needs_assessment", "assessment_record_id": "Maria Popescu"}})
+    with pytest.raises(WorkflowUpdateFailedError):
+        await f.handle.execute_update("close", {"organisation_id": RECEIVING,
+                                                "actor_id": "u-1", "reason": "other",
+                                                "other_code": "she moved to Italy!"})
+    why = await rejected(ReintegrationWorkflow.close, rm.Closure(
+        organisation_id=RECEIVING, actor_id="u-1", reason=ClosureReason.OTHER))
+    assert "needs its code" in why
+
+    assert await f.types() == before
+    assert await f.accepted_updates() == 0
+    await f.terminate()
+
+
+# --- closing and reopening --------------------------------------------------------------
+
+
+async def test_a_closed_case_reopens_with_new_check_ins(workflow_env, worker, task_queue, store):
+    f = await start(workflow_env, task_queue, store, pre_departure_instalment_paid=True)
+    await f.assess_and_plan()
+    await f.complete(K.GRANT_PAYMENT, paid(), instalment=1)
+    await f.sleep_to(MONTH + DAY)
+    await f.update(ReintegrationWorkflow.close, rm.Closure(
+        organisation_id=RECEIVING, actor_id="u-3001", reason=ClosureReason.OTHER,
+        other_code="transferred_to_state_services"))
+    assert (await f.attributes())[sa.CLOSED_REASON.name] == "other"
+    await f.sleep_to(2 * MONTH)
+    done = await f.update(ReintegrationWorkflow.reopen, rm.Reopening(
+        organisation_id=RECEIVING, actor_id="u-3001", reason=ReopenReason.SAFETY_CONCERN))
+    assert done.event_types == ("reintegration.reopened",)
+    view = await f.status()
+    assert view.stage == "follow_up" and near(view.next_check_in_due, f.arrived_at + 3 * MONTH)
+    assert sa.CLOSED_REASON.name not in await f.attributes()
+    await f.check_in(5, reached(), 3 * MONTH)
+    types = await f.types()
+    assert types[types.index("reintegration.closed") - 2:] == [
+        "reintegration.task_cancelled", "reintegration.grant_cancelled",
+        "reintegration.closed", "reintegration.reopened", OPENED, REACHED]
+    await f.terminate()

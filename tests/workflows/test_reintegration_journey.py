@@ -1,0 +1,81 @@
+"""The journey starts reintegration at reception; recorded reintegration histories replay
+against today's code."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from case_driver import HISTORIES, RECEIVING, CaseDriver, case_input, record_history
+from converter import TEST_DATA_CONVERTER
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from test_reintegration import FollowUp, _end_what_is_left  # noqa: F401
+
+from domain import reintegration_messages as rm
+from domain.config import ReintegrationConfig
+from workflows import WORKFLOWS, ReintegrationWorkflow, reintegration_id_for
+
+
+async def test_safe_arrival_starts_the_reintegration_child(workflow_env, worker, task_queue,
+                                                           store):
+    case = await CaseDriver.start(workflow_env.client, task_queue, store,
+                                  case_input(reintegration=ReintegrationConfig()))
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    result = await case.result()
+    assert result.outcome == "returned"
+
+    child = workflow_env.client.get_workflow_handle_for(
+        ReintegrationWorkflow.run, reintegration_id_for(case.input.case_id))
+    f = FollowUp(workflow_env, child, store, case.input.case_id, datetime.now(UTC))
+    for _ in range(200):
+        if "reintegration.started" in await case.event_types():
+            break
+        await asyncio.sleep(0.05)
+    view = await f.until(lambda v: len(v.state.open_tasks) == 3, "the first tasks")
+    assert {t.assignee_org for t in view.state.open_tasks} == {RECEIVING}
+    types = await case.event_types()
+    returned = types.index("outcome.returned")
+    assert types[returned:] == ["outcome.returned", "reintegration.started",
+                                "reintegration.task_opened", "reintegration.task_opened",
+                                "reintegration.task_opened"]
+
+    # The parent recorded the patch marker and started the child with ABANDON.
+    history = await case.handle.fetch_history()
+    started = next(e for e in history.events if e.event_type
+                   == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)
+    attributes = started.start_child_workflow_execution_initiated_event_attributes
+    assert attributes.workflow_id == f"reintegration-{case.input.case_id}"
+    assert attributes.parent_close_policy == 2  # PARENT_CLOSE_POLICY_ABANDON
+    payload = (await child.fetch_history()).events[0] \
+        .workflow_execution_started_event_attributes.input.payloads[0]
+    [parsed] = await TEST_DATA_CONVERTER.decode([payload], [rm.ReintegrationInput])
+    assert (parsed.case_id, parsed.receiving_mission, parsed.carried) == (
+        case.input.case_id, RECEIVING, None)
+    await record_history(case, "reintegration_started_by_journey")
+    await f.terminate()
+
+
+def reintegration_histories() -> list[Path]:
+    return sorted(HISTORIES.glob("reintegration_*.json"))
+
+
+def test_reintegration_histories_are_recorded():
+    assert len(reintegration_histories()) >= 3, (
+        "record them with HOMEWARD_RECORD_HISTORIES=1 pytest tests/workflows/test_reintegration*")
+
+
+@pytest.mark.parametrize("path", reintegration_histories(), ids=lambda p: p.stem)
+async def test_recorded_reintegration_history_replays(path: Path):
+    history = WorkflowHistory.from_json(f"replay-{uuid.uuid4()}", path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None

@@ -1,0 +1,315 @@
+"""``ReintegrationWorkflow``: a year (or more) of follow-up after safe arrival, owned by the
+receiving mission (domain brief, step 11; evaluation §5.5).
+
+A child of ``ReturnCaseWorkflow`` (id ``reintegration-<case id>``), started at reception
+with non-identifying input. The workflow is a small reactor: it sleeps on a durable timer
+until ``domain.reintegration.next_wake`` (a check-in date, a payment retry, a task due),
+runs the agenda (``next_step``) until there is nothing left to do now, and records every
+decision as events through the ``append_events`` activity. People act through Updates
+whose validators refuse the wrong organisation, an unknown task or a malformed payload
+before anything is written.
+
+Long life: the run continues as new when the server suggests it or when its history
+reaches ``ReintegrationConfig.continue_as_new_after_events``, after every handler has
+finished, carrying only ``ReintegrationState`` (decision 0032).
+
+Imports: the standard library, temporalio and domain/ only (the sandbox rejects the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain import messages as msg
+    from domain import reintegration as r
+    from domain import reintegration_messages as rmsg
+    from domain.policies import Refusal
+    from domain.vocabulary import SYSTEM_ORGANISATION, WORKFLOW_ACTOR, Role
+    from workflows import search_attributes as sa
+
+WORKFLOW_ID_PREFIX = "reintegration-"
+APPEND_EVENTS = "append_events"
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                             maximum_interval=timedelta(minutes=1))
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+PAYMENT_FAILING = "grant_payment_failing"  # HomewardBlockedOn while a payment is failing
+ROLLING_OVER = "the case is moving to a new run of its history; retry in a moment"
+
+
+def reintegration_id_for(case_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{case_id}"
+
+
+def _no_id() -> UUID:
+    """Validators decide without drawing ids (they do not run on replay)."""
+    return UUID(int=0)
+
+
+class Refused(ApplicationError):
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.reason, type="Refused", non_retryable=True)
+
+
+@workflow.defn
+class ReintegrationWorkflow:
+    @workflow.init
+    def __init__(self, input: rmsg.ReintegrationInput) -> None:
+        self._input = input
+        self._config = input.config
+        self._state = input.carried or rmsg.ReintegrationState(
+            case_id=input.case_id, receiving_mission=input.receiving_mission)
+        self._events_recorded = input.events_recorded
+        self._lock = asyncio.Lock()
+        self._changed = False
+        self._rolling_over = False
+        self._attributes: dict[str, Any] = {}
+
+    # --- entry point ------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: rmsg.ReintegrationInput) -> rmsg.ReintegrationResult:
+        workflow.upsert_search_attributes([
+            sa.RECEIVING_MISSION.value_set(input.receiving_mission),
+            sa.DESTINATION_COUNTRY.value_set(input.destination_country),
+            sa.MINOR.value_set(input.minor),
+        ])
+        if not self._state.started:
+            await self._record_command(r.Start(input.arrived_at,
+                                               input.pre_departure_instalment_paid))
+        self._publish()
+        while True:
+            while await self._advance():
+                pass
+            if self._state.closed and not await self._reopened_in_time():
+                break
+            if self._history_full():
+                await self._continue_as_new()
+            wake = r.next_wake(self._state)
+            self._changed = False
+            try:
+                await workflow.wait_condition(
+                    self._woken,
+                    timeout=None if wake is None else max(wake - workflow.now(),
+                                                          timedelta(seconds=1)))
+            except TimeoutError:
+                pass
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return rmsg.ReintegrationResult(case_id=input.case_id,
+                                        closed_reason=self._state.closed_reason,
+                                        events_recorded=self._events_recorded, runs=input.run)
+
+    async def _reopened_in_time(self) -> bool:
+        """A closed case waits for a reopening until its window ends (then the run ends)."""
+        closed_at = self._state.closed_at or workflow.now()
+        while self._state.closed:
+            if self._history_full():
+                await self._continue_as_new()
+            left = closed_at + self._config.reopen_window - workflow.now()
+            if left <= timedelta(0):
+                return False
+            self._changed = False
+            try:
+                await workflow.wait_condition(self._woken, timeout=left)
+            except TimeoutError:
+                pass
+        return True
+
+    def _woken(self) -> bool:
+        return self._changed or self._history_full()
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._config.continue_as_new_after_events)
+
+    async def _continue_as_new(self) -> None:
+        self._rolling_over = True  # validators refuse new Updates from here
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._input.model_copy(update={
+            "carried": self._state, "events_recorded": self._events_recorded,
+            "run": self._input.run + 1}))
+
+    # --- Updates ----------------------------------------------------------------------
+
+    @workflow.update
+    async def complete_task(self, completion: rmsg.ReintegrationTaskCompletion) -> rmsg.Recorded:
+        return await self._handle(r.CompleteTask(completion), completion.organisation_id,
+                                  completion.actor_id)
+
+    @complete_task.validator
+    def _validate_completion(self, completion: rmsg.ReintegrationTaskCompletion) -> None:
+        self._validate(r.CompleteTask(completion))
+
+    @workflow.update
+    async def change_plan(self, change: rmsg.PlanChange) -> rmsg.Recorded:
+        return await self._handle(r.ChangePlan(change), change.organisation_id, change.actor_id)
+
+    @change_plan.validator
+    def _validate_plan_change(self, change: rmsg.PlanChange) -> None:
+        self._validate(r.ChangePlan(change))
+
+    @workflow.update
+    async def record_risk(self, report: rmsg.RiskReport) -> rmsg.Recorded:
+        return await self._handle(r.RecordRisk(report), report.organisation_id, report.actor_id)
+
+    @record_risk.validator
+    def _validate_risk(self, report: rmsg.RiskReport) -> None:
+        self._validate(r.RecordRisk(report))
+
+    @workflow.update
+    async def record_opt_out(self, opt_out: rmsg.OptOut) -> rmsg.Recorded:
+        return await self._handle(r.RecordOptOut(opt_out), opt_out.organisation_id,
+                                  opt_out.actor_id)
+
+    @record_opt_out.validator
+    def _validate_opt_out(self, opt_out: rmsg.OptOut) -> None:
+        self._validate(r.RecordOptOut(opt_out))
+
+    @workflow.update
+    async def close(self, closure: rmsg.Closure) -> rmsg.Recorded:
+        return await self._handle(r.Close(closure), closure.organisation_id, closure.actor_id)
+
+    @close.validator
+    def _validate_closure(self, closure: rmsg.Closure) -> None:
+        self._validate(r.Close(closure))
+
+    @workflow.update
+    async def reopen(self, reopening: rmsg.Reopening) -> rmsg.Recorded:
+        return await self._handle(r.Reopen(reopening), reopening.organisation_id,
+                                  reopening.actor_id)
+
+    @reopen.validator
+    def _validate_reopening(self, reopening: rmsg.Reopening) -> None:
+        self._validate(r.Reopen(reopening))
+
+    def _validate(self, command: r.Command) -> None:
+        # Runs before anything is written: a rejected Update leaves no trace in the history.
+        if self._rolling_over:
+            raise ValueError(ROLLING_OVER)
+        decision = r.decide(self._state, command,
+                            r.Context(self._config, workflow.now(), _no_id))
+        if isinstance(decision, Refusal):
+            raise ValueError(decision.reason)
+
+    async def _handle(self, command: r.Command, organisation_id: str,
+                      actor_id: str) -> rmsg.Recorded:
+        events = await self._record_command(command, author_org=organisation_id,
+                                            actor=actor_id)
+        return rmsg.Recorded(event_types=tuple(e.type for e in events))  # type: ignore[attr-defined]
+
+    # --- query --------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> rmsg.ReintegrationView:
+        return rmsg.ReintegrationView(
+            stage=r.stage_of(self._state), next_check_in_due=r.next_check_in_due(self._state),
+            payment_failing=r.payment_failing(self._state),
+            events_recorded=self._events_recorded, run=self._input.run, state=self._state)
+
+    # --- deciding and recording ---------------------------------------------------------
+
+    def _context(self) -> r.Context:
+        return r.Context(self._config, workflow.now(), workflow.uuid4)
+
+    async def _advance(self) -> bool:
+        """One step of the agenda; False when there is nothing to do now."""
+        async with self._lock:
+            events = r.next_step(self._state, self._context())
+            if not events:
+                return False
+            await self._append(events)
+            return True
+
+    async def _record_command(self, command: r.Command, *, author_org: str | None = None,
+                              actor: str = WORKFLOW_ACTOR) -> list[r.Event]:
+        async with self._lock:
+            decision = r.decide(self._state, command, self._context())
+            if isinstance(decision, Refusal):
+                # The state moved between validation and handling (another Update won).
+                raise Refused(decision)
+            await self._append(decision, author_org=author_org, actor=actor)
+            return decision
+
+    async def _append(self, events: Sequence[r.Event], *, author_org: str | None = None,
+                      actor: str = WORKFLOW_ACTOR) -> None:
+        now = workflow.now()
+        state = r.fold(self._state, events)
+        if state.closed and state.closed_at is None:
+            state = state.model_copy(update={"closed_at": now})
+        envelopes = tuple(
+            msg.EventEnvelope(
+                event_id=workflow.uuid4(), occurred_at=now,
+                author_org=self._author(event, author_org), actor=actor,
+                event=event,  # type: ignore[arg-type]
+            )
+            for event in events
+        )
+        for start in range(0, len(envelopes), 50):
+            try:
+                await workflow.execute_activity(
+                    APPEND_EVENTS,
+                    msg.AppendEventsRequest(case_id=self._input.case_id,
+                                            events=envelopes[start:start + 50]),
+                    result_type=msg.AppendEventsResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY,
+                )
+            except ActivityError as error:
+                if author_org is not None:  # an Update: tell its caller; nothing was written
+                    raise Refused(Refusal(str(error.cause or error))) from error
+                raise
+        self._state = state
+        self._events_recorded += len(envelopes)
+        self._changed = True
+        self._publish()
+
+    def _author(self, event: r.Event, author_org: str | None) -> str:
+        if event.owner is Role.SYSTEM:
+            return SYSTEM_ORGANISATION
+        return author_org or self._input.receiving_mission
+
+    # --- search attributes --------------------------------------------------------------
+
+    def _publish(self) -> None:
+        s = self._state
+        failing = r.payment_failing(s)
+        wanted: dict[str, Any] = {
+            sa.REINTEGRATION_STAGE.name: r.stage_of(s).value,
+            sa.NEXT_CHECK_IN_DUE.name: r.next_check_in_due(s),
+            sa.CONTACT_LOST.name: s.contact_lost,
+            sa.CLOSED_REASON.name: s.closed_reason.value if s.closed_reason else None,
+            sa.RISK_ESCALATED.name: s.risks[-1].value if s.risks else None,
+            sa.BLOCKED_ON.name: PAYMENT_FAILING if failing else None,
+        }
+        keys = {k.name: k for k in (sa.REINTEGRATION_STAGE, sa.NEXT_CHECK_IN_DUE,
+                                    sa.CONTACT_LOST, sa.CLOSED_REASON, sa.RISK_ESCALATED,
+                                    sa.BLOCKED_ON)}
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for name, value in wanted.items():
+            if name in self._attributes and self._attributes[name] == value:
+                continue
+            self._attributes[name] = value
+            key = keys[name]
+            updates.append(key.value_unset() if value is None else key.value_set(value))
+            if key is sa.BLOCKED_ON:
+                updates.append(sa.BLOCKED_SINCE.value_unset() if value is None
+                               else sa.BLOCKED_SINCE.value_set(workflow.now()))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+
+def reintegration_input(case_id: str, receiving_mission: str, destination_country: str,
+                        minor: bool, arrived_at: datetime,
+                        config: Any) -> rmsg.ReintegrationInput:
+    """The child's input, from the journey: ids, codes and the arrival time only."""
+    return rmsg.ReintegrationInput(case_id=case_id, receiving_mission=receiving_mission,
+                                   destination_country=destination_country, minor=minor,
+                                   arrived_at=arrived_at, config=config)
