@@ -187,7 +187,7 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
             facts = CaseFacts(case_id, p["sending_mission"], p["receiving_mission"],
                               p["border_partner"],
                               p.get("age_category", "unknown") in MINOR_AGE_CATEGORIES)
-        elif t == "task.opened":
+        elif t in ("task.opened", "reintegration.task_opened"):
             task_orgs.add(p["assignee_org"])
             assignees[p["task_id"]] = (p["assignee_org"], None)
             if facts is not None and p["assignee_org"] == facts.receiving_mission:

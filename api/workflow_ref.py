@@ -16,3 +16,10 @@ WITHDRAW_CONSENT = "withdraw_consent"  # signal
 
 def workflow_id_for(case_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{case_id}"
+
+
+REINTEGRATION_ID_PREFIX = "reintegration-"  # the follow-up child workflow of a case
+
+
+def reintegration_workflow_id_for(case_id: str) -> str:
+    return f"{REINTEGRATION_ID_PREFIX}{case_id}"

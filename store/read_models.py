@@ -56,6 +56,8 @@ _EVENT_STAGE = {
 }
 # Task-lifecycle events carry a task id but do not complete the task.
 _NOT_COMPLETING = frozenset({"task.opened", "task.overdue_escalated", "task.cancelled",
+                             "reintegration.task_opened", "reintegration.task_overdue",
+                             "reintegration.task_cancelled",
                              "screening.repeat_interview_requested",
                              OPERATOR_TASK_REASSIGNED, OPERATOR_RETRY_REQUESTED,
                              OPERATOR_ESCALATED})
@@ -181,10 +183,17 @@ class TaskInboxProjection:
                 {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
                  "o": p["assignee_org"], "r": p["assignee_role"], "at": at,
                  "due": datetime.fromisoformat(p["due_at"])})
-        elif t == "task.overdue_escalated":
+        elif t == "reintegration.task_opened":  # follow-up: the receiving mission's tasks
+            await conn.execute(text(
+                "INSERT INTO rm_tasks (task_id, case_id, kind, assignee_org, assignee_role, "
+                "status, opened_at, due_at) VALUES (:t, :c, :k, :o, 'receiving_mission', "
+                "'open', :at, :due) ON CONFLICT (task_id) DO NOTHING"),
+                {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
+                 "o": p["assignee_org"], "at": at, "due": datetime.fromisoformat(p["due_at"])})
+        elif t in ("task.overdue_escalated", "reintegration.task_overdue"):
             await conn.execute(text("UPDATE rm_tasks SET escalated = true WHERE task_id = :t"),
                                {"t": uuid.UUID(p["task_id"])})
-        elif t == "task.cancelled":
+        elif t in ("task.cancelled", "reintegration.task_cancelled"):
             await conn.execute(text(
                 "UPDATE rm_tasks SET status = 'cancelled', closed_at = :at "
                 "WHERE task_id = :t AND status = 'open'"),

@@ -35,8 +35,9 @@ from api.timeline import render, visible
 from api.workflow_ref import workflow_id_for
 from domain import events as ev
 from domain import messages as msg
+from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
-from domain.config import JourneyConfig
+from domain.config import JourneyConfig, ReintegrationConfig
 from domain.policies import Refusal
 from domain.vocabulary import (
     AgeCategory,
@@ -86,6 +87,10 @@ class ReferralIn(_Body):
     simulated_disruptions: tuple[LegFailure | None, ...] = Field(default=(), max_length=20)
     journey_config: JourneyConfig | None = Field(
         default=None, description="Only where the server allows it (demos and tests).")
+    reintegration_config: ReintegrationConfig | None = Field(
+        default=None, description="The follow-up schedule after reception; default: the "
+        "programme's (check-ins at 1, 3, 6 and 12 months, a 150 USD grant in three "
+        "instalments). Only where the server allows it (demos and tests).")
     identity: PersonRecord | None = Field(
         default=None, description="Stored in the person vault only, never in the workflow.")
 
@@ -180,7 +185,7 @@ async def register_referral(
     mark(request, Action.CASE_REGISTER)
     require(authorise(caller, Action.CASE_REGISTER))
     svc = services(request)
-    if body.journey_config is not None and not svc.allow_journey_config:
+    if (body.journey_config or body.reintegration_config) and not svc.allow_journey_config:
         raise ApiError(422, "journey_config_not_allowed",
                        "this server does not accept a journey configuration override")
     for field, wanted in (("receiving_mission", OrgKind.RECEIVING_MISSION),
@@ -201,6 +206,8 @@ async def register_referral(
             risk_level=body.risk_level, age_category=body.age_category, witness=body.witness,
             travel_adapter=adapter, simulated_disruptions=body.simulated_disruptions,
             config=body.journey_config or JourneyConfig(),
+            # Every return is followed up after reception (issue 4, evaluation §5.5).
+            reintegration=body.reintegration_config or ReintegrationConfig(),
         )
     except ValueError as error:
         raise ApiError(422, "invalid_referral", _first_error(error)) from None
@@ -389,6 +396,17 @@ async def forward_completion(request: Request, case_id: str,
         wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
         result_type=msg.TaskCompleted),
         what="completing the task")
+
+
+async def forward_reintegration_completion(
+        request: Request, case_id: str,
+        completion: rm.ReintegrationTaskCompletion) -> rm.Recorded:
+    """The reintegration workflow's ``complete_task`` Update, idempotent the same way."""
+    handle = services(request).temporal.get_workflow_handle(
+        wf.reintegration_workflow_id_for(case_id))
+    return await temporal_call(handle.execute_update(
+        wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
+        result_type=rm.Recorded), what="completing the follow-up task")
 
 
 async def precheck(request: Request, case_id: str, completion: msg.TaskCompletion) -> None:

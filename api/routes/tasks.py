@@ -16,8 +16,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from api.access import Action, View, authorise, authorise_role
 from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
-from api.routes.cases import TaskDone, forward_completion
+from api.routes.cases import TaskDone, forward_completion, forward_reintegration_completion
 from domain import messages as msg
+from domain import reintegration_messages as rm
+from domain.reintegration_vocabulary import ReintegrationTaskKind
 from domain.vocabulary import TaskKind
 from store.read_models import TaskRow
 
@@ -27,7 +29,7 @@ router = APIRouter(tags=["tasks"])
 class CompletionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    result: msg.TaskResult
+    result: msg.TaskResult | rm.ReintegrationTaskResult
 
 
 def task_out(task: TaskRow, view: View, at: datetime) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def task_out(task: TaskRow, view: View, at: datetime) -> dict[str, Any]:
 
 @router.get("/tasks", summary="My organisation's open tasks")
 async def inbox(request: Request, caller: Caller,
-                kind: TaskKind | None = None,
+                kind: TaskKind | ReintegrationTaskKind | None = None,
                 overdue: bool | None = None,
                 due_before: Annotated[AwareDatetime | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
@@ -94,6 +96,14 @@ async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Reques
         raise ApiError(422, "wrong_result_kind",
                        f"this is a {task.kind} task; a {body.result.kind} result cannot "
                        "complete it")
+    if isinstance(body.result, rm.ReintegrationTaskResult.__origin__.__args__):
+        # Follow-up tasks belong to the case's reintegration workflow.
+        follow_up = rm.ReintegrationTaskCompletion(
+            task_id=task_id, organisation_id=caller.org_id, actor_id=caller.user_id,
+            result=body.result)
+        done = await forward_reintegration_completion(request, task.case_id, follow_up)
+        return TaskDone(case_id=task.case_id, task_id=task_id,
+                        event_types=list(done.event_types))
     completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
                                     actor_id=caller.user_id, result=body.result)
     done = await forward_completion(request, task.case_id, completion)

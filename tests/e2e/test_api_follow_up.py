@@ -1,0 +1,64 @@
+"""After reception, follow-up runs: the receiving mission finds its reintegration tasks in
+its inbox and completes them through the same endpoint, routed to the case's
+reintegration workflow; no one else sees them."""
+
+from __future__ import annotations
+
+from api_driver import (
+    documents_and_clearances,
+    fact,
+    open_task,
+    register,
+    stage,
+    through_consent,
+)
+
+
+async def _returned_case(stack) -> str:
+    case_id = await register(stack)
+    await through_consent(stack, case_id)
+    await documents_and_clearances(stack, case_id)
+    await stage(stack, case_id, "awaiting_departure")
+    await fact(stack, case_id, "departed")
+    await stage(stack, case_id, "in_transit")
+    await fact(stack, case_id, "arrived_at_border")
+    await stage(stack, case_id, "border")
+    await fact(stack, case_id, "border_cleared")
+    task = await open_task(stack, "officer.md", case_id, "reception_handoff")
+    code = (await stack.http.get(f"/cases/{case_id}/handoff-code",
+                                 headers=stack.auth("officer.md"))).json()["handoff_code"]
+    done = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": {
+        "kind": "reception_handoff", "identification": "handoff_code", "handoff_code": code,
+        "safe_arrival_confirmed": True}}, headers=stack.auth("officer.md"))
+    assert done.status_code == 200, done.text
+    return case_id
+
+
+async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
+    case_id = await _returned_case(stack)
+    task = await open_task(stack, "officer.md", case_id, "needs_assessment")
+    assert task["kind"] == "needs_assessment"
+
+    partner = await stack.http.get("/tasks", params={"kind": "needs_assessment"},
+                                   headers=stack.auth("partner.md"))
+    assert all(t["case_id"] != case_id for t in partner.json()["tasks"])
+
+    result = {"kind": "needs_assessment", "assessment_record_id": "rec_0123456789abcdef",
+              "needs": ["medical", "vocational_training"]}
+    refused = await stack.http.post(f"/tasks/{task['task_id']}/complete",
+                                    json={"result": result}, headers=stack.auth("coord.rs"))
+    assert refused.status_code in (403, 404), refused.text  # not the sending mission's task
+
+    done = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": result},
+                                 headers=stack.auth("officer.md"))
+    assert done.status_code == 200, done.text
+    assert done.json()["event_types"], done.json()
+    types = [e.event_type for e in await stack.store.read_stream(case_id)]
+    assert "reintegration.started" in types
+    assert "reintegration.needs_assessed" in done.json()["event_types"]
+    assert types.count("reintegration.needs_assessed") == 1
+    again = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": result},
+                                  headers=stack.auth("officer.md"))
+    assert again.status_code in (200, 409), again.text  # idempotent: no second event
+    types = [e.event_type for e in await stack.store.read_stream(case_id)]
+    assert types.count("reintegration.needs_assessed") == 1
