@@ -58,6 +58,7 @@ class Relation(StrEnum):
     RECEIVING_NOT_YET = "receiving_mission_before_handoff_request"
     TASK_ASSIGNEE = "task_assignee"  # a partner with a task in the case
     SHARED = "shared_by_consent"  # a recorded consent names the organisation
+    GUARDIAN = "guardian_organisation"  # a minor's guardian acts through it
     OPERATOR = "operator"
     NONE = "none"
 
@@ -140,7 +141,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
 CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.CASE_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
                        Relation.TASK_ASSIGNEE: View.PARTNER, Relation.SHARED: View.PARTNER,
-                       Relation.OPERATOR: View.OPERATIONS},
+                       Relation.GUARDIAN: View.PARTNER, Relation.OPERATOR: View.OPERATIONS},
     Action.CASE_TIMELINE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
                            Relation.OPERATOR: View.OPERATIONS},
     Action.CASE_STEER: {Relation.SENDING: View.FULL},
@@ -148,7 +149,7 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.IDENTITY_RECORD: {Relation.SENDING: View.FULL},
     Action.IDENTITY_NOTE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.IDENTITY_READ: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
-                           Relation.SHARED: View.PARTNER},
+                           Relation.SHARED: View.PARTNER, Relation.GUARDIAN: View.PARTNER},
     Action.SHARING_MANAGE: {Relation.SENDING: View.FULL},
     Action.SHARING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.OPS_ACT: {Relation.OPERATOR: View.OPERATIONS},
@@ -172,6 +173,7 @@ class CaseFacts:
     closed: bool = False
     # task id → (assignee organisation, the colleague an operator reassigned it to)
     task_assignees: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    guardian_org: str | None = None  # a minor's guardian's organisation
 
 
 def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
@@ -181,6 +183,7 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
     task_orgs: set[str] = set()
     assignees: dict[str, tuple[str, str | None]] = {}
     receiving_involved = withdrawn = closed = False
+    guardian_org = None
     for event in events:
         t, p = event.event_type, event.payload
         if t == "case.referral_registered" and facts is None:
@@ -206,6 +209,8 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
         elif t == "consent.withdrawn":
             withdrawn = True
             shared = dict.fromkeys(shared, False)
+        elif t == "minor.guardian_appointed":
+            guardian_org = p.get("guardian_org")
         elif t.startswith("outcome."):
             closed = True
     if facts is None:
@@ -214,6 +219,7 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
         facts.case_id, facts.sending_mission, facts.receiving_mission, facts.border_partner,
         facts.minor, receiving_involved, frozenset(task_orgs),
         frozenset(org for org, on in shared.items() if on), withdrawn, closed, assignees,
+        guardian_org,
     )
 
 
@@ -227,6 +233,8 @@ def relation(principal: Principal, facts: CaseFacts) -> Relation:
         return Relation.SENDING
     if org == facts.receiving_mission:
         return Relation.RECEIVING if facts.receiving_involved else Relation.RECEIVING_NOT_YET
+    if facts.minor and facts.guardian_org is not None and org == facts.guardian_org:
+        return Relation.GUARDIAN
     if org in facts.shared_with:
         return Relation.SHARED
     if org in facts.task_orgs:

@@ -794,7 +794,7 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
         case msg.GuardianAppointmentResult():
             return [ev.GuardianAppointed(task_id=task.task_id,
                                          guardian_record_id=r.guardian_record_id,
-                                         authority=r.authority)]
+                                         authority=r.authority, guardian_org=r.guardian_org)]
         case msg.BestInterestResult():
             return [ev.BestInterestDetermined(
                 task_id=task.task_id, determination=r.determination,

@@ -198,6 +198,7 @@ class GuardianAppointed(_Event):
     task_id: UUID
     guardian_record_id: RecordId
     authority: GuardianAuthority
+    guardian_org: OrganisationId | None = None  # may read the child's identity
 
 
 class DocumentsRequested(_Event):

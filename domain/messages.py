@@ -134,6 +134,9 @@ class GuardianAppointmentResult(_Message):
     kind: Literal["guardian_appointment"] = "guardian_appointment"
     guardian_record_id: RecordId
     authority: GuardianAuthority
+    guardian_org: OrganisationId | None = Field(
+        default=None, description="The organisation the guardian acts through (a social "
+        "welfare centre registered in homeward): it may read the child's identity.")
 
 
 class BestInterestResult(_Message):

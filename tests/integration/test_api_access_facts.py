@@ -70,3 +70,33 @@ def test_a_task_reassigned_to_a_colleague_is_theirs_alone():
     assert authorise(COORD, Action.TASK_COMPLETE, facts, task_id=task).code == (
         "assigned_to_colleague")
     assert authorise(COORD2, Action.TASK_COMPLETE, facts, task_id=task).allowed
+
+
+def test_a_late_grant_after_a_withdrawal_shares_nothing():
+    events = [REFERRAL, stored(2, "consent.withdrawn", {"change": "withdrawn"}),
+              stored(3, "sharing.granted", {"org_id": "ngo-md-border",
+                                            "consent_record_id": "rec_abcdefgh"})]
+    facts = case_facts("c-123456", events)
+    assert not facts.shared_with
+    assert not authorise(PARTNER, Action.IDENTITY_READ, facts).allowed
+
+
+WELFARE = Principal("worker.csw", "csw-chisinau", OrgKind.PARTNER_NGO, UserRole.PARTNER_WORKER)
+
+
+def test_a_minors_guardian_organisation_may_read_her_identity_and_no_one_else():
+    appointed = stored(2, "minor.guardian_appointed", {
+        "task_id": str(uuid.uuid4()), "guardian_record_id": "rec_abcdefgh",
+        "authority": "social_welfare_centre", "guardian_org": "csw-chisinau"})
+    facts = case_facts("c-123456", [REFERRAL, appointed])
+    assert facts.guardian_org == "csw-chisinau"
+    assert relation(WELFARE, facts) is Relation.GUARDIAN
+    assert authorise(WELFARE, Action.IDENTITY_READ, facts).allowed
+    assert not authorise(WELFARE, Action.CASE_STEER, facts).allowed
+    assert not authorise(PARTNER, Action.IDENTITY_READ, facts).allowed
+
+    adult = stored(1, "case.referral_registered", {
+        "sending_mission": "mission-rs", "receiving_mission": "mission-md",
+        "border_partner": "ngo-md-border", "age_category": "25_34"})
+    facts = case_facts("c-123456", [adult, appointed])
+    assert relation(WELFARE, facts) is Relation.NONE  # a guardian only for a child

@@ -310,3 +310,16 @@ def test_simulated_disruptions_need_the_simulated_adapter():
     with pytest.raises(ValidationError):
         referral_input(travel_adapter="manual", simulated_disruptions=("cancelled_flight",))
     assert referral_input(simulated_disruptions=("cancelled_flight", None))
+
+
+def test_the_guardians_organisation_is_recorded_with_the_appointment():
+    s = consented(age_category=AgeCategory.AGE_12_TO_17)
+    task_id = uuid.uuid4()
+    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.GUARDIAN_APPOINTMENT, NOW + timedelta(days=1)))
+    completion = msg.TaskCompletion(
+        task_id=task_id, organisation_id=s.open_tasks[task_id].assignee_org, actor_id="u-1",
+        result=msg.GuardianAppointmentResult(guardian_record_id=rec(), authority="court",
+                                             guardian_org="csw-chisinau"))
+    [event] = c.decide(s, c.CompleteTask(completion, NOW))
+    assert event.type == "minor.guardian_appointed"
+    assert event.guardian_org == "csw-chisinau"
