@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 
-from api.auth import make_authenticator
 from api.body_limit import BodySizeLimit
 from api.codec import codec_router
+from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_router
 from api.errors import error_response, install_error_handlers
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
-from store.accounts import Accounts, Principal, UserRole
+from store.accounts import Accounts, AuthenticationFailed, Principal
 from store.audit import AuditEntry, AuditLog
 from store.event_store import EventStore
 from store.projections import ProjectionRunner
@@ -61,7 +61,6 @@ class ApiServices:
 
 MAX_BODY_BYTES = 8 * 2**20  # a few photos at most
 
-CODEC_ROLES = frozenset({UserRole.OPERATOR, UserRole.ADMINISTRATOR})
 
 
 def create_app(services: ApiServices) -> FastAPI:
@@ -111,15 +110,21 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    authenticate = make_authenticator(services.accounts)
 
     async def operator_only(request: Request) -> Principal | None:
-        principal = await authenticate(request)
-        return principal if principal is not None and principal.role in CODEC_ROLES else None
+        credentials = codec_credentials(request)
+        if credentials is None:
+            return None
+        try:
+            principal = await services.accounts.authenticate(credentials)
+        except AuthenticationFailed:
+            return None
+        return principal if principal.role in CODEC_ROLES else None
 
     app.include_router(
         codec_router(services.payload_codec, operator_only, services.codec_cors_origins)
     )
+    app.include_router(codec_session_router(services.accounts))
 
     for module in (cases, person, tasks, operations):
         app.include_router(module.router)

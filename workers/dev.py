@@ -100,7 +100,11 @@ class TemporalDevServer:
 
     @property
     def codec_endpoint(self) -> str:
-        return f"http://{self.settings.api_host}:{self.settings.api_port}/codec"
+        # "localhost", like the UI's own address: the codec session cookie must be
+        # same-site with the UI to travel with its decode requests.
+        host = self.settings.api_host
+        host = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+        return f"http://{host}:{self.settings.api_port}/codec"
 
     def command(self) -> list[str]:
         binary = Path(sys.executable).parent / "temporal"

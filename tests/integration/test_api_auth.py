@@ -92,3 +92,26 @@ async def test_repeated_wrong_secrets_lock_the_user_out(api):
     assert locked.json()["error"]["code"] == "token_locked"
     clock.now += timedelta(minutes=16)
     assert (await http.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
+
+
+async def test_a_codec_session_lets_the_temporal_ui_decode_with_a_cookie(api):
+    """The Temporal UI sends no Authorization header without OIDC: an operator starts a
+    short codec session whose HttpOnly cookie, scoped to /codec, authenticates decodes."""
+    http, accounts, _ = api
+    await accounts.add_org("ops", OrgKind.OPERATOR_TEAM, "Operations", "CH")
+    await accounts.add_user("operator", "ops", UserRole.OPERATOR)
+    tokens = {u: (await accounts.create_token(u)).bearer for u in ("coord.rs", "operator")}
+    body = {"payloads": []}
+    assert (await http.post("/codec/decode", json=body)).status_code == 401
+
+    refused = await http.post("/codec/session", data={"token": tokens["coord.rs"]})
+    assert refused.status_code == 403  # a coordinator decodes nothing
+    started = await http.post("/codec/session", data={"token": tokens["operator"]})
+    assert started.status_code == 204, started.text
+    cookie = started.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Path=/codec" in cookie and "SameSite=lax" in cookie
+    assert tokens["operator"] not in cookie  # a new, short-lived token, not the one given
+
+    decoded = await http.post("/codec/decode", json=body)  # httpx keeps the cookie
+    assert decoded.status_code == 200, decoded.text
+    assert (await http.get("/tasks")).status_code == 401  # the cookie opens /codec only
