@@ -57,3 +57,9 @@ def test_search_attributes_registered_match_the_code():
     kinds = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool"}
     expected = {key.name: kinds[key.indexed_value_type.name] for key in ALL}
     assert registered == expected
+
+
+def test_the_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    missing = sorted(name for name in SETTING_ENV_NAMES if f"`{name}" not in readme)
+    assert missing == [], f"README's configuration table lacks {missing}"
