@@ -69,13 +69,7 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 async def read_case_events(request: Request, case_id: str) -> list[StoredEvent]:
-    store = services(request).store
-    events: list[StoredEvent] = []
-    while True:
-        page = await store.read_stream(case_id, from_version=len(events) + 1, limit=500)
-        events.extend(page)
-        if len(page) < 500:
-            return events
+    return await services(request).store.read_case(case_id)
 
 
 async def facts_for(request: Request, case_id: str) -> CaseFacts | None:

@@ -104,6 +104,16 @@ class EventStore:
         async with self._connect() as conn:
             return [row_to_event(row) for row in await conn.execute(query)]
 
+    async def read_case(self, case_id: str, page_size: int = 500) -> list[StoredEvent]:
+        """The whole stream of a case, read page by page."""
+        events: list[StoredEvent] = []
+        while True:
+            page = await self.read_stream(case_id, from_version=len(events) + 1,
+                                          limit=page_size)
+            events.extend(page)
+            if len(page) < page_size:
+                return events
+
     async def read_all(self, after_position: int = 0, limit: int = 500) -> list[StoredEvent]:
         """Events in global position order. Positions have gaps (rolled-back appends):
         continue from the last position returned, never from after_position + limit."""

@@ -12,14 +12,19 @@ from workers.settings import Settings, load_settings
 
 async def _connect_stack(settings: Settings):
     """Engine, store and Temporal client for commands that talk to a running stack."""
-    from store.database import create_engine
     from store.event_store import EventStore
     from workers.temporal import connect_with
 
-    url = settings.database_url or _embedded_database_url(settings)
-    engine = create_engine(url)
+    engine = _engine(settings)
     client = await connect_with(settings)
     return engine, EventStore(engine), client
+
+
+def _engine(settings: Settings):
+    """An engine on the configured database, else on the one `homeward dev` runs."""
+    from store.database import create_engine
+
+    return create_engine(settings.database_url or _embedded_database_url(settings))
 
 
 def _embedded_database_url(settings: Settings) -> str:
@@ -88,12 +93,10 @@ async def _cmd_migrate(settings: Settings, args) -> int:
 async def _cmd_store_verify(settings: Settings, args) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from store.database import create_engine
     from store.events import StoreError
     from store.verify import run_verify
 
-    url = settings.database_url or _embedded_database_url(settings)
-    engine = create_engine(url)
+    engine = _engine(settings)
     try:
         return await run_verify(engine)
     except (StoreError, SQLAlchemyError, OSError) as exc:
@@ -134,9 +137,8 @@ async def _cmd_accounts(settings: Settings, args) -> int:
     from datetime import timedelta
 
     from store.accounts import AccountError, Accounts
-    from store.database import create_engine
 
-    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    engine = _engine(settings)
     accounts = Accounts(engine)
     try:
         if args.command == "org":
@@ -163,11 +165,10 @@ async def _cmd_accounts(settings: Settings, args) -> int:
 
 
 async def _cmd_projections_rebuild(settings: Settings, args) -> int:
-    from store.database import create_engine
     from store.projections import ProjectionRunner
     from store.read_models import all_projections
 
-    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    engine = _engine(settings)
     runner = ProjectionRunner(engine, all_projections())
     names = runner.names if args.name == "all" else [args.name]
     unknown = [n for n in names if n not in runner.names]
@@ -197,12 +198,11 @@ def _progress_printer(every: int = 100):
 
 
 async def _cmd_vault(settings: Settings, args) -> int:
-    from store.database import create_engine
     from store.keys import KeyConfigError
     from store.vault import VaultError, rotate_master_key
     from workers.services import master_keyring
 
-    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    engine = _engine(settings)
     try:
         if args.vault_command == "erase":
             return await _erase_person(engine, settings, args)
@@ -245,7 +245,6 @@ async def _erase_person(engine, settings: Settings, args) -> int:
 
 
 async def _cmd_retention(settings: Settings, args) -> int:
-    from store.database import create_engine
     from store.event_store import EventStore
     from store.keys import KeyConfigError
     from store.retention import erase_expired, expired_cases
@@ -253,7 +252,7 @@ async def _cmd_retention(settings: Settings, args) -> int:
     from workers.lifecycle import CaseLifecycle
     from workers.services import master_keyring
 
-    engine = create_engine(settings.database_url or _embedded_database_url(settings))
+    engine = _engine(settings)
     try:
         store = EventStore(engine)
         vault = PersonVault(engine, master_keyring(settings), store)

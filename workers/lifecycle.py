@@ -9,12 +9,7 @@ from store.event_store import EventStore
 
 
 async def _timeline(store: EventStore, case_id: str) -> list[tuple[str, datetime]]:
-    events: list[tuple[str, datetime]] = []
-    version = 1
-    while page := await store.read_stream(case_id, from_version=version, limit=500):
-        events.extend((e.event_type, e.occurred_at) for e in page)
-        version = page[-1].version + 1
-    return events
+    return [(e.event_type, e.occurred_at) for e in await store.read_case(case_id)]
 
 
 class CaseLifecycle:

@@ -277,3 +277,13 @@ async def test_reader_following_positions_sees_every_event_once_in_order(
     for case_id in {e.case_id for e in seen}:
         versions = [e.version for e in seen if e.case_id == case_id]
         assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_read_case_returns_the_whole_stream_across_pages(engine):
+    store = EventStore(engine)
+    events = [NewEvent(uuid.uuid4(), "test.happened", 1, {"n": n}, "mission-rs", "coord.rs",
+                       datetime.now(UTC)) for n in range(7)]
+    await store.append("paged", 0, events)
+    whole = await store.read_case("paged", page_size=3)
+    assert [e.payload["n"] for e in whole] == list(range(7))
+    assert await store.read_case("nothing-here") == []
