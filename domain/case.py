@@ -26,7 +26,11 @@ from domain.policies import (
     treated_as_minor,
     witness_departure_refusal,
 )
+from domain.road import decide_fact
 from domain.vocabulary import (
+    MINOR_SAFE_HANDOVERS,
+    AgeAssessor,
+    AgeCategory,
     ConsentChange,
     Determination,
     EscalationReason,
@@ -35,16 +39,19 @@ from domain.vocabulary import (
     EscortReleaseReason,
     EscortScope,
     FactSource,
+    HandoverTo,
     IdentificationMethod,
     LegFailure,
     Outcome,
     RepeatInterviewReason,
     ReturnOption,
     RiskLevel,
+    RoadFact,
     Role,
     RouteKind,
     TaskCancelReason,
     TaskKind,
+    TracingFinding,
     TraffickingStatus,
     TravelAdapter,
 )
@@ -102,10 +109,19 @@ class CaseState:
     booking_attempts: int = 0  # all bookings made
     failed_attempts: int = 0  # consecutive failures since the last escalation review
     refused_entry_points: tuple[str, ...] = ()
-    departed: bool = False
+    departed: bool = False  # the booked leg is under way: she is on it
+    on_road: bool = False  # she has left: from the first departure until she is safe
     at_border: str | None = None
     hold_on: bool = False
+    hold_since: datetime | None = None
+    holds: int = 0
     border_cleared: bool = False
+    last_fact: tuple[RoadFact, LegFailure | None] | None = None  # to spot a repeated report
+    missing: RoadFact | None = None  # she did not arrive; tracing is open
+    last_missing: RoadFact | None = None
+    concluded_missing: bool = False
+    safe_place: bool = False  # after departure, the return stopped and she is safe
+    age_category: AgeCategory | None = None  # the referral's, then the latest assessment
     escalations: tuple[EscalationReason, ...] = ()
     handoff_code_hash: str | None = None
     handoff_confirmed: bool = False
@@ -115,7 +131,12 @@ class CaseState:
 
     @property
     def minor(self) -> bool:
-        return self.referral is not None and treated_as_minor(self.referral.age_category)
+        return self.age_category is not None and treated_as_minor(self.age_category)
+
+    @property
+    def safeguards_done(self) -> bool:
+        """A minor's guardian is appointed and the best-interest determination made."""
+        return self.guardian_appointed and self.best_interest is not None
 
     @property
     def witness(self) -> bool:
@@ -150,7 +171,10 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
 
     match event:
         case ev.ReferralRegistered():
-            return replace(s, referral=event, risk_level=event.risk_level)
+            return replace(s, referral=event, risk_level=event.risk_level,
+                           age_category=event.age_category)
+        case ev.AgeAssessed():
+            return replace(s, age_category=event.result)
         case ev.TaskOpened():
             task = OpenTask(
                 event.task_id, event.kind, event.assignee_org, event.assignee_role, event.due_at
@@ -208,22 +232,29 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
                 event.booking_ref, event.provider, event.attempt, event.entry_point,
                 event.departure_at,
             )
+            # A leg rebooked while she waits at a border keeps her there.
             return replace(s, booking=booking, booking_attempts=event.attempt, departed=False,
-                           at_border=None, border_cleared=False)
+                           last_fact=None)
         case ev.JourneyLegFailed():
-            return replace(s, booking=None, departed=False, failed_attempts=s.failed_attempts + 1)
+            return replace(s, booking=None, departed=False, failed_attempts=s.failed_attempts + 1,
+                           last_fact=(RoadFact.LEG_FAILED, event.failure))
         case ev.BookingCancelled():
             return replace(s, booking=None)
         case ev.JourneyDeparted():
-            return replace(s, departed=True)
+            return replace(s, departed=True, on_road=True,
+                           last_fact=(RoadFact.DEPARTED, None))
         case ev.ArrivedAtBorder():
-            return replace(s, at_border=event.entry_point)
+            return replace(s, at_border=event.entry_point,
+                           last_fact=(RoadFact.ARRIVED_AT_BORDER, None))
         case ev.BorderHoldStarted():
-            return replace(s, hold_on=True)
+            return replace(s, hold_on=True, hold_since=event.started_at, holds=s.holds + 1,
+                           last_fact=(RoadFact.BORDER_HOLD_STARTED, None))
         case ev.BorderHoldLifted():
-            return replace(s, hold_on=False, border_cleared=True)
+            # Lifted is not crossed: she waits at the border again (border_cleared follows).
+            return replace(s, hold_on=False, hold_since=None,
+                           last_fact=(RoadFact.BORDER_HOLD_LIFTED, None))
         case ev.BorderCleared():
-            return replace(s, border_cleared=True)
+            return replace(s, border_cleared=True, last_fact=(RoadFact.BORDER_CLEARED, None))
         case ev.BorderEntryRefused():
             return replace(
                 s,
@@ -231,8 +262,20 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
                 departed=False,
                 at_border=None,
                 hold_on=False,
+                hold_since=None,
                 refused_entry_points=(*s.refused_entry_points, event.entry_point),
+                last_fact=(RoadFact.ENTRY_REFUSED, None),
             )
+        case ev.DidNotArrive():
+            # Not boarding loses the seat; missing later leaves the booking to the tracing.
+            booking = None if event.fact is RoadFact.DID_NOT_BOARD else s.booking
+            return replace(s, missing=event.fact, last_missing=event.fact, booking=booking,
+                           last_fact=(event.fact, None))
+        case ev.TracingConcluded():
+            return replace(s, missing=None, last_fact=None,
+                           concluded_missing=event.finding is TracingFinding.MISSING)
+        case ev.SafePlaceConfirmed():
+            return replace(s, safe_place=True)
         case ev.CaseEscalated():
             return replace(s, escalations=(*s.escalations, event.reason))
         case ev.EscalationResolved():
@@ -275,6 +318,7 @@ class OpenTaskCommand:
     task_id: UUID
     kind: TaskKind
     due_at: datetime
+    role: Role | None = None  # who does it, when not the kind's usual assignee
 
 
 @dataclass(frozen=True)
@@ -331,9 +375,14 @@ class RecordBooking:
 
 
 @dataclass(frozen=True)
-class RecordLegFailure:
-    failure: LegFailure
-    source: FactSource
+class RecordFact:
+    """A fact from the road, as it happened (``domain.road``)."""
+
+    fact: RoadFact
+    now: datetime
+    reporter: Role = Role.SENDING_MISSION
+    failure: LegFailure | None = None
+    source: FactSource = FactSource.FIELD_REPORT
 
 
 @dataclass(frozen=True)
@@ -347,36 +396,6 @@ class CancelBooking:
 
 
 @dataclass(frozen=True)
-class RecordDeparture:
-    now: datetime
-
-
-@dataclass(frozen=True)
-class ArriveAtBorder:
-    pass
-
-
-@dataclass(frozen=True)
-class StartBorderHold:
-    pass
-
-
-@dataclass(frozen=True)
-class LiftBorderHold:
-    held_seconds: int
-
-
-@dataclass(frozen=True)
-class RefuseEntry:
-    pass
-
-
-@dataclass(frozen=True)
-class ClearBorder:
-    pass
-
-
-@dataclass(frozen=True)
 class IssueHandoffCode:
     code_hash: str
 
@@ -385,6 +404,14 @@ class IssueHandoffCode:
 class WithdrawConsent:
     change: ConsentChange
     form_record_id: str | None = None
+    relayed_by: Role = Role.SENDING_MISSION
+
+
+@dataclass(frozen=True)
+class RecordAgeAssessment:
+    assessed_by: AgeAssessor
+    result: AgeCategory
+    evidence_record_id: str
 
 
 @dataclass(frozen=True)
@@ -403,15 +430,34 @@ Command = (
     RegisterReferral | OpenTaskCommand | RequestRepeatInterview | CompleteTask
     | EscalateOverdueTask | CancelTask
     | RequestDocuments | WithdrawDocumentRequest | AssignEscort | ReleaseEscort | RecordBooking
-    | RecordLegFailure | ScheduleRebooking | CancelBooking | RecordDeparture | ArriveAtBorder
-    | StartBorderHold | LiftBorderHold | RefuseEntry | ClearBorder | IssueHandoffCode
-    | WithdrawConsent | Escalate | CloseCase
+    | RecordFact | ScheduleRebooking | CancelBooking | IssueHandoffCode
+    | WithdrawConsent | RecordAgeAssessment | Escalate | CloseCase
 )
 
 Decision = list[ev._Event] | Refusal
 
-# Commands allowed while a withdrawn consent is being unwound.
-_COMPENSATIONS = (CancelTask, WithdrawDocumentRequest, ReleaseEscort, CancelBooking, CloseCase)
+# Commands allowed while a withdrawn consent is being unwound, and, once she has left,
+# what keeps her safe until she is in a safe place: the road's facts are still recorded.
+_COMPENSATIONS = (CancelTask, WithdrawDocumentRequest, ReleaseEscort, CancelBooking, CloseCase,
+                  WithdrawConsent)
+_ON_THE_ROAD = (EscalateOverdueTask, Escalate)
+SAFETY_TASKS = frozenset({TaskKind.SAFE_PLACE, TaskKind.BORDER_COMPANION, TaskKind.TRACING})
+"""Tasks that protect her on the road; they stay open when a return stops after departure."""
+
+
+def _allowed_after_withdrawal(state: CaseState, command: Command) -> bool:
+    if isinstance(command, (*_COMPENSATIONS, RecordFact, RecordAgeAssessment)):
+        return True  # what happened is recorded, whatever follows from it
+    if not state.on_road:
+        return False
+    if isinstance(command, _ON_THE_ROAD):
+        return True
+    if isinstance(command, OpenTaskCommand):
+        return command.kind in SAFETY_TASKS
+    if isinstance(command, CompleteTask):
+        task = state.open_tasks.get(command.completion.task_id)
+        return task is not None and task.kind in SAFETY_TASKS
+    return False
 
 
 def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
@@ -421,15 +467,15 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
         return Refusal("no referral is registered for this case")
     if state.closed:
         return Refusal(f"the case is closed (outcome: {state.outcome.replace('_', ' ')})")
-    if state.consent_withdrawn is not None and not isinstance(command, _COMPENSATIONS):
+    if state.consent_withdrawn is not None and not _allowed_after_withdrawal(state, command):
         return Refusal(
             f"consent was {state.consent_withdrawn.value}: the return is being unwound and "
-            "nothing moves forward"
+            "nothing moves forward", code="consent_withdrawn"
         )
 
     match command:
         case OpenTaskCommand():
-            role = _assignee_role(command.kind)
+            role = command.role or _assignee_role(command.kind)
             return [
                 ev.TaskOpened(
                     task_id=command.task_id,
@@ -485,7 +531,7 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
                 return Refusal("no travel document request is pending")
             return [ev.DocumentRequestWithdrawn(request_id=state.documents_request)]
         case AssignEscort():
-            if state.booking is None:
+            if state.booking is None and not state.on_road:
                 return Refusal("escorts are assigned to a booked journey; nothing is booked")
             if command.kind is EscortKind.STAFF and state.minor and (
                 command.scope is not EscortScope.END_TO_END
@@ -497,23 +543,13 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
             escort = state.escorts.get(command.escort_id)
             if escort is None:
                 return Refusal("the escort is not assigned to this case")
-            if (
-                escort[1] is EscortScope.END_TO_END
-                and command.reason is EscortReleaseReason.HANDOFF_COMPLETE
-            ):
-                return Refusal(
-                    "a minor's escort cannot be released at the border handoff: the escort "
-                    "stays until the handover to the guardian or family"
-                )
+            if refusal := _escort_release_refusal(state, escort[1], command.reason):
+                return refusal
             return [ev.EscortReleased(escort_id=command.escort_id, reason=command.reason)]
         case RecordBooking():
             return _book(state, command)
-        case RecordLegFailure():
-            if state.booking is None:
-                return Refusal("no journey is booked, so no leg can fail")
-            return [ev.JourneyLegFailed(booking_ref=state.booking.booking_ref,
-                                        attempt=state.booking.attempt, failure=command.failure,
-                                        source=command.source)]
+        case RecordFact():
+            return decide_fact(state, command)
         case ScheduleRebooking():
             if state.booking is not None:
                 return Refusal("a journey is booked; cancel it before rebooking")
@@ -527,44 +563,10 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
         case CancelBooking():
             if state.booking is None:
                 return Refusal("no journey is booked")
+            if state.departed:
+                return Refusal("she is on this leg: a leg under way is never cancelled")
             return [ev.BookingCancelled(booking_ref=state.booking.booking_ref,
                                         provider=state.booking.provider)]
-        case RecordDeparture():
-            if state.booking is None:
-                return Refusal("no journey is booked")
-            if refusal := witness_departure_refusal(
-                command.now, state.earliest_departure if state.witness else None,
-                state.config.witness_notice,
-            ):
-                return refusal
-            if state.departed:
-                return Refusal("the journey has already departed")
-            return [ev.JourneyDeparted(booking_ref=state.booking.booking_ref)]
-        case ArriveAtBorder():
-            if not state.departed or state.booking is None:
-                return Refusal("the journey has not departed")
-            return [ev.ArrivedAtBorder(entry_point=state.booking.entry_point)]
-        case StartBorderHold():
-            if state.at_border is None:
-                return Refusal("the person is not at a border")
-            if state.hold_on:
-                return Refusal("a border hold is already on")
-            return [ev.BorderHoldStarted(entry_point=state.at_border)]
-        case LiftBorderHold():
-            if not state.hold_on or state.at_border is None:
-                return Refusal("no border hold is on")
-            return [ev.BorderHoldLifted(entry_point=state.at_border,
-                                        held_seconds=command.held_seconds)]
-        case RefuseEntry():
-            if state.at_border is None:
-                return Refusal("the person is not at a border")
-            return [ev.BorderEntryRefused(entry_point=state.at_border)]
-        case ClearBorder():
-            if state.at_border is None:
-                return Refusal("the person is not at a border")
-            if state.hold_on:
-                return Refusal("a border hold is on; it must be lifted first")
-            return [ev.BorderCleared(entry_point=state.at_border)]
         case IssueHandoffCode():
             if state.handoff_code_hash is not None:
                 return Refusal("a handoff code was already issued")
@@ -573,15 +575,72 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
             if state.handoff_confirmed:
                 return Refusal(
                     "the handoff is complete: consent to the return can no longer be "
-                    "withdrawn; the receiving mission supports her from here"
-                )
+                    "withdrawn; the receiving mission supports her from here",
+                    code="handoff_complete")
+            if state.consent_withdrawn is not None:
+                return []  # reported again: recorded once
+            if state.missing is not None:
+                return Refusal("she did not arrive and is being traced: when she is found, "
+                               "complete the tracing task, then record her withdrawal",
+                               code="tracing_open")
+            if command.relayed_by not in (Role.SENDING_MISSION, Role.RECEIVING_MISSION):
+                return Refusal("her withdrawal is relayed by one of the two missions of the "
+                               "case", code="not_your_fact")
             return [ev.ConsentWithdrawn(change=command.change,
-                                        form_record_id=command.form_record_id)]
+                                        form_record_id=command.form_record_id,
+                                        after_departure=state.on_road,
+                                        relayed_by=command.relayed_by)]
+        case RecordAgeAssessment():
+            return _assess_age(state, command)
         case Escalate():
             return [ev.CaseEscalated(reason=command.reason, since=command.since)]
         case CloseCase():
             return _close(state, command)
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
+
+
+def _escort_release_refusal(state: CaseState, scope: EscortScope,
+                            reason: EscortReleaseReason) -> Refusal | None:
+    """An escort leaves her only where someone takes over: at the handoff (not a minor's),
+    at the guardian handover, at a confirmed safe place; before departure, in her shelter."""
+    R = EscortReleaseReason
+    if reason is R.HANDOFF_COMPLETE:
+        if scope is EscortScope.END_TO_END:
+            return Refusal("a minor's escort cannot be released at the border handoff: the "
+                           "escort stays until the handover to the guardian or family")
+        if not state.handoff_confirmed:
+            return Refusal("the handoff is not confirmed")
+        return None
+    if reason is R.GUARDIAN_HANDOVER_COMPLETE:
+        return None if state.handed_over_to_guardian else Refusal(
+            "the child is not handed over to her guardian or family")
+    if reason is R.SAFE_PLACE_REACHED:
+        return None if state.safe_place else Refusal("no safe place is confirmed")
+    if reason is R.PERSON_MISSING:
+        return None if state.concluded_missing else Refusal(
+            "tracing has not concluded that she is missing")
+    if state.on_road:
+        return Refusal("she has left: her escorts stay with her until she is handed over in "
+                       "a safe place", code="escort_stays")
+    return None
+
+
+def _assess_age(state: CaseState, command: RecordAgeAssessment) -> Decision:
+    if state.handoff_confirmed:
+        return Refusal("the handoff is complete: record the assessment in the follow-up",
+                       code="handoff_complete")
+    current = state.age_category
+    assert current is not None
+    if treated_as_minor(current) and not treated_as_minor(command.result) and current not in (
+        AgeCategory.UNKNOWN, AgeCategory.DISPUTED
+    ):
+        return Refusal(
+            f"she is recorded as a child ({current.value}): one assessment does not make her "
+            "an adult; if her age is in doubt, record the result 'disputed' (she keeps the "
+            "safeguards) and resolve it with a further assessment", code="age_not_lowered")
+    return [ev.AgeAssessed(assessed_by=command.assessed_by, previous=current,
+                           result=command.result, minor=treated_as_minor(command.result),
+                           evidence_record_id=command.evidence_record_id)]
 
 
 def _register(state: CaseState, command: RegisterReferral) -> Decision:
@@ -680,9 +739,15 @@ def _close(state: CaseState, command: CloseCase) -> Decision:
         case Outcome.ALTERNATIVE_PATHWAY:
             if state.consent_withdrawn is None:
                 return Refusal("consent was not withdrawn")
-            if state.booking is not None or state.escorts or state.documents_request:
-                return Refusal("bookings, escorts and document requests must be undone first")
+            if refusal := _left_in_safety_refusal(state):
+                return refusal
             return [ev.AlternativePathwayOutcome(change=state.consent_withdrawn)]
+        case Outcome.MISSING:
+            if not state.concluded_missing:
+                return Refusal("tracing has not concluded that she is missing")
+            if state.escorts or (state.booking is not None and not state.departed):
+                return Refusal("bookings and escorts must be undone first")
+            return [ev.MissingOutcome(fact=_last_missing_fact(state))]
         case Outcome.REFLECTION_PERIOD:
             return [ev.ReflectionPeriodOutcome(
                 granted_days=_granted_reflection(state),
@@ -695,6 +760,8 @@ def _close(state: CaseState, command: CloseCase) -> Decision:
         case Outcome.RETURN_STOPPED:
             if command.reason is None:
                 return Refusal("a stopped return needs the escalation that stopped it")
+            if refusal := _left_in_safety_refusal(state):
+                return refusal
             return [ev.ReturnStoppedOutcome(reason=command.reason)]
         case Outcome.NOT_IDENTIFIED_AS_VICTIM:
             if state.trafficking_status is not TraffickingStatus.NOT_A_VICTIM:
@@ -708,6 +775,23 @@ def _close(state: CaseState, command: CloseCase) -> Decision:
         Outcome.RETURNED_BY_OTHER_MEANS: ev.ReturnedByOtherMeansOutcome,
     }
     return [simple[o]()]
+
+
+def _left_in_safety_refusal(state: CaseState) -> Refusal | None:
+    """A return that stops ends only with nothing left booked and, if she had left, with
+    her in a confirmed safe place."""
+    if state.on_road and not state.safe_place:
+        return Refusal("she has left: a mission must confirm she is in a safe place first",
+                       code="not_yet_safe")
+    if state.escorts or state.documents_request or (
+        state.booking is not None and not state.departed
+    ):
+        return Refusal("bookings, escorts and document requests must be undone first")
+    return None
+
+
+def _last_missing_fact(state: CaseState) -> RoadFact:
+    return state.last_missing or RoadFact.MISSING_IN_TRANSIT
 
 
 def _granted_reflection(state: CaseState) -> int:
@@ -803,6 +887,8 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
         case msg.TravelDocumentsResult():
             if state.documents_request is None:
                 return Refusal("no travel document request is pending")
+            if refusal := _minor_refusal(state, "travel documents are on hold"):
+                return refusal
             if r.issued:
                 if r.document_record_id is None or r.refusal_reason is not None:
                     return Refusal("issued documents need the document record and no refusal "
@@ -872,9 +958,31 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
         case msg.GuardianHandoverResult():
             if not state.minor:
                 return Refusal("a guardian handover is recorded for minors only")
+            if r.handed_to is HandoverTo.FAMILY and (
+                state.best_interest is not Determination.RETURN_IN_BEST_INTEREST
+            ):
+                return Refusal("no best-interest determination found that going to her family "
+                               "is in the child's interest: hand her to her legal guardian")
             return [ev.HandedOverToGuardian(task_id=task.task_id, handed_to=r.handed_to,
                                             guardian_record_id=r.guardian_record_id)]
+        case msg.SafePlaceResult():
+            if (state.minor or _police_escorted(state)) and (
+                r.handed_to not in MINOR_SAFE_HANDOVERS
+            ):
+                who = "a child" if state.minor else "a person with a police escort"
+                return Refusal(f"{who} is handed only to a legal guardian or a child "
+                               "protection authority", code="unsafe_handover")
+            return [ev.SafePlaceConfirmed(task_id=task.task_id, place=r.place,
+                                          handed_to=r.handed_to,
+                                          safe_place_record_id=r.safe_place_record_id)]
+        case msg.TracingResult():
+            return [ev.TracingConcluded(task_id=task.task_id, finding=r.finding, then=r.then,
+                                        tracing_record_id=r.tracing_record_id)]
     raise TypeError(f"unknown task result {r!r}")  # pragma: no cover
+
+
+def _police_escorted(state: CaseState) -> bool:
+    return any(kind is EscortKind.POLICE for kind, _ in state.escorts.values())
 
 
 # --- ownership of authors ---------------------------------------------------------------

@@ -28,6 +28,8 @@ DEFAULT_TASK_DUE: dict[TaskKind, timedelta] = {
     TaskKind.BORDER_COMPANION: timedelta(hours=2),
     TaskKind.RECEPTION_HANDOFF: timedelta(hours=12),
     TaskKind.GUARDIAN_HANDOVER: timedelta(days=2),
+    TaskKind.SAFE_PLACE: timedelta(hours=12),  # later: escalated as overdue
+    TaskKind.TRACING: timedelta(hours=4),  # urgent: she may be in a trafficker's hands
 }
 
 

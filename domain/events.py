@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from domain.reintegration_events import REINTEGRATION_EVENTS
 from domain.vocabulary import (
+    AgeAssessor,
     AgeCategory,
     BookingRef,
     ConsentChange,
@@ -48,12 +49,17 @@ from domain.vocabulary import (
     RepeatInterviewReason,
     ReturnOption,
     RiskLevel,
+    RoadFact,
     Role,
     RouteKind,
+    SafeHandover,
+    SafePlace,
     Sha256Hex,
     TaskCancelReason,
     TaskKind,
     TestimonyArrangement,
+    TracingFinding,
+    TracingNext,
     TraffickingStatus,
     TravelAdapter,
 )
@@ -64,6 +70,9 @@ class _Event(BaseModel):
 
     schema_version: ClassVar[int] = 1
     owner: ClassVar[Role]
+    # A few facts are reported by whichever mission is with her (a person not met at
+    # arrival, a safe place confirmed): those roles may append them too.
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset()
 
 
 # --- system: tasks, escalations, the handoff code, outcomes -----------------------------
@@ -188,8 +197,26 @@ class ConsentRecorded(_Event):
 class ConsentWithdrawn(_Event):
     type: Literal["consent.withdrawn"] = "consent.withdrawn"
     owner: ClassVar[Role] = Role.SENDING_MISSION
+    # Her decision, whichever mission she tells: the receiving mission relays it too.
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.RECEIVING_MISSION})
     change: ConsentChange
+    relayed_by: Role = Role.SENDING_MISSION
     form_record_id: RecordId | None = None
+    # True: she had already left; she is brought to a safe place before the case closes.
+    after_departure: bool = False
+
+
+class AgeAssessed(_Event):
+    """An assessment of her age (police, social welfare, medical, court). ``minor`` is what
+    follows: unknown, disputed or under 18 is treated as a minor."""
+
+    type: Literal["case.age_assessed"] = "case.age_assessed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    assessed_by: AgeAssessor
+    previous: AgeCategory
+    result: AgeCategory
+    minor: bool
+    evidence_record_id: RecordId
 
 
 class GuardianAppointed(_Event):
@@ -322,6 +349,7 @@ class BorderHoldStarted(_Event):
     type: Literal["border.hold_started"] = "border.hold_started"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
+    started_at: datetime | None = None  # None in events written before repeated holds
 
 
 class BorderHoldLifted(_Event):
@@ -341,6 +369,39 @@ class BorderCleared(_Event):
     type: Literal["border.cleared"] = "border.cleared"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
+
+
+class DidNotArrive(_Event):
+    """She did not board, went missing in transit, or was not met at arrival (§5.5.4),
+    reported by the escort's mission or the receiving mission."""
+
+    type: Literal["journey.did_not_arrive"] = "journey.did_not_arrive"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.RECEIVING_MISSION})
+    fact: RoadFact
+    reported_by: Role
+
+
+class TracingConcluded(_Event):
+    type: Literal["tracing.concluded"] = "tracing.concluded"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    task_id: UUID
+    finding: TracingFinding
+    then: TracingNext | None = None  # with found_safe
+    tracing_record_id: RecordId
+
+
+class SafePlaceConfirmed(_Event):
+    """The return stopped after departure and she is in a safe place: handed into someone's
+    care, never left on the road. The address, if any, is in the vault record."""
+
+    type: Literal["safety.safe_place_confirmed"] = "safety.safe_place_confirmed"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.RECEIVING_MISSION})
+    task_id: UUID
+    place: SafePlace
+    handed_to: SafeHandover
+    safe_place_record_id: RecordId
 
 
 # --- partner NGO ------------------------------------------------------------------------
@@ -449,6 +510,13 @@ class ReturnStoppedOutcome(_Outcome):
     reason: EscalationReason
 
 
+class MissingOutcome(_Outcome):
+    """She did not arrive and tracing did not find her: counted, never left open."""
+
+    type: Literal["outcome.missing"] = "outcome.missing"
+    fact: RoadFact
+
+
 OutcomeEvent = Union[  # noqa: UP007 - a Union reads better than a long | chain here
     ReturnedOutcome,
     ReflectionPeriodOutcome,
@@ -461,6 +529,7 @@ OutcomeEvent = Union[  # noqa: UP007 - a Union reads better than a long | chain 
     ReturnNotInBestInterestOutcome,
     AlternativePathwayOutcome,
     ReturnStoppedOutcome,
+    MissingOutcome,
 ]
 
 Event = Annotated[
@@ -477,6 +546,7 @@ Event = Annotated[
         OptionsDecisionRecorded,
         ConsentRecorded,
         ConsentWithdrawn,
+        AgeAssessed,
         GuardianAppointed,
         DocumentsRequested,
         DocumentsIssued,
@@ -497,6 +567,9 @@ Event = Annotated[
         BorderHoldLifted,
         BorderEntryRefused,
         BorderCleared,
+        DidNotArrive,
+        TracingConcluded,
+        SafePlaceConfirmed,
         BorderCompanionAssigned,
         BestInterestDetermined,
         HandoffConfirmed,
@@ -514,6 +587,7 @@ Event = Annotated[
         ReturnNotInBestInterestOutcome,
         AlternativePathwayOutcome,
         ReturnStoppedOutcome,
+        MissingOutcome,
         *REINTEGRATION_EVENTS,  # domain/reintegration_events.py
     ],
     Field(discriminator="type"),
@@ -544,7 +618,12 @@ def owner_of(event_type_: str) -> Role:
 def may_author(role: Role, event_type_: str) -> bool:
     """Only the owning role appends an event type; nobody appends an unknown type."""
     cls = EVENT_CLASSES.get(event_type_)
-    return cls is not None and cls.owner == role
+    return cls is not None and role in authors_of(cls)
+
+
+def authors_of(cls: type[BaseModel]) -> frozenset[Role]:
+    """The roles that may append an event type: its owner, and a few co-owners."""
+    return frozenset({cls.owner}) | getattr(cls, "also_owned_by", frozenset())  # type: ignore[attr-defined]
 
 
 def payload_of(event: _Event) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from domain.config import JourneyConfig, ReintegrationConfig
 from domain.events import Event
 from domain.vocabulary import (
     ActorId,
+    AgeAssessor,
     AgeCategory,
     BookingRef,
     CaseId,
@@ -43,10 +44,15 @@ from domain.vocabulary import (
     RepeatInterviewReason,
     ReturnOption,
     RiskLevel,
+    RoadFact,
     RouteKind,
+    SafeHandover,
+    SafePlace,
     Stage,
     TaskKind,
     TestimonyArrangement,
+    TracingFinding,
+    TracingNext,
     TraffickingStatus,
     TravelAdapter,
 )
@@ -200,6 +206,30 @@ class GuardianHandoverResult(_Message):
     guardian_record_id: RecordId
 
 
+class SafePlaceResult(_Message):
+    """The return stopped after departure: where she is now, and in whose care."""
+
+    kind: Literal["safe_place"] = "safe_place"
+    place: SafePlace
+    handed_to: SafeHandover
+    safe_place_record_id: RecordId = Field(description="The vault record of the place "
+                                           "(an address stays in the vault).")
+
+
+class TracingResult(_Message):
+    kind: Literal["tracing"] = "tracing"
+    finding: TracingFinding
+    then: TracingNext | None = Field(default=None, description="With found_safe: continue "
+                                     "from where she is, or cancel what is booked and re-plan.")
+    tracing_record_id: RecordId
+
+    @model_validator(mode="after")
+    def _then_with_found_safe(self) -> TracingResult:
+        if (self.finding is TracingFinding.FOUND_SAFE) != (self.then is not None):
+            raise ValueError("'then' is given with found_safe, and only then")
+        return self
+
+
 TaskResult = Annotated[
     Union[  # noqa: UP007
         ScreeningResult,
@@ -216,6 +246,8 @@ TaskResult = Annotated[
         BorderCompanionResult,
         ReceptionHandoffResult,
         GuardianHandoverResult,
+        SafePlaceResult,
+        TracingResult,
     ],
     Field(discriminator="kind"),
 ]
@@ -251,36 +283,71 @@ class RepeatInterviewRequest(_Message):
     reason: RepeatInterviewReason
 
 
-# --- signals ----------------------------------------------------------------------------
-
-JourneyFactKind = Literal[
-    "departed",
-    "leg_failed",
-    "arrived_at_border",
-    "border_cleared",
-    "border_hold_started",
-    "border_hold_lifted",
-    "entry_refused",
-]
+# --- facts from outside: Updates, answered at once --------------------------------------
 
 
 class JourneyFact(_Message):
-    """Signal ``journey_fact``: something that happened on the road, reported by the
-    sending mission's escort or coordinator."""
+    """Update ``report_fact``: something that happened on the road, reported by the escort's
+    mission (or, for a person not met or missing, the receiving mission). Recorded at once
+    or refused; never queued. (Also the payload of the ``journey_fact`` signal that cases
+    started before facts were Updates still receive.)"""
 
     organisation_id: OrganisationId
     actor_id: ActorId
-    fact: JourneyFactKind
+    fact: RoadFact
     failure: LegFailure | None = None  # with fact == "leg_failed"
+
+    @model_validator(mode="after")
+    def _failure_with_leg_failed(self) -> JourneyFact:
+        if (self.fact is RoadFact.LEG_FAILED) != (self.failure is not None):
+            raise ValueError("a failure is given with a leg_failed fact, and only then")
+        return self
+
+
+class FactRecorded(_Message):
+    """What ``report_fact`` answers: the events written (none for a repeated report of the
+    fact just recorded) and where the case is now."""
+
+    fact: RoadFact
+    event_types: tuple[Code, ...]
+    duplicate: bool
+    stage: Stage
 
 
 class ConsentWithdrawal(_Message):
-    """Signal ``withdraw_consent``: withdrawn or deferred (the deferral form is in the vault)."""
+    """Update ``record_withdrawal``: withdrawn or deferred (the deferral form is in the
+    vault). Also the payload of the older ``withdraw_consent`` signal."""
 
     organisation_id: OrganisationId
     actor_id: ActorId
     change: ConsentChange = ConsentChange.WITHDRAWN
     form_record_id: RecordId | None = None
+
+
+class WithdrawalRecorded(_Message):
+    """``unwind``: before departure, what was booked is undone and the case closes.
+    ``to_safety``: she had left; nothing she is on is cancelled, her escorts stay and a
+    mission arranges a safe place before the case closes."""
+
+    change: ConsentChange
+    path: Literal["unwind", "to_safety"]
+    duplicate: bool
+
+
+class AgeAssessment(_Message):
+    """Update ``record_age_assessment``: the result of an age assessment, its evidence in
+    the vault."""
+
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    assessed_by: AgeAssessor
+    result: AgeCategory
+    evidence_record_id: RecordId
+
+
+class AgeAssessed(_Message):
+    minor: bool
+    event_types: tuple[Code, ...]
 
 
 # --- queries ----------------------------------------------------------------------------
@@ -305,6 +372,9 @@ class CaseView(_Message):
     events_appended: int
     booking_attempts: int
     ignored_signals: int
+    expected_facts: tuple[RoadFact, ...] = Field(default=(), description="The road facts "
+                                                 "that can be reported now.")
+    minor: bool = False
 
 
 # --- activity arguments -----------------------------------------------------------------

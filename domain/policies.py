@@ -23,9 +23,15 @@ from domain.vocabulary import (
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a command was refused, in words for the coordinator."""
+    """Why a command was refused, in words for the coordinator; ``code`` for a machine.
+
+    ``expected`` lists what would be accepted instead (the facts expected now) and
+    ``allowed_from`` when the same command becomes possible (a witness's departure)."""
 
     reason: str
+    code: str = "refused"
+    expected: tuple[str, ...] = ()
+    allowed_from: datetime | None = None
 
     def __str__(self) -> str:
         return self.reason
@@ -72,7 +78,8 @@ def witness_departure_refusal(
     if earliest is not None and departure_at < earliest:
         return Refusal(
             f"a witness cannot depart before {earliest:%Y-%m-%d %H:%M} UTC: the prosecutor "
-            f"must be told at least {notice.days} days in advance"
+            f"must be told at least {notice.days} days in advance",
+            code="witness_notice_period", allowed_from=earliest,
         )
     return None
 

@@ -198,8 +198,12 @@ class EscortScope(StrEnum):
 class EscortReleaseReason(StrEnum):
     HANDOFF_COMPLETE = "handoff_complete"
     GUARDIAN_HANDOVER_COMPLETE = "guardian_handover_complete"
+    SAFE_PLACE_REACHED = "safe_place_reached"  # after departure: handed over in safety
+    # Before departure only: she is still in the host country, in her shelter.
     CONSENT_WITHDRAWN = "consent_withdrawn"
     RETURN_STOPPED = "return_stopped"
+    AGE_REASSESSED = "age_reassessed"  # a child's journey is re-planned with her escort
+    PERSON_MISSING = "person_missing"  # tracing concluded she is missing: nobody to escort
 
 
 class TravelAdapter(StrEnum):
@@ -220,7 +224,72 @@ class LegFailure(StrEnum):
 
 class FactSource(StrEnum):
     PROVIDER_FEED = "provider_feed"
-    FIELD_REPORT = "field_report"  # a signal from the escort / coordinator
+    FIELD_REPORT = "field_report"  # reported by the escort or a mission
+
+
+class RoadFact(StrEnum):
+    """What can happen on the road, reported as it happens (``report_fact`` Update)."""
+
+    DEPARTED = "departed"
+    LEG_FAILED = "leg_failed"
+    ARRIVED_AT_BORDER = "arrived_at_border"
+    BORDER_HOLD_STARTED = "border_hold_started"
+    BORDER_HOLD_LIFTED = "border_hold_lifted"
+    BORDER_CLEARED = "border_cleared"
+    ENTRY_REFUSED = "entry_refused"
+    # She did not arrive (§5.5.4): each opens an urgent tracing task.
+    DID_NOT_BOARD = "did_not_board"
+    MISSING_IN_TRANSIT = "missing_in_transit"
+    NOT_MET_AT_ARRIVAL = "not_met_at_arrival"
+
+
+DID_NOT_ARRIVE = frozenset({RoadFact.DID_NOT_BOARD, RoadFact.MISSING_IN_TRANSIT,
+                            RoadFact.NOT_MET_AT_ARRIVAL})
+
+
+class AgeAssessor(StrEnum):
+    """Who assessed her age (§6.5.3: girls are often told to say they are adults)."""
+
+    POLICE = "police"
+    SOCIAL_WELFARE_CENTRE = "social_welfare_centre"
+    MEDICAL_ASSESSMENT = "medical_assessment"
+    COURT = "court"
+
+
+class TracingFinding(StrEnum):
+    FOUND_SAFE = "found_safe"
+    MISSING = "missing"
+
+
+class TracingNext(StrEnum):
+    """With ``found_safe``: go on from where she is, or cancel what is booked and re-plan."""
+
+    CONTINUE_JOURNEY = "continue_journey"
+    REPLAN = "replan"
+
+
+class SafePlace(StrEnum):
+    """Where she is brought when the return stops after departure; the address, if any,
+    is in the vault."""
+
+    RETURN_TO_SHELTER = "return_to_shelter"
+    SAFE_ADDRESS_OF_HER_CHOICE = "safe_address_of_her_choice"
+    PARTNER_NGO_CARE = "partner_ngo_care"
+
+
+class SafeHandover(StrEnum):
+    """Into whose care the escort handed her at the safe place."""
+
+    SHELTER_STAFF = "shelter_staff"
+    PARTNER_NGO = "partner_ngo"
+    LEGAL_GUARDIAN = "legal_guardian"
+    CHILD_PROTECTION_AUTHORITY = "child_protection_authority"
+    HERSELF = "herself"  # an adult who chose her own safe address
+
+
+MINOR_SAFE_HANDOVERS = frozenset({SafeHandover.LEGAL_GUARDIAN,
+                                  SafeHandover.CHILD_PROTECTION_AUTHORITY})
+"""A child (or anyone with a police escort) is handed only to a guardian or an authority."""
 
 
 class IdentificationMethod(StrEnum):
@@ -258,6 +327,7 @@ class EscalationReason(StrEnum):
     REBOOKING_LIMIT_REACHED = "rebooking_limit_reached"
     DOCUMENT_REFUSALS_LIMIT_REACHED = "document_refusals_limit_reached"
     BORDER_HOLD_EXCEEDED = "border_hold_exceeded"
+    PERSON_MISSING = "person_missing"
 
 
 class EscalationResolution(StrEnum):
@@ -269,6 +339,9 @@ class TaskCancelReason(StrEnum):
     CONSENT_WITHDRAWN = "consent_withdrawn"
     HOLD_ENDED = "hold_ended"
     RETURN_STOPPED = "return_stopped"
+    AGE_REASSESSED = "age_reassessed"  # an assessment resolved a disputed age as adult
+    SAFE_PLACE_REACHED = "safe_place_reached"
+    PERSON_MISSING = "person_missing"
 
 
 class TaskKind(StrEnum):
@@ -286,6 +359,8 @@ class TaskKind(StrEnum):
     BORDER_COMPANION = "border_companion"
     RECEPTION_HANDOFF = "reception_handoff"
     GUARDIAN_HANDOVER = "guardian_handover"
+    SAFE_PLACE = "safe_place"  # the return stopped after departure: bring her to safety
+    TRACING = "tracing"  # she did not arrive: find her
 
 
 TASK_ASSIGNEE_ROLE: dict[TaskKind, Role] = {
@@ -303,6 +378,8 @@ TASK_ASSIGNEE_ROLE: dict[TaskKind, Role] = {
     TaskKind.BORDER_COMPANION: Role.PARTNER,
     TaskKind.RECEPTION_HANDOFF: Role.RECEIVING_MISSION,
     TaskKind.GUARDIAN_HANDOVER: Role.RECEIVING_MISSION,
+    TaskKind.SAFE_PLACE: Role.SENDING_MISSION,  # the receiving mission once she is across
+    TaskKind.TRACING: Role.RECEIVING_MISSION,
 }
 
 
@@ -322,6 +399,8 @@ class Stage(StrEnum):
     BORDER = "border"
     RECEPTION = "reception"
     GUARDIAN_HANDOVER = "guardian_handover"
+    TRACING = "tracing"  # she did not arrive and is being traced
+    TO_SAFETY = "to_safety"  # the return stopped after departure; a safe place is arranged
     COMPENSATING = "compensating"
     CLOSED = "closed"
 
@@ -338,3 +417,4 @@ class Outcome(StrEnum):
     RETURN_NOT_IN_BEST_INTEREST = "return_not_in_best_interest"
     ALTERNATIVE_PATHWAY = "alternative_pathway"
     RETURN_STOPPED = "return_stopped"
+    MISSING = "missing"  # she did not arrive and tracing did not find her

@@ -3,8 +3,10 @@ workflow (domain brief, "The journey of one case").
 
 The workflow decides with ``domain.case.decide`` and records every step as events through
 the ``append_events`` activity; it never holds identity data. Human steps are tasks opened
-as events and completed through the ``complete_task`` Update; facts from the road arrive as
-``journey_fact`` signals; ``withdraw_consent`` stops everything and unwinds what was booked.
+as events and completed through the ``complete_task`` Update. Facts from outside arrive as
+validated Updates and are recorded at once or refused with a reason: ``report_fact`` (the
+road, ``domain.road``), ``record_withdrawal`` (before departure: unwind what was booked;
+after: bring her to a safe place first) and ``record_age_assessment``.
 
 Imports: the standard library, temporalio and domain/ only (the sandbox rejects the rest).
 """
@@ -25,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from domain import case as c
     from domain import events as ev
     from domain import messages as msg
-    from domain.config import JourneyConfig
     from domain.policies import (
         Refusal,
         border_hold_steps,
@@ -35,31 +36,41 @@ with workflow.unsafe.imports_passed_through():
         treated_as_minor,
     )
     from domain.reintegration_messages import ReintegrationInput
+    from domain.road import expected_facts, road_stage
     from domain.vocabulary import (
+        DID_NOT_ARRIVE,
         SYSTEM_ORGANISATION,
         WORKFLOW_ACTOR,
         Determination,
         EscalationReason,
         EscalationResolution,
+        EscortKind,
         EscortReleaseReason,
         EscortScope,
         FactSource,
         LegFailure,
         Outcome,
         ReturnOption,
+        RoadFact,
         Role,
         RouteKind,
         Stage,
         TaskCancelReason,
         TaskKind,
+        TracingFinding,
+        TracingNext,
         TraffickingStatus,
         TravelAdapter,
     )
     from workflows import search_attributes as sa
+    from workflows.legacy_road import SignalledRoad
 
 T = TypeVar("T")
 
 WORKFLOW_ID_PREFIX = "return-"
+
+# Runs started before this patch take facts as queued signals (workflows/legacy_road.py).
+ROAD_PATCH = "road-facts-as-updates"
 
 # Activity names (the workflow refers to them by name: activities import the database).
 APPEND_EVENTS = "append_events"
@@ -83,22 +94,34 @@ def workflow_id_for(case_id: str) -> str:
 
 
 class Refused(ApplicationError):
-    """A command the domain refused (Update handlers: reported to the caller)."""
+    """A command the domain refused (Updates: reported to the caller). Its details are the
+    refusal's machine code, what would be accepted instead, and from when."""
 
     def __init__(self, refusal: Refusal):
-        super().__init__(refusal.reason, type="Refused", non_retryable=True)
+        super().__init__(
+            refusal.reason,
+            refusal.code,
+            list(refusal.expected),
+            refusal.allowed_from.isoformat() if refusal.allowed_from else None,
+            type="Refused", non_retryable=True,
+        )
 
 
 class _Stopped(ApplicationError):
-    """Forward progress stopped because consent was withdrawn."""
+    """Forward progress stopped: consent was withdrawn, or she was concluded missing."""
 
     def __init__(self) -> None:
         super().__init__("consent was withdrawn: the return is being unwound",
                          type="ConsentWithdrawn", non_retryable=True)
 
 
+def _refuse_if(decision: c.Decision) -> None:
+    if isinstance(decision, Refusal):
+        raise Refused(decision)
+
+
 @workflow.defn
-class ReturnCaseWorkflow:
+class ReturnCaseWorkflow(SignalledRoad):
     @workflow.init
     def __init__(self, input: msg.ReturnCaseInput) -> None:
         self._input = input
@@ -107,13 +130,23 @@ class ReturnCaseWorkflow:
         self._blocked_on: str | None = None
         self._events_appended = 0
         self._ignored_signals = 0
-        self._facts: list[msg.JourneyFact] = []
+        self._facts: list[msg.JourneyFact] = []  # pre-patch runs only
+        self._facts_as_updates = True  # decided in run(): False for pre-patch runs
         self._results: dict[UUID, msg.TaskResult] = {}
         self._withdrawal: msg.ConsentWithdrawal | None = None
         self._lock = asyncio.Lock()
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._watchers: set[asyncio.Task[None]] = set()
+        self._watchers: dict[UUID, asyncio.Task[None]] = {}  # overdue timers by task
         self._journey: asyncio.Task[None] | None = None
+        self._safeguards: asyncio.Task[None] | None = None
+        self._safeguards_inline = False
+        self._hold_watch: asyncio.Task[None] | None = None
+        self._companion_task: UUID | None = None
+        self._road_changes = 0  # bumped by every recorded fact: the road loop wakes on it
+        self._back_off_pending = False  # a leg failed: wait before the next booking
+        self._replan = False  # tracing found her safe and asked for a new booking
+        self._to_safety = False
+        self._disruption: LegFailure | None = None  # the simulated provider's, this booking
         self._handoff_code: str | None = None
         self._op_errors: list[BaseException] = []
         self._closing = False  # the case is ending on its own: a withdrawal is moot
@@ -122,6 +155,7 @@ class ReturnCaseWorkflow:
 
     @workflow.run
     async def run(self, input: msg.ReturnCaseInput) -> msg.ReturnCaseResult:
+        self._facts_as_updates = workflow.patched(ROAD_PATCH)
         workflow.upsert_search_attributes(
             [
                 sa.STAGE.value_set(self._stage.value),
@@ -135,12 +169,15 @@ class ReturnCaseWorkflow:
         try:
             await self._journey
         except (asyncio.CancelledError, _Stopped):
-            if self._withdrawal is None:
+            if self._withdrawal is None and not self._state.concluded_missing:
                 raise  # the workflow itself was cancelled
         if self._withdrawal is not None and not self._state.closed:
             await self._unwind_after_withdrawal()
-        for watcher in self._watchers:
-            watcher.cancel()
+        elif self._state.concluded_missing and not self._state.closed:
+            await self._close_missing()
+        for watcher in (*self._watchers.values(), self._hold_watch):
+            if watcher is not None:
+                watcher.cancel()
         await workflow.wait_condition(lambda: not self._inflight)
         if self._op_errors:
             raise self._op_errors[0]
@@ -161,9 +198,12 @@ class ReturnCaseWorkflow:
                 author_org=completion.organisation_id,
                 actor=completion.actor_id,
                 refusal_raises=True,
-            )
+            ),
+            even_after_withdrawal=self._protects_her(completion.task_id),
         )
         self._results[completion.task_id] = completion.result
+        if isinstance(completion.result, msg.TracingResult):
+            self._after_tracing(completion.result)
         return msg.TaskCompleted(
             task_id=completion.task_id, event_types=tuple(e.type for e in appended)
         )
@@ -171,13 +211,19 @@ class ReturnCaseWorkflow:
     @complete_task.validator
     def _validate_completion(self, completion: msg.TaskCompletion) -> None:
         # Runs before anything is written: a rejected Update leaves no trace in the history.
-        if self._withdrawal is not None:
+        if self._withdrawal is not None and not self._protects_her(completion.task_id):
             raise ValueError(
                 f"consent was {self._withdrawal.change.value}: the return is being unwound"
             )
         decision = c.decide(self._state, c.CompleteTask(completion, workflow.now()))
         if isinstance(decision, Refusal):
             raise ValueError(decision.reason)
+
+    def _protects_her(self, task_id: UUID) -> bool:
+        """Tasks that keep her safe on the road go on after a withdrawal."""
+        task = self._state.open_tasks.get(task_id)
+        return task is not None and task.kind in c.SAFETY_TASKS and (
+            self._state.on_road or task.kind is TaskKind.TRACING)
 
     # --- Update: a second screening interview, only with a reason -----------------------
 
@@ -208,15 +254,107 @@ class ReturnCaseWorkflow:
         if isinstance(decision, Refusal):
             raise ValueError(decision.reason)
 
-    # --- signals: facts from outside ----------------------------------------------------
+    # --- Update: a fact from the road, recorded at once or refused ----------------------
+
+    @workflow.update
+    async def report_fact(self, fact: msg.JourneyFact) -> msg.FactRecorded:
+        if not self._facts_as_updates:  # a pre-patch run: its road takes facts queued
+            self._facts.append(fact)
+            return msg.FactRecorded(fact=fact.fact, event_types=(), duplicate=False,
+                                    stage=self._stage)
+        command = self._fact_command(fact)
+        recorded = await self._op(
+            lambda: self._apply_now([command], author_org=fact.organisation_id,
+                                    actor=fact.actor_id, refusal_raises=True),
+            even_after_withdrawal=True)  # a fact that happened is recorded
+        follow_up = await self._after_fact(command.fact) if recorded else []
+        return msg.FactRecorded(fact=fact.fact,
+                                event_types=(*(e.type for e in recorded), *follow_up),
+                                duplicate=not recorded, stage=self._stage)
+
+    @report_fact.validator
+    def _validate_fact(self, fact: msg.JourneyFact) -> None:
+        if not self._facts_as_updates:
+            if fact.organisation_id != self._input.sending_mission:
+                raise ValueError("only the sending mission reports facts of this case")
+            return
+        _refuse_if(c.decide(self._state, self._fact_command(fact)))
+
+    def _fact_command(self, fact: msg.JourneyFact) -> c.RecordFact:
+        reporter = c.role_of(self._state, fact.organisation_id) or Role.PARTNER
+        return c.RecordFact(fact.fact, workflow.now(), reporter, fact.failure)
+
+    # --- Update: she withdraws or defers her consent ------------------------------------
+
+    @workflow.update
+    async def record_withdrawal(self, withdrawal: msg.ConsentWithdrawal
+                                ) -> msg.WithdrawalRecorded:
+        duplicate = self._withdrawal is not None
+        if not duplicate:
+            self._stop_for_withdrawal(withdrawal)
+        await workflow.wait_condition(lambda: self._state.consent_withdrawn is not None
+                                      or self._state.closed)
+        path = "to_safety" if self._state.on_road else "unwind"
+        return msg.WithdrawalRecorded(change=self._withdrawal.change if self._withdrawal
+                                      else withdrawal.change, path=path, duplicate=duplicate)
+
+    @record_withdrawal.validator
+    def _validate_withdrawal(self, withdrawal: msg.ConsentWithdrawal) -> None:
+        if self._withdrawal is not None:
+            return  # recorded once
+        if self._closing or self._state.closed:
+            raise Refused(Refusal("the case is closing with its own outcome",
+                                  code="case_closing"))
+        _refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)))
+
+    def _withdrawal_command(self, w: msg.ConsentWithdrawal) -> c.WithdrawConsent:
+        relayed_by = c.role_of(self._state, w.organisation_id) or Role.PARTNER
+        return c.WithdrawConsent(w.change, w.form_record_id, relayed_by)
+
+    def _stop_for_withdrawal(self, withdrawal: msg.ConsentWithdrawal) -> None:
+        # Stop forward progress now, in this workflow task: the journey coroutine is cancelled
+        # at its next await; steps already under way finish and are then unwound.
+        self._withdrawal = withdrawal
+        if self._journey is not None:
+            self._journey.cancel()
+        for task_id, watcher in self._watchers.items():
+            if not self._protects_her(task_id):
+                watcher.cancel()
+
+    # --- Update: an age assessment ------------------------------------------------------
+
+    @workflow.update
+    async def record_age_assessment(self, assessment: msg.AgeAssessment) -> msg.AgeAssessed:
+        was_minor = self._state.minor
+        recorded = await self._op(lambda: self._apply_now(
+            [c.RecordAgeAssessment(assessment.assessed_by, assessment.result,
+                                   assessment.evidence_record_id)],
+            author_org=assessment.organisation_id, actor=assessment.actor_id,
+            refusal_raises=True), even_after_withdrawal=True)
+        follow_up: list[ev._Event] = []
+        if self._state.minor != was_minor:
+            workflow.upsert_search_attributes([sa.MINOR.value_set(self._state.minor)])
+            follow_up = await self._after_age_change()
+        return msg.AgeAssessed(minor=self._state.minor,
+                               event_types=tuple(e.type for e in (*recorded, *follow_up)))
+
+    @record_age_assessment.validator
+    def _validate_age_assessment(self, assessment: msg.AgeAssessment) -> None:
+        if assessment.organisation_id != self._input.sending_mission:
+            raise Refused(Refusal("the sending mission records an age assessment before the "
+                                  "handoff", code="not_your_fact"))
+        _refuse_if(c.decide(self._state, c.RecordAgeAssessment(
+            assessment.assessed_by, assessment.result, assessment.evidence_record_id)))
+
+    # --- signals of pre-patch runs ------------------------------------------------------
 
     @workflow.signal
     def journey_fact(self, fact: msg.JourneyFact) -> None:
+        if self._facts_as_updates:
+            self._ignore("journey_fact signal: this case takes facts as report_fact Updates")
+            return
         if fact.organisation_id != self._input.sending_mission:
             self._ignore("journey fact from an organisation that is not the sending mission")
-            return
-        if fact.fact == "leg_failed" and fact.failure is None:
-            self._ignore("a leg_failed fact without its failure")
             return
         self._facts.append(fact)
 
@@ -229,13 +367,7 @@ class ReturnCaseWorkflow:
                 or self._state.handoff_confirmed):
             self._ignore("consent withdrawal after the handoff, while closing, or repeated")
             return
-        # Stop forward progress now, in this workflow task: the journey coroutine is cancelled
-        # at its next await; steps already under way finish and are then unwound.
-        self._withdrawal = withdrawal
-        if self._journey is not None:
-            self._journey.cancel()
-        for watcher in self._watchers:
-            watcher.cancel()
+        self._stop_for_withdrawal(withdrawal)
 
     # --- queries ------------------------------------------------------------------------
 
@@ -259,6 +391,8 @@ class ReturnCaseWorkflow:
             events_appended=self._events_appended,
             booking_attempts=self._state.booking_attempts,
             ignored_signals=self._ignored_signals,
+            expected_facts=tuple(sorted(expected_facts(self._state))),
+            minor=self._state.minor,
         )
 
     @workflow.query
@@ -290,12 +424,8 @@ class ReturnCaseWorkflow:
         self._set_stage(Stage.CONSENT)
         await self._task(TaskKind.INFORMED_CONSENT)
 
-        if self._state.minor:
-            self._set_stage(Stage.MINOR_SAFEGUARDS)
-            await self._task(TaskKind.GUARDIAN_APPOINTMENT)
-            await self._task(TaskKind.BEST_INTEREST_DETERMINATION)
-            if self._state.best_interest is Determination.RETURN_NOT_IN_BEST_INTEREST:
-                return await self._close(Outcome.RETURN_NOT_IN_BEST_INTEREST)
+        if not await self._child_may_travel():
+            return
 
         self._set_stage(Stage.DOCUMENTS)
         if not await self._travel_documents():
@@ -304,9 +434,14 @@ class ReturnCaseWorkflow:
         self._set_stage(Stage.CLEARANCES)
         await self._clearances()
 
-        stopped = await self._travel()
+        if self._facts_as_updates:
+            stopped = await self._road()
+        else:
+            stopped = await self._travel_by_signals()
         if stopped is not None:
             return await self._stop_return(stopped)
+        if self._state.closed:
+            return
 
         self._set_stage(Stage.RECEPTION)
         await self._task(TaskKind.RECEPTION_HANDOFF)
@@ -340,54 +475,183 @@ class ReturnCaseWorkflow:
             await self._task(TaskKind.MEDICAL_CLEARANCE)
         self._set_blocked(None)
 
-    async def _travel(self) -> EscalationReason | None:
-        """Book, depart, cross the border; failures re-plan. Returns a reason if stopped."""
-        config = self._input.config
+    # --- a child's safeguards (also when an assessment finds her a child later) ---------
+
+    async def _child_may_travel(self) -> bool:
+        """For a minor: the guardian, then the best-interest determination; False (and the
+        case closed) when return is not in the child's interest."""
+        if not self._state.minor or self._state.safeguards_done:
+            return True
+        self._set_stage(Stage.MINOR_SAFEGUARDS)
+        while self._state.minor and not self._state.safeguards_done:
+            if self._safeguards is not None and not self._safeguards.done():
+                await self._safeguards  # started when an assessment found her a child
+                continue
+            self._safeguards_inline = True
+            try:
+                await self._run_safeguards()
+            finally:
+                self._safeguards_inline = False
+        if self._state.best_interest is Determination.RETURN_NOT_IN_BEST_INTEREST:
+            self._closing = True
+            await self._undo_everything(EscortReleaseReason.RETURN_STOPPED,
+                                        TaskCancelReason.RETURN_STOPPED)
+            await self._close(Outcome.RETURN_NOT_IN_BEST_INTEREST)
+            return False
+        return True
+
+    def _start_safeguards(self) -> None:
+        """Alongside the journey's current step (documents wait for them)."""
+        if not self._safeguards_inline and (self._safeguards is None
+                                            or self._safeguards.done()):
+            self._safeguards = asyncio.create_task(self._run_safeguards())
+
+    async def _run_safeguards(self) -> None:
+        try:
+            if self._state.minor and not self._state.guardian_appointed:
+                await self._task(TaskKind.GUARDIAN_APPOINTMENT)
+            if self._state.minor and self._state.best_interest is None:
+                await self._task(TaskKind.BEST_INTEREST_DETERMINATION)
+        except _Stopped:
+            if self._withdrawal is not None or self._state.concluded_missing:
+                raise
+            # An assessment found her an adult: her guardian and best-interest tasks ended.
+
+    async def _after_age_change(self) -> list[ev._Event]:
+        """An assessment changed whether she is treated as a child."""
+        s = self._state
+        done: list[ev._Event] = []
+        if not s.minor:  # a disputed age resolved as adult: the child's tasks end
+            for task in list(s.open_tasks.values()):
+                if task.kind in (TaskKind.GUARDIAN_APPOINTMENT,
+                                 TaskKind.BEST_INTEREST_DETERMINATION):
+                    done += await self._apply_now([c.CancelTask(
+                        task.task_id, TaskCancelReason.AGE_REASSESSED)])
+            return done
+        if s.on_road:
+            # She is travelling: her escort now stays with her to the guardian or family.
+            if not any(scope is EscortScope.END_TO_END for _, scope in s.escorts.values()):
+                done += await self._apply_now([c.AssignEscort(
+                    workflow.uuid4(), EscortKind.STAFF, EscortScope.END_TO_END)])
+            self._start_safeguards()
+        elif s.consent_given:
+            self._start_safeguards()  # documents and booking wait for the safeguards
+        self._road_changes += 1
+        return done
+
+    # --- the road: a state machine over facts -------------------------------------------
+
+    async def _road(self) -> EscalationReason | None:
+        """Book, then follow the facts until she is across the border (None) or the return
+        stops (the reason). Facts are recorded by ``report_fact`` as they come; this loop
+        does what follows from them: rebook, wait, escalate."""
         while True:
-            self._set_stage(Stage.BOOKING)
-            booking = await self._book()
-            if booking is None:
-                if await self._escalate(EscalationReason.REBOOKING_LIMIT_REACHED):
-                    continue
-                return EscalationReason.REBOOKING_LIMIT_REACHED
-            if not self._state.escorts:
-                await self._assign_escorts()
-            if self._state.handoff_code_hash is None:
-                code = handoff_code_from([workflow.random().randrange(32) for _ in range(8)])
-                self._handoff_code = code
-                await self._apply([c.IssueHandoffCode(handoff_code_hash(self._input.case_id,
-                                                                        code))])
-
-            self._set_stage(Stage.AWAITING_DEPARTURE)
-            wait = booking.departure_at - workflow.now()
-            if wait > timedelta(0):
-                await workflow.sleep(wait)
-            if booking.disruption is not None:  # the simulated provider's own feed
-                fact = msg.JourneyFact(organisation_id=self._input.sending_mission,
-                                       actor_id=WORKFLOW_ACTOR, fact="leg_failed",
-                                       failure=booking.disruption)
-                source = FactSource.PROVIDER_FEED
-            else:
-                fact = await self._next_fact({"departed", "leg_failed"})
-                source = FactSource.FIELD_REPORT
-            if fact.fact == "leg_failed":
-                if not await self._leg_failed(fact, source):
-                    return EscalationReason.REBOOKING_LIMIT_REACHED
-                continue
-            await self._apply([c.RecordDeparture(workflow.now())], fact=fact)
-
-            self._set_stage(Stage.IN_TRANSIT)
-            fact = await self._next_fact({"arrived_at_border", "leg_failed"})
-            if fact.fact == "leg_failed":
-                if not await self._leg_failed(fact, FactSource.FIELD_REPORT):
-                    return EscalationReason.REBOOKING_LIMIT_REACHED
-                continue
-            await self._apply([c.ArriveAtBorder()], fact=fact)
-
-            self._set_stage(Stage.BORDER)
-            if await self._border(config):
+            s = self._state
+            if s.closed or s.border_cleared:
                 return None
-            # Entry refused: back to planning; the provider avoids the refused entry point.
+            if s.missing is not None:
+                await self._road_change()
+                continue
+            if s.minor and not s.safeguards_done and not s.on_road:
+                await self._hold_journey_for_safeguards()
+                if not await self._child_may_travel():
+                    return None
+                continue
+            if self._replan:
+                self._replan = False
+                await self._cancel_booking()
+                continue
+            if s.booking is None:
+                stopped = await self._next_booking()
+                if stopped is not None:
+                    return stopped
+                continue
+            self._sync_road_stage()
+            booking = s.booking
+            if self._disruption is not None and not s.departed and s.at_border is None:
+                await self._road_change(timeout=booking.departure_at - workflow.now())
+                if self._state.booking == booking and not self._state.departed:
+                    # The simulated provider's own feed: this leg does not operate.
+                    await self._apply([c.RecordFact(
+                        RoadFact.LEG_FAILED, workflow.now(), failure=self._disruption,
+                        source=FactSource.PROVIDER_FEED)])
+                    self._back_off_pending = True
+                continue
+            await self._road_change()
+
+    async def _road_change(self, timeout: timedelta | None = None) -> None:
+        seen = self._road_changes
+        try:
+            await workflow.wait_condition(lambda: self._road_changes != seen,
+                                          timeout=timeout if timeout is None
+                                          else max(timeout, timedelta(0)))
+        except TimeoutError:
+            pass
+
+    async def _next_booking(self) -> EscalationReason | None:
+        s = self._state
+        if s.failed_attempts >= self._input.config.max_rebook_attempts:
+            self._back_off_pending = False
+            if not await self._escalate(EscalationReason.REBOOKING_LIMIT_REACHED):
+                return EscalationReason.REBOOKING_LIMIT_REACHED
+        elif self._back_off_pending:
+            self._back_off_pending = False
+            await self._back_off(s.failed_attempts)
+            if self._state.booking is not None or self._state.missing is not None:
+                return None
+        self._set_stage(Stage.BOOKING if not self._state.on_road else Stage.IN_TRANSIT)
+        booking = await self._book()
+        if booking is None:
+            if await self._escalate(EscalationReason.REBOOKING_LIMIT_REACHED):
+                return None
+            return EscalationReason.REBOOKING_LIMIT_REACHED
+        self._disruption = booking.disruption
+        await self._equip_journey()
+        self._sync_road_stage()
+        return None
+
+    async def _equip_journey(self) -> None:
+        """Escorts (once) and the handoff code (once) for a booked journey."""
+        if not self._state.escorts:
+            await self._assign_escorts()
+        if self._state.handoff_code_hash is None:
+            code = handoff_code_from([workflow.random().randrange(32) for _ in range(8)])
+            self._handoff_code = code
+            await self._apply([c.IssueHandoffCode(handoff_code_hash(self._input.case_id, code))])
+
+    async def _back_off(self, failed: int) -> None:
+        delay = self._input.config.rebook_delay(failed)
+        await self._apply([c.ScheduleRebooking(workflow.now() + delay)])
+        self._set_blocked("rebooking")
+        await workflow.sleep(delay)
+        self._set_blocked(None)
+
+    async def _hold_journey_for_safeguards(self) -> None:
+        """An assessment found her a child after booking: the journey is re-planned with an
+        escort who stays to the guardian, once the safeguards are done."""
+        await self._cancel_booking()
+        await self._release_escorts(EscortReleaseReason.AGE_REASSESSED)
+
+    async def _cancel_booking(self) -> None:
+        """Cancel a leg not yet started, with the provider and as an event, in one step that
+        no fact interleaves with (a departure reported meanwhile is decided after it) and
+        that a withdrawal does not cut in half."""
+        await self._op(self._cancel_booking_now, even_after_withdrawal=True)
+
+    async def _cancel_booking_now(self) -> None:
+        async with self._lock:
+            booking = self._state.booking
+            if booking is None or self._state.departed:
+                return  # she is on it: a leg under way is never cancelled
+            await workflow.execute_activity(
+                CANCEL_BOOKING,
+                msg.CancelBookingRequest(case_id=self._input.case_id,
+                                         booking_ref=booking.booking_ref,
+                                         provider=booking.provider),
+                result_type=msg.CancelBookingResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY,
+            )
+            await self._record([c.CancelBooking()])
 
     async def _book(self) -> msg.Booking | None:
         """The next booking, or None when the attempts are exhausted."""
@@ -442,66 +706,77 @@ class ReturnCaseWorkflow:
         ]
         await self._apply(commands)
 
-    async def _leg_failed(self, fact: msg.JourneyFact, source: FactSource) -> bool:
-        """Record the failure, then rebook after a backoff; False once the coordinator
-        stops the return after the attempts are exhausted."""
-        assert fact.failure is not None
-        await self._apply([c.RecordLegFailure(LegFailure(fact.failure), source)], fact=fact)
-        failed = self._state.failed_attempts
-        if failed >= self._input.config.max_rebook_attempts:
-            if not await self._escalate(EscalationReason.REBOOKING_LIMIT_REACHED):
-                return False
-            return True
-        delay = self._input.config.rebook_delay(failed)
-        await self._apply([c.ScheduleRebooking(workflow.now() + delay)])
-        self._set_blocked("rebooking")
-        await workflow.sleep(delay)
-        self._set_blocked(None)
-        return True
+    # --- what follows from a recorded fact ----------------------------------------------
 
-    async def _border(self, config: JourneyConfig) -> bool:
-        """True when she is through the border, False when entry was refused."""
-        while True:
-            fact = await self._next_fact({"border_cleared", "border_hold_started",
-                                          "entry_refused"})
-            if fact.fact == "border_cleared":
-                await self._apply([c.ClearBorder()], fact=fact)
-                return True
-            if fact.fact == "entry_refused":
-                await self._apply([c.RefuseEntry()], fact=fact)
-                return False
-            held_from = workflow.now()  # the hold_started event's occurred_at
-            await self._apply([c.StartBorderHold()], fact=fact)
-            return await self._border_hold(config, held_from)
+    async def _after_fact(self, fact: RoadFact) -> list[str]:
+        """What a recorded fact sets going; the types of the events that wrote."""
+        follow_up: list[str] = []
+        if fact is RoadFact.BORDER_HOLD_STARTED:
+            self._set_blocked("border_hold")
+            self._hold_watch = asyncio.create_task(self._watch_hold(self._state.holds,
+                                                                    workflow.now()))
+        elif fact in (RoadFact.BORDER_HOLD_LIFTED, RoadFact.ENTRY_REFUSED):
+            follow_up += await self._end_hold()
+        elif fact is RoadFact.LEG_FAILED:
+            self._back_off_pending = True
+        elif fact in DID_NOT_ARRIVE:
+            await self._open_tasks([TaskKind.TRACING], safety=True)
+            follow_up.append(ev.TaskOpened.model_fields["type"].default)
+            workflow.upsert_search_attributes([sa.MISSING.value_set(True)])
+            self._set_blocked(f"tracing:{fact.value}")
+        self._road_changes += 1
+        self._sync_road_stage()
+        return follow_up
 
-    async def _border_hold(self, config: JourneyConfig, held_from: datetime) -> bool:
-        self._set_blocked("border_hold")
-        steps = [(held_from + after, step) for after, step in border_hold_steps(config)]
-        companion_task: UUID | None = None
-        while True:
-            timeout = (steps[0][0] - workflow.now()) if steps else None
-            fact = await self._next_fact({"border_hold_lifted", "entry_refused"},
-                                         timeout=timeout)
-            if fact is None:  # the next step of a long hold is due
-                _, step = steps.pop(0)
-                if step == "companion":
-                    [companion_task] = await self._open_tasks([TaskKind.BORDER_COMPANION])
-                else:
-                    await self._apply([c.Escalate(EscalationReason.BORDER_HOLD_EXCEEDED,
-                                                  held_from)])
-                    self._set_blocked(f"escalation:{EscalationReason.BORDER_HOLD_EXCEEDED.value}")
-                continue
-            if fact.fact == "border_hold_lifted":
-                held = int((workflow.now() - held_from).total_seconds())
-                await self._apply([c.LiftBorderHold(held)], fact=fact)
-                through = True
+    async def _watch_hold(self, hold: int, held_from: datetime) -> None:
+        """This hold's durable timers: a companion after 6 h, an escalation after 24 h."""
+        current = lambda: self._state.hold_on and self._state.holds == hold  # noqa: E731
+        for after, step in border_hold_steps(self._input.config):
+            await workflow.sleep(max(held_from + after - workflow.now(), timedelta(0)))
+            if not current():
+                return
+            if step == "companion":
+                [self._companion_task] = await self._open_tasks([TaskKind.BORDER_COMPANION],
+                                                                safety=True, only_if=current)
             else:
-                await self._apply([c.RefuseEntry()], fact=fact)
-                through = False
-            if companion_task is not None and companion_task in self._state.open_tasks:
-                await self._apply([c.CancelTask(companion_task, TaskCancelReason.HOLD_ENDED)])
-            self._set_blocked(None)
-            return through
+                await self._apply([c.Escalate(EscalationReason.BORDER_HOLD_EXCEEDED, held_from)],
+                                  safety=True, only_if=current)
+                if current():
+                    self._set_blocked(
+                        f"escalation:{EscalationReason.BORDER_HOLD_EXCEEDED.value}")
+
+    async def _end_hold(self) -> list[str]:
+        if self._hold_watch is not None:
+            self._hold_watch.cancel()
+            self._hold_watch = None
+        self._set_blocked(None)
+        companion, self._companion_task = self._companion_task, None
+        if companion is not None and companion in self._state.open_tasks:
+            cancelled = await self._apply([c.CancelTask(companion, TaskCancelReason.HOLD_ENDED)],
+                                          safety=True)
+            return [e.type for e in cancelled]
+        return []
+
+    def _after_tracing(self, result: msg.TracingResult) -> None:
+        if result.finding is TracingFinding.MISSING:
+            # Everything else stops; run() closes the case as missing.
+            if self._journey is not None:
+                self._journey.cancel()
+            return
+        workflow.upsert_search_attributes([sa.MISSING.value_set(False)])
+        self._set_blocked(None)
+        self._replan = result.then is TracingNext.REPLAN
+        self._road_changes += 1
+        self._sync_road_stage()
+
+    def _sync_road_stage(self) -> None:
+        """The stage follows where the facts put her, until the return is past the road."""
+        if self._to_safety or self._stage in (Stage.GUARDIAN_HANDOVER, Stage.COMPENSATING,
+                                              Stage.CLOSED):
+            return
+        stage = road_stage(self._state)
+        if stage is not None:
+            self._set_stage(stage)
 
     async def _after_handoff(self) -> None:
         await self._release_escorts(EscortReleaseReason.HANDOFF_COMPLETE,
@@ -526,7 +801,7 @@ class ReturnCaseWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
 
-    # --- escalation, stopping, unwinding ------------------------------------------------
+    # --- escalation, stopping, unwinding, safety ----------------------------------------
 
     async def _escalate(self, reason: EscalationReason) -> bool:
         """Escalate to the coordinator; True to try again, False to stop the return."""
@@ -539,6 +814,9 @@ class ReturnCaseWorkflow:
 
     async def _stop_return(self, reason: EscalationReason) -> None:
         self._closing = True
+        if self._state.on_road:
+            return await self._bring_to_safety(Outcome.RETURN_STOPPED, reason,
+                                               TaskCancelReason.RETURN_STOPPED)
         await self._undo_everything(EscortReleaseReason.RETURN_STOPPED,
                                     TaskCancelReason.RETURN_STOPPED)
         await self._close(Outcome.RETURN_STOPPED, reason=reason)
@@ -550,35 +828,73 @@ class ReturnCaseWorkflow:
         # escapes the unwinding.
         await workflow.wait_condition(lambda: not self._inflight)
         w = self._withdrawal
-        decision = c.decide(self._state, c.WithdrawConsent(w.change, w.form_record_id))
+        command = self._withdrawal_command(w)
+        decision = c.decide(self._state, command)
         if isinstance(decision, Refusal):
             # The handoff completed while the withdrawal was arriving: she is home.
             self._ignore(decision.reason)
             self._withdrawal = None
             await self._after_handoff()
             return
-        await self._apply_now([c.WithdrawConsent(w.change, w.form_record_id)],
-                              author_org=w.organisation_id, actor=w.actor_id)
+        await self._apply_now([command], author_org=w.organisation_id, actor=w.actor_id)
+        if self._state.on_road:
+            await self._bring_to_safety(Outcome.ALTERNATIVE_PATHWAY, None,
+                                        TaskCancelReason.CONSENT_WITHDRAWN)
+            return
         await self._undo_everything(EscortReleaseReason.CONSENT_WITHDRAWN,
                                     TaskCancelReason.CONSENT_WITHDRAWN)
         await self._apply_now([c.CloseCase(Outcome.ALTERNATIVE_PATHWAY)])
         self._set_stage(Stage.CLOSED)
         self._set_blocked(None)
 
+    async def _bring_to_safety(self, outcome: Outcome, reason: EscalationReason | None,
+                               task_reason: TaskCancelReason) -> None:
+        """She has left and the return stops: the leg she is on goes on, her escorts stay,
+        legs not yet started are cancelled, and a mission arranges a safe place. The case
+        closes only once that place is confirmed (or tracing concludes she is missing)."""
+        self._to_safety = True
+        self._set_stage(Stage.TO_SAFETY)
+        await workflow.wait_condition(lambda: not self._inflight)
+        await self._cancel_booking()
+        for task in list(self._state.open_tasks.values()):
+            if task.kind not in c.SAFETY_TASKS:
+                await self._apply_now([c.CancelTask(task.task_id, task_reason)])
+        if not any(t.kind is TaskKind.SAFE_PLACE for t in self._state.open_tasks.values()):
+            # Across the border, the receiving mission is the one near her.
+            role = (Role.RECEIVING_MISSION if self._state.border_cleared
+                    else Role.SENDING_MISSION)
+            await self._open_tasks([TaskKind.SAFE_PLACE], safety=True, role=role)
+        self._set_blocked(f"task:{TaskKind.SAFE_PLACE.value}")
+        await workflow.wait_condition(lambda: self._state.safe_place
+                                      or self._state.concluded_missing)
+        if self._state.concluded_missing:
+            return await self._close_missing()
+        await self._release_escorts(EscortReleaseReason.SAFE_PLACE_REACHED, now=True)
+        for task_id in list(self._state.open_tasks):
+            await self._apply_now([c.CancelTask(task_id, TaskCancelReason.SAFE_PLACE_REACHED)])
+        await self._apply_now([c.CloseCase(outcome, reason)])
+        self._set_stage(Stage.CLOSED)
+        self._set_blocked(None)
+
+    async def _close_missing(self) -> None:
+        """Tracing concluded she is missing: undo what is left and close, counted."""
+        self._closing = True
+        await workflow.wait_condition(lambda: not self._inflight)
+        await self._cancel_booking()
+        await self._release_escorts(EscortReleaseReason.PERSON_MISSING, now=True)
+        if self._state.documents_request is not None:
+            await self._apply_now([c.WithdrawDocumentRequest()])
+        for task_id in list(self._state.open_tasks):
+            await self._apply_now([c.CancelTask(task_id, TaskCancelReason.PERSON_MISSING)])
+        await self._apply_now([c.CloseCase(Outcome.MISSING)])
+        self._set_stage(Stage.CLOSED)
+        self._set_blocked(f"closed:{Outcome.MISSING.value}")
+
     async def _undo_everything(self, escort_reason: EscortReleaseReason,
                                task_reason: TaskCancelReason) -> None:
-        """Compensation: each step an activity and an event; nothing is left booked."""
-        booking = self._state.booking
-        if booking is not None:
-            await workflow.execute_activity(
-                CANCEL_BOOKING,
-                msg.CancelBookingRequest(case_id=self._input.case_id,
-                                         booking_ref=booking.booking_ref,
-                                         provider=booking.provider),
-                result_type=msg.CancelBookingResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY,
-            )
-            await self._apply_now([c.CancelBooking()])
+        """Compensation before departure: each step an activity and an event; nothing is
+        left booked."""
+        await self._cancel_booking()
         await self._release_escorts(escort_reason, now=True)
         if self._state.documents_request is not None:
             await self._apply_now([c.WithdrawDocumentRequest()])
@@ -607,21 +923,24 @@ class ReturnCaseWorkflow:
         self._set_blocked(None)
         return result
 
-    async def _open_tasks(self, kinds: Sequence[TaskKind]) -> list[UUID]:
+    async def _open_tasks(self, kinds: Sequence[TaskKind], *, safety: bool = False,
+                          role: Role | None = None,
+                          only_if: Callable[[], bool] | None = None) -> list[UUID]:
         now = workflow.now()
         commands = [
-            c.OpenTaskCommand(workflow.uuid4(), kind, now + self._input.config.due(kind))
+            c.OpenTaskCommand(workflow.uuid4(), kind, now + self._input.config.due(kind), role)
             for kind in kinds
         ]
-        await self._apply(commands)
+        await self._apply(commands, safety=safety, only_if=only_if)
         for command in commands:
-            self._watch(command.task_id, command.due_at)
+            if command.task_id in self._state.open_tasks:
+                self._watch(command.task_id, command.due_at)
         return [command.task_id for command in commands]
 
     def _watch(self, task_id: UUID, due_at: datetime) -> None:
         watcher = asyncio.create_task(self._escalate_when_overdue(task_id, due_at))
-        self._watchers.add(watcher)
-        watcher.add_done_callback(self._watchers.discard)
+        self._watchers[task_id] = watcher
+        watcher.add_done_callback(lambda _: self._watchers.pop(task_id, None))
 
     async def _await_task(self, task_id: UUID) -> msg.TaskResult:
         await workflow.wait_condition(
@@ -640,47 +959,33 @@ class ReturnCaseWorkflow:
             )
         except TimeoutError:
             try:
-                await self._apply([c.EscalateOverdueTask(task_id)], if_allowed=True)
+                await self._apply([c.EscalateOverdueTask(task_id)], if_allowed=True,
+                                  safety=self._protects_her(task_id))
             except _Stopped:
                 pass
-
-    # --- facts --------------------------------------------------------------------------
-
-    async def _next_fact(self, kinds: set[str],
-                         timeout: timedelta | None = None) -> msg.JourneyFact | None:
-        """The next fact of one of ``kinds``; facts of other kinds that arrive first are
-        out of order for this step and ignored (counted in ``status``)."""
-
-        def ready() -> bool:
-            while self._facts and self._facts[0].fact not in kinds:
-                self._ignore(f"journey fact {self._facts.pop(0).fact} out of order at "
-                             f"stage {self._stage.value}")
-            return bool(self._facts)
-
-        if timeout is not None and timeout <= timedelta(0):
-            return self._facts.pop(0) if ready() else None
-        try:
-            await workflow.wait_condition(ready, timeout=timeout)
-        except TimeoutError:
-            return None
-        return self._facts.pop(0)
 
     # --- deciding and recording ---------------------------------------------------------
 
     async def _apply(self, commands: Sequence[c.Command], *, fact: msg.JourneyFact | None = None,
-                     if_allowed: bool = False) -> list[ev._Event]:
+                     if_allowed: bool = False, safety: bool = False,
+                     only_if: Callable[[], bool] | None = None) -> list[ev._Event]:
         author = (fact.organisation_id, fact.actor_id) if fact else (None, WORKFLOW_ACTOR)
         return await self._op(lambda: self._apply_now(
-            commands, author_org=author[0], actor=author[1], if_allowed=if_allowed))
+            commands, author_org=author[0], actor=author[1], if_allowed=if_allowed,
+            only_if=only_if), even_after_withdrawal=safety)
 
-    async def _op(self, step: Callable[[], Awaitable[T]]) -> T:
+    async def _op(self, step: Callable[[], Awaitable[T]], *,
+                  even_after_withdrawal: bool = False) -> T:
         """Run a step as a unit that a consent withdrawal cannot cut in half.
 
-        A step starts only while consent stands; once started it runs to the end in its
-        own asyncio task (shielded from the cancelled journey), and the unwinding waits
-        for it, so whatever it booked is seen and undone."""
+        A step starts only while consent stands (steps that keep her safe on the road, and
+        facts, also after); once started it runs to the end in its own asyncio task
+        (shielded from the cancelled journey), and the unwinding waits for it, so whatever
+        it booked is seen and undone."""
         if self._withdrawal is not None:
-            raise _Stopped()
+            if not even_after_withdrawal:
+                raise _Stopped()
+            return await step()  # serialised with the unwinding by the append lock
         task = asyncio.create_task(step())
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
@@ -698,57 +1003,67 @@ class ReturnCaseWorkflow:
 
     async def _apply_now(self, commands: Sequence[c.Command], *, author_org: str | None = None,
                          actor: str = WORKFLOW_ACTOR, refusal_raises: bool = False,
-                         if_allowed: bool = False) -> list[ev._Event]:
+                         if_allowed: bool = False,
+                         only_if: Callable[[], bool] | None = None) -> list[ev._Event]:
         """decide → append (one activity, idempotent by event id) → evolve."""
         async with self._lock:
-            state = self._state
-            decided: list[ev._Event] = []
-            for command in commands:
-                decision = c.decide(state, command)
-                if isinstance(decision, Refusal):
-                    if if_allowed:
-                        return []
-                    if refusal_raises:
-                        raise Refused(decision)
-                    raise ApplicationError(f"workflow step refused: {decision.reason}",
-                                           type="StepRefused", non_retryable=True)
-                for event in decision:
-                    state = c.evolve(state, event)
-                    decided.append(event)
-            if not decided:
+            if only_if is not None and not only_if():
                 return []
-            now = workflow.now()
-            envelopes = tuple(
-                msg.EventEnvelope(
-                    event_id=workflow.uuid4(),
-                    occurred_at=now,
-                    # System-owned events (tasks, outcomes) are always the system's, even
-                    # when a person's Update caused them.
-                    author_org=(author_org if author_org and event.owner is not Role.SYSTEM
-                                else self._author_for(event)),
-                    actor=actor,
-                    event=event,
-                )
-                for event in decided
+            return await self._record(commands, author_org=author_org, actor=actor,
+                                      refusal_raises=refusal_raises, if_allowed=if_allowed)
+
+    async def _record(self, commands: Sequence[c.Command], *, author_org: str | None = None,
+                      actor: str = WORKFLOW_ACTOR, refusal_raises: bool = False,
+                      if_allowed: bool = False) -> list[ev._Event]:
+        """``_apply_now`` with the append lock already held."""
+        state = self._state
+        decided: list[ev._Event] = []
+        for command in commands:
+            decision = c.decide(state, command)
+            if isinstance(decision, Refusal):
+                if if_allowed:
+                    return []
+                if refusal_raises:
+                    raise Refused(decision)
+                raise ApplicationError(f"workflow step refused: {decision.reason}",
+                                       type="StepRefused", non_retryable=True)
+            for event in decision:
+                state = c.evolve(state, event)
+                decided.append(event)
+        if not decided:
+            return []
+        now = workflow.now()
+        envelopes = tuple(
+            msg.EventEnvelope(
+                event_id=workflow.uuid4(),
+                occurred_at=now,
+                # System-owned events (tasks, outcomes) are always the system's, even
+                # when a person's Update caused them.
+                author_org=(author_org if author_org and event.owner is not Role.SYSTEM
+                            else self._author_for(event)),
+                actor=actor,
+                event=event,
             )
-            # The workflow is the only writer of the journey, but the API and the vault
-            # append other events to the same case: append at the end (expected_version
-            # None) and rely on event-id idempotency for retries.
-            try:
-                await workflow.execute_activity(
-                    APPEND_EVENTS,
-                    msg.AppendEventsRequest(case_id=self._input.case_id, events=envelopes),
-                    result_type=msg.AppendEventsResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=ACTIVITY_RETRY,
-                )
-            except ActivityError as error:
-                if refusal_raises:  # tell the Update caller why; nothing was written
-                    raise Refused(Refusal(str(error.cause or error))) from error
-                raise
-            self._state = state
-            self._events_appended += len(envelopes)
-            return decided
+            for event in decided
+        )
+        # The workflow is the only writer of the journey, but the API and the vault
+        # append other events to the same case: append at the end (expected_version
+        # None) and rely on event-id idempotency for retries.
+        try:
+            await workflow.execute_activity(
+                APPEND_EVENTS,
+                msg.AppendEventsRequest(case_id=self._input.case_id, events=envelopes),
+                result_type=msg.AppendEventsResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+        except ActivityError as error:
+            if refusal_raises:  # tell the Update caller why; nothing was written
+                raise Refused(Refusal(str(error.cause or error))) from error
+            raise
+        self._state = state
+        self._events_appended += len(envelopes)
+        return decided
 
     def _author_for(self, event: ev._Event) -> str:
         role = event.owner
@@ -780,4 +1095,3 @@ class ReturnCaseWorkflow:
     def _ignore(self, why: str) -> None:
         self._ignored_signals += 1
         workflow.logger.warning("ignored: %s", why)
-

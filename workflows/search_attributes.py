@@ -15,6 +15,7 @@ SENDING_MISSION = SearchAttributeKey.for_keyword("HomewardSendingMission")
 RECEIVING_MISSION = SearchAttributeKey.for_keyword("HomewardReceivingMission")
 DESTINATION_COUNTRY = SearchAttributeKey.for_keyword("HomewardDestinationCountry")
 MINOR = SearchAttributeKey.for_bool("HomewardMinor")
+MISSING = SearchAttributeKey.for_bool("HomewardMissing")  # did not arrive; tracing open
 # Reintegration (the ``reintegration-<case id>`` child workflow).
 REINTEGRATION_STAGE = SearchAttributeKey.for_keyword("HomewardReintegrationStage")
 NEXT_CHECK_IN_DUE = SearchAttributeKey.for_datetime("HomewardNextCheckInDue")
@@ -30,6 +31,7 @@ ALL = [
     RECEIVING_MISSION,
     DESTINATION_COUNTRY,
     MINOR,
+    MISSING,
     REINTEGRATION_STAGE,
     NEXT_CHECK_IN_DUE,
     CONTACT_LOST,

@@ -24,6 +24,7 @@ from domain.vocabulary import (
     Placement,
     ReferralSource,
     RiskLevel,
+    RoadFact,
     RouteKind,
     TaskKind,
     TravelAdapter,
@@ -40,6 +41,10 @@ def referral_input(**kw) -> msg.ReturnCaseInput:
                   risk_level=RiskLevel.LOW, age_category=AgeCategory.AGE_25_TO_34)
     fields.update(kw)
     return msg.ReturnCaseInput(**fields)
+
+
+def fact(name: str, at: datetime = NOW + timedelta(days=2), **kw) -> c.RecordFact:
+    return c.RecordFact(RoadFact(name), at, **kw)
 
 
 def ok(state: c.CaseState, command) -> c.CaseState:
@@ -142,9 +147,9 @@ def test_booking_needs_consent_and_documents(missing, words):
 def test_booking_refuses_a_double_booking_and_a_refused_entry_point():
     s = ok(ready_to_book(), booking())
     assert "already booked" in refused(s, booking())
-    s = ok(s, c.RecordDeparture(NOW + timedelta(days=2)))
-    s = ok(s, c.ArriveAtBorder())
-    s = ok(s, c.RefuseEntry())
+    s = ok(s, fact("departed"))
+    s = ok(s, fact("arrived_at_border"))
+    s = ok(s, fact("entry_refused"))
     assert s.booking is None and s.refused_entry_points == ("KIV",)
     assert "entry was refused at KIV" in refused(s, booking())
     assert ok(s, booking(entry_point="IAS")).booking.entry_point == "IAS"
@@ -155,15 +160,15 @@ def test_witness_departure_waits_for_the_notice_period():
     assert s.earliest_departure == NOW + timedelta(days=10)
     assert "cannot depart before" in refused(s, booking(departure_at=NOW + timedelta(days=9)))
     s = ok(s, booking(departure_at=NOW + timedelta(days=10)))
-    assert "10 days in advance" in refused(s, c.RecordDeparture(NOW + timedelta(days=9)))
-    assert ok(s, c.RecordDeparture(NOW + timedelta(days=10))).departed
+    assert "10 days in advance" in refused(s, fact("departed", NOW + timedelta(days=9)))
+    assert ok(s, fact("departed", NOW + timedelta(days=10))).departed
 
 
 def test_rebooking_stops_at_the_limit_until_the_coordinator_resolves():
     s = ready_to_book()
     for attempt in range(1, 4):
         s = ok(s, booking())
-        s = ok(s, c.RecordLegFailure("cancelled_flight", "provider_feed"))
+        s = ok(s, fact("leg_failed", failure="cancelled_flight", source="provider_feed"))
         assert s.failed_attempts == attempt
         if attempt < 3:
             s = ok(s, c.ScheduleRebooking(NOW))
@@ -231,7 +236,11 @@ def test_consent_withdrawal_stops_everything_but_the_unwinding():
     s = ok(ready_to_book(), booking())
     s = ok(s, c.AssignEscort(uuid.uuid4(), EscortKind.STAFF, EscortScope.TO_HANDOFF))
     s = ok(s, c.WithdrawConsent(ConsentChange.WITHDRAWN))
-    assert "nothing moves forward" in refused(s, c.RecordDeparture(NOW + timedelta(days=3)))
+    assert "nothing moves forward" in refused(s, c.RequestDocuments(uuid.uuid4()))
+    # A departure that happened anyway is recorded: she is then brought to a safe place.
+    gone = ok(s, fact("departed", NOW + timedelta(days=3)))
+    assert gone.on_road
+    assert "safe place" in refused(gone, c.CloseCase(Outcome.ALTERNATIVE_PATHWAY))
     assert "must be undone first" in refused(s, c.CloseCase(Outcome.ALTERNATIVE_PATHWAY))
     assert "alternative pathway" in refused(s, c.CloseCase(Outcome.RETURNED))
     s = ok(s, c.CancelBooking())
@@ -245,9 +254,9 @@ def test_consent_withdrawal_stops_everything_but_the_unwinding():
 def test_consent_cannot_be_withdrawn_after_the_handoff():
     s = ok(ready_to_book(), booking())
     s = ok(s, c.IssueHandoffCode(handoff_code_hash("case-0001", "ABCDEFGH")))
-    s = ok(s, c.RecordDeparture(NOW + timedelta(days=2)))
-    s = ok(s, c.ArriveAtBorder())
-    s = ok(s, c.ClearBorder())
+    s = ok(s, fact("departed"))
+    s = ok(s, fact("arrived_at_border"))
+    s = ok(s, fact("border_cleared"))
     s = open_and_complete(s, TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
         identification="handoff_code", handoff_code="ABCDEFGH", safe_arrival_confirmed=True))
     assert s.handoff_confirmed and s.safe_arrival
@@ -264,9 +273,9 @@ def test_a_minor_escort_stays_until_the_guardian_handover():
     assert "stays until the handover" in refused(
         s, c.ReleaseEscort(escort, EscortReleaseReason.HANDOFF_COMPLETE))
     s = ok(s, c.IssueHandoffCode(handoff_code_hash("case-0001", "ABCDEFGH")))
-    s = ok(s, c.RecordDeparture(NOW + timedelta(days=2)))
-    s = ok(s, c.ArriveAtBorder())
-    s = ok(s, c.ClearBorder())
+    s = ok(s, fact("departed"))
+    s = ok(s, fact("arrived_at_border"))
+    s = ok(s, fact("border_cleared"))
     s = open_and_complete(s, TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
         identification="photo_match", safe_arrival_confirmed=True))
     assert "handover to the guardian" in refused(s, c.CloseCase(Outcome.RETURNED))
@@ -277,13 +286,20 @@ def test_a_minor_escort_stays_until_the_guardian_handover():
 
 
 def test_border_hold_lifecycle():
-    s = ok(ok(ok(ready_to_book(), booking()), c.RecordDeparture(NOW + timedelta(days=2))),
-           c.ArriveAtBorder())
-    s = ok(s, c.StartBorderHold())
-    assert "already on" in refused(s, c.StartBorderHold())
-    assert "must be lifted first" in refused(s, c.ClearBorder())
-    s = ok(s, c.LiftBorderHold(3600))
-    assert s.border_cleared and not s.hold_on
+    """Held → lifted is waiting at the border again, not across it; holds repeat."""
+    s = ok(ok(ok(ready_to_book(), booking()), fact("departed")),
+           fact("arrived_at_border"))
+    s = ok(s, fact("border_hold_started", NOW + timedelta(days=2, hours=1)))
+    assert c.decide(s, fact("border_hold_started")) == []  # the same hold reported twice
+    assert "not expected now" in refused(s, fact("border_cleared"))
+    [lifted] = c.decide(s, fact("border_hold_lifted", NOW + timedelta(days=2, hours=3)))
+    assert lifted.held_seconds == 2 * 3600
+    s = c.evolve(s, lifted)
+    assert not s.border_cleared and not s.hold_on and s.at_border == "KIV"
+    s = ok(s, fact("border_hold_started", NOW + timedelta(days=2, hours=5)))
+    assert s.holds == 2
+    s = ok(ok(s, fact("border_hold_lifted")), fact("border_cleared"))
+    assert s.border_cleared
 
 
 def test_referral_rules():

@@ -13,7 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 from domain import messages as msg
 from domain.config import JourneyConfig
 from domain.vocabulary import (
+    AgeAssessor,
     AgeCategory,
+    ConsentChange,
     Determination,
     GuardianAuthority,
     HandoverTo,
@@ -136,10 +138,26 @@ class CaseDriver:
         )
 
     async def fact(self, fact: str, failure: LegFailure | None = None,
-                   org: str = SENDING) -> None:
-        await self.handle.signal(ReturnCaseWorkflow.journey_fact,
-                                 msg.JourneyFact(organisation_id=org, actor_id="u-2001",
-                                                 fact=fact, failure=failure))
+                   org: str = SENDING) -> msg.FactRecorded:
+        """Report a road fact; the Update answers once it is recorded (or raises)."""
+        return await self.handle.execute_update(
+            ReturnCaseWorkflow.report_fact,
+            msg.JourneyFact(organisation_id=org, actor_id="u-2001", fact=fact,
+                            failure=failure))
+
+    async def withdraw(self, change: ConsentChange = ConsentChange.WITHDRAWN,
+                       org: str = SENDING) -> msg.WithdrawalRecorded:
+        return await self.handle.execute_update(
+            ReturnCaseWorkflow.record_withdrawal,
+            msg.ConsentWithdrawal(organisation_id=org, actor_id="u-1001", change=change,
+                                  form_record_id=rec()))
+
+    async def assess_age(self, result: AgeCategory,
+                         by: AgeAssessor = AgeAssessor.SOCIAL_WELFARE_CENTRE) -> msg.AgeAssessed:
+        return await self.handle.execute_update(
+            ReturnCaseWorkflow.record_age_assessment,
+            msg.AgeAssessment(organisation_id=SENDING, actor_id="u-1001", assessed_by=by,
+                              result=result, evidence_record_id=rec()))
 
     async def stage(self, stage: str) -> msg.CaseView:
         return await self.until(lambda v: v.stage == stage, f"stage {stage}")
@@ -176,10 +194,10 @@ class CaseDriver:
         await self.complete(TaskKind.SECURITY_ASSESSMENT, security(risk))
 
     async def depart_and_arrive(self, sleep) -> None:
-        """Departure is a durable timer: skip to it, then report the road facts."""
+        """She boards when the flight leaves: skip to the departure, then report the facts."""
         await self.stage("awaiting_departure")
-        await self.fact("departed")
         await sleep(self.input.config.departure_lead + timedelta(minutes=1))
+        await self.fact("departed")
         await self.stage("in_transit")
         await self.fact("arrived_at_border")
         await self.stage("border")

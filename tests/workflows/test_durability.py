@@ -82,7 +82,9 @@ async def test_worker_restarted_mid_journey_continues_without_duplicates(
 
 
 def recorded_histories() -> list[Path]:
-    return sorted(HISTORIES.glob("*.json"))
+    """Today's paths, and in pre_road_updates/ the histories of runs started before road
+    facts became Updates: those runs must still replay (workflows/legacy_road.py)."""
+    return sorted(HISTORIES.rglob("*.json"))
 
 
 def test_histories_are_recorded():
@@ -90,7 +92,8 @@ def test_histories_are_recorded():
         "record them with HOMEWARD_RECORD_HISTORIES=1 pytest tests/workflows/test_journeys.py")
 
 
-@pytest.mark.parametrize("path", recorded_histories(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", recorded_histories(),
+                         ids=lambda p: str(p.relative_to(HISTORIES).with_suffix("")))
 async def test_recorded_history_replays_against_current_code(path: Path):
     history = WorkflowHistory.from_json(f"return-replay-{uuid.uuid4()}", path.read_text())
     replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_DATA_CONVERTER)
@@ -115,8 +118,8 @@ class WaitsBeforeReferral(ReturnCaseWorkflow):
 async def test_the_replay_test_catches_an_incompatible_change():
     """Recorded histories fail against a workflow that changed its steps: the replay test
     has teeth (such a change needs ``workflow.patched``)."""
-    history = WorkflowHistory.from_json("return-replay-changed",
-                                        (HISTORIES / "adult_happy_path.json").read_text())
+    recorded = HISTORIES / "pre_road_updates" / "adult_happy_path.json"
+    history = WorkflowHistory.from_json("return-replay-changed", recorded.read_text())
     replayer = Replayer(workflows=[WaitsBeforeReferral], data_converter=TEST_DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None

@@ -20,6 +20,7 @@ from case_driver import (
     record_history,
 )
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from domain import messages as msg
 from domain.config import JourneyConfig
@@ -181,12 +182,13 @@ async def test_consent_withdrawn_after_booking_unwinds_everything(
     await case.documents_and_clearances()
     await case.stage("awaiting_departure")
 
-    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent,
-                             msg.ConsentWithdrawal(organisation_id=SENDING, actor_id="u-1001",
-                                                   form_record_id=rec()))
-    await case.fact("departed")  # too late: nothing moves forward any more
+    withdrawn = await case.withdraw()
+    assert (withdrawn.path, withdrawn.duplicate) == ("unwind", False)
     result = await case.result()
     await record_history(case, "consent_withdrawn_after_booking")
+    # The case is closed: a departure reported now is refused, not queued for later.
+    with pytest.raises(RPCError, match="not found"):
+        await case.fact("departed")
 
     assert result.outcome == "alternative_pathway"
     types = await case.event_types()
@@ -207,8 +209,7 @@ async def test_consent_deferred_while_documents_pending_withdraws_the_request(
     case = await start(workflow_env, task_queue, store)
     await case.through_consent(datetime.now(UTC))
     await case.task(TaskKind.TRAVEL_DOCUMENTS)
-    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
-        organisation_id=SENDING, actor_id="u-1001", change="deferred"))
+    await case.withdraw(change="deferred")
     result = await case.result()
 
     assert result.outcome == "alternative_pathway"
@@ -221,16 +222,24 @@ async def test_consent_deferred_while_documents_pending_withdraws_the_request(
     assert outcome.payload == {"change": "deferred"}
 
 
-async def test_consent_withdrawal_from_another_organisation_is_ignored(
+async def test_a_withdrawal_relayed_by_the_receiving_mission_is_hers_and_recorded(
     workflow_env, worker, task_queue, store
 ):
     case = await start(workflow_env, task_queue, store)
     await case.task(TaskKind.SCREENING_INTERVIEW)
-    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
-        organisation_id=RECEIVING, actor_id="u-9"))
-    view = await case.until(lambda v: v.ignored_signals == 1, "the signal ignored")
-    assert view.stage == "screening" and view.outcome is None
-    await case.terminate()
+    recorded = await case.withdraw(org=RECEIVING)
+    assert recorded.path == "unwind"
+    assert (await case.result()).outcome == "alternative_pathway"
+    withdrawn = next(e for e in await case.events() if e.event_type == "consent.withdrawn")
+    assert withdrawn.author_org == RECEIVING
+    assert withdrawn.payload["relayed_by"] == "receiving_mission"
+    # Nobody outside the case can withdraw for her.
+    other = await start(workflow_env, task_queue, store)
+    await other.task(TaskKind.SCREENING_INTERVIEW)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await other.withdraw(org=PARTNER)
+    assert refused.value.cause.details[0] == "not_your_fact"
+    await other.terminate()
 
 
 # --- non-return options: every choice ends in its own outcome -------------------------
@@ -420,7 +429,12 @@ async def test_border_hold_of_30_hours_calls_a_companion_escalates_and_continues
     await case.until(lambda v: v.blocked_on == "escalation:border_hold_exceeded",
                      "the escalation")
     await workflow_env.sleep(timedelta(hours=6))
-    await case.fact("border_hold_lifted")
+    lifted = await case.fact("border_hold_lifted")
+    # Lifted is not crossed: she waits at the border again, and nothing blocks the case.
+    assert lifted.stage == "border"
+    view = await case.status()
+    assert view.blocked_on is None and "border_cleared" in view.expected_facts
+    await case.fact("border_cleared")
     await case.stage("reception")
     await case.reception()
     assert (await case.result()).outcome == "returned"
@@ -431,7 +445,8 @@ async def test_border_hold_of_30_hours_calls_a_companion_escalates_and_continues
     assert types == [
         *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
         "border.hold_started", "task.opened", "border.companion_assigned", "case.escalated",
-        "border.hold_lifted", *RECEPTION, "escort.released", "outcome.returned",
+        "border.hold_lifted", "border.cleared", *RECEPTION, "escort.released",
+        "outcome.returned",
     ]
     at = {e.event_type: e.occurred_at for e in events}
     started = at["border.hold_started"]
@@ -490,18 +505,22 @@ async def test_witness_cannot_depart_before_the_prosecutor_notice_period(
         notified_at=notified_at, testimony="remote_testimony_arranged"))
     await case.complete(TaskKind.SECURITY_ASSESSMENT, security())
     await case.stage("awaiting_departure")
-    await case.fact("departed")  # reported at once: the workflow waits for the notice
-
-    await workflow_env.sleep(timedelta(days=9, hours=23))
-    assert (await case.status()).stage == "awaiting_departure"
+    earliest = notified_at + timedelta(days=10)
+    # A departure before the notice period is refused, with the date it becomes allowed;
+    # it is never recorded with another date.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await case.fact("departed")
+    assert refused.value.cause.details == ("witness_notice_period", [],
+                                           earliest.isoformat())
     assert "journey.departed" not in await case.event_types()
-    await workflow_env.sleep(timedelta(hours=2))
+    await workflow_env.sleep(timedelta(days=10, hours=1))
+    recorded = await case.fact("departed")
+    assert recorded.event_types == ("journey.departed",)
     await case.stage("in_transit")
 
     events = await case.events()
     booked = next(e for e in events if e.event_type == "journey.booked")
     departed = next(e for e in events if e.event_type == "journey.departed")
-    earliest = notified_at + timedelta(days=10)
     assert datetime.fromisoformat(booked.payload["departure_at"]) == earliest
     assert departed.occurred_at >= earliest
     notice = next(e for e in events if e.event_type == "clearance.prosecutor_notified")
@@ -567,29 +586,6 @@ async def test_an_overdue_task_escalates_once(workflow_env, worker, task_queue, 
     await case.terminate()
 
 
-async def test_consent_withdrawn_during_a_border_hold_cancels_the_companion_task(
-    workflow_env, worker, task_queue, store, travel
-):
-    case = await start(workflow_env, task_queue, store)
-    await case.through_consent(datetime.now(UTC))
-    await case.documents_and_clearances()
-    await case.depart_and_arrive(workflow_env.sleep)
-    await case.fact("border_hold_started")
-    await case.until(lambda v: v.blocked_on == "border_hold", "the hold")
-    await workflow_env.sleep(timedelta(hours=6, minutes=1))
-    await case.task(TaskKind.BORDER_COMPANION)
-    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
-        organisation_id=SENDING, actor_id="u-1001"))
-    assert (await case.result()).outcome == "alternative_pathway"
-    types = await case.event_types()
-    assert types[-7:] == [
-        "border.hold_started", "task.opened",
-        "consent.withdrawn", "journey.booking_cancelled", "escort.released", "task.cancelled",
-        "outcome.alternative_pathway",
-    ]
-    assert "case.escalated" not in types  # the 24 h timer died with the withdrawal
-
-
 async def test_manual_travel_adapter_the_coordinator_enters_the_booking(
     workflow_env, worker, task_queue, store, travel
 ):
@@ -613,8 +609,7 @@ async def test_manual_travel_adapter_the_coordinator_enters_the_booking(
                                             entered(now + timedelta(days=1)))
     assert done.event_types == ("journey.booked",)
     await case.stage("awaiting_departure")
-    await case.handle.signal(ReturnCaseWorkflow.withdraw_consent, msg.ConsentWithdrawal(
-        organisation_id=SENDING, actor_id="u-1001"))
+    await case.withdraw()
     assert (await case.result()).outcome == "alternative_pathway"
     events = await case.events()
     booked = next(e for e in events if e.event_type == "journey.booked")
