@@ -29,6 +29,7 @@ from domain.policies import (
 from domain.road import decide_fact
 from domain.vocabulary import (
     MINOR_SAFE_HANDOVERS,
+    POLICE_ESCORT_HANDOVERS,
     AgeAssessor,
     AgeCategory,
     ConsentChange,
@@ -966,12 +967,12 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
             return [ev.HandedOverToGuardian(task_id=task.task_id, handed_to=r.handed_to,
                                             guardian_record_id=r.guardian_record_id)]
         case msg.SafePlaceResult():
-            if (state.minor or _police_escorted(state)) and (
-                r.handed_to not in MINOR_SAFE_HANDOVERS
-            ):
-                who = "a child" if state.minor else "a person with a police escort"
-                return Refusal(f"{who} is handed only to a legal guardian or a child "
+            if state.minor and r.handed_to not in MINOR_SAFE_HANDOVERS:
+                return Refusal("a child is handed only to her legal guardian or a child "
                                "protection authority", code="unsafe_handover")
+            if _police_escorted(state) and r.handed_to not in POLICE_ESCORT_HANDOVERS:
+                return Refusal("her police escort hands her over only to a guardian or a "
+                               "named authority", code="unsafe_handover")
             return [ev.SafePlaceConfirmed(task_id=task.task_id, place=r.place,
                                           handed_to=r.handed_to,
                                           safe_place_record_id=r.safe_place_record_id)]

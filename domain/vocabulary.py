@@ -284,12 +284,16 @@ class SafeHandover(StrEnum):
     PARTNER_NGO = "partner_ngo"
     LEGAL_GUARDIAN = "legal_guardian"
     CHILD_PROTECTION_AUTHORITY = "child_protection_authority"
+    NAMED_AUTHORITY = "named_authority"  # police or another authority, named in the record
     HERSELF = "herself"  # an adult who chose her own safe address
 
 
 MINOR_SAFE_HANDOVERS = frozenset({SafeHandover.LEGAL_GUARDIAN,
                                   SafeHandover.CHILD_PROTECTION_AUTHORITY})
-"""A child (or anyone with a police escort) is handed only to a guardian or an authority."""
+"""A child is handed only to her guardian or a child protection authority."""
+
+POLICE_ESCORT_HANDOVERS = MINOR_SAFE_HANDOVERS | {SafeHandover.NAMED_AUTHORITY}
+"""A police escort hands her over only to a guardian or a named authority."""
 
 
 class IdentificationMethod(StrEnum):

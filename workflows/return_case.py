@@ -142,6 +142,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         self._safeguards_inline = False
         self._hold_watch: asyncio.Task[None] | None = None
         self._companion_task: UUID | None = None
+        self._hold_escalated = False
         self._road_changes = 0  # bumped by every recorded fact: the road loop wakes on it
         self._back_off_pending = False  # a leg failed: wait before the next booking
         self._replan = False  # tracing found her safe and asked for a new booking
@@ -624,7 +625,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         await self._apply([c.ScheduleRebooking(workflow.now() + delay)])
         self._set_blocked("rebooking")
         await workflow.sleep(delay)
-        self._set_blocked(None)
+        self._set_blocked(self._held_at_border())
 
     async def _hold_journey_for_safeguards(self) -> None:
         """An assessment found her a child after booking: the journey is re-planned with an
@@ -713,8 +714,9 @@ class ReturnCaseWorkflow(SignalledRoad):
         follow_up: list[str] = []
         if fact is RoadFact.BORDER_HOLD_STARTED:
             self._set_blocked("border_hold")
+            held_from = self._state.hold_since or workflow.now()
             self._hold_watch = asyncio.create_task(self._watch_hold(self._state.holds,
-                                                                    workflow.now()))
+                                                                    held_from))
         elif fact in (RoadFact.BORDER_HOLD_LIFTED, RoadFact.ENTRY_REFUSED):
             follow_up += await self._end_hold()
         elif fact is RoadFact.LEG_FAILED:
@@ -742,13 +744,21 @@ class ReturnCaseWorkflow(SignalledRoad):
                 await self._apply([c.Escalate(EscalationReason.BORDER_HOLD_EXCEEDED, held_from)],
                                   safety=True, only_if=current)
                 if current():
-                    self._set_blocked(
-                        f"escalation:{EscalationReason.BORDER_HOLD_EXCEEDED.value}")
+                    self._hold_escalated = True
+                    self._set_blocked(self._held_at_border())
+
+    def _held_at_border(self) -> str | None:
+        """What a hold blocks the case on, for as long as it lasts."""
+        if not self._state.hold_on:
+            return None
+        escalated = EscalationReason.BORDER_HOLD_EXCEEDED
+        return f"escalation:{escalated.value}" if self._hold_escalated else "border_hold"
 
     async def _end_hold(self) -> list[str]:
         if self._hold_watch is not None:
             self._hold_watch.cancel()
             self._hold_watch = None
+        self._hold_escalated = False
         self._set_blocked(None)
         companion, self._companion_task = self._companion_task, None
         if companion is not None and companion in self._state.open_tasks:

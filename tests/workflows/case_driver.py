@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from domain import messages as msg
 from domain.config import JourneyConfig
@@ -42,7 +42,28 @@ ORG_OF = {
     TaskKind.RECEPTION_HANDOFF: RECEIVING,
     TaskKind.GUARDIAN_HANDOVER: RECEIVING,
     TaskKind.BORDER_COMPANION: PARTNER,
+    TaskKind.TRACING: RECEIVING,
 }
+
+
+# Event types of the common stretches of a journey, for exact-sequence assertions.
+REFERRAL_TO_CONSENT = [
+    "case.referral_registered",
+    "task.opened", "screening.interview_recorded",
+    "task.opened", "options.decision_recorded",
+    "task.opened", "consent.recorded",
+]
+DOCUMENTS_AND_CLEARANCES = [
+    "documents.requested", "task.opened", "documents.issued",
+    "task.opened", "task.opened",  # medical and security, opened together
+    "clearance.medical_recorded", "clearance.security_assessed",
+]
+BOOKED = ["journey.booked", "escort.assigned", "reception.handoff_code_issued"]
+TRAVEL_TO_BORDER = ["journey.departed", "journey.arrived_at_border"]
+RECEPTION = [
+    "task.opened", "reception.handoff_confirmed", "reception.safe_arrival_confirmed",
+    "reception.assistance_recorded",
+]
 
 
 def case_input(**overrides: Any) -> msg.ReturnCaseInput:
@@ -131,30 +152,38 @@ class CaseDriver:
     async def complete(self, kind: TaskKind, result: Any, *, org: str | None = None,
                        actor: str = "u-1001") -> msg.TaskCompleted:
         task = await self.task(kind)
-        return await self.handle.execute_update(
+        return await self._update(
             ReturnCaseWorkflow.complete_task,
             msg.TaskCompletion(task_id=task.task_id, organisation_id=org or ORG_OF.get(kind,
                                SENDING), actor_id=actor, result=result),
         )
 
+    async def _update(self, update, arg):
+        """An Update; a refusal raises with its reason in the message, for readable failures."""
+        try:
+            return await self.handle.execute_update(update, arg)
+        except WorkflowUpdateFailedError as failed:
+            failed.add_note(f"refused: {failed.cause}")
+            raise
+
     async def fact(self, fact: str, failure: LegFailure | None = None,
                    org: str = SENDING) -> msg.FactRecorded:
         """Report a road fact; the Update answers once it is recorded (or raises)."""
-        return await self.handle.execute_update(
+        return await self._update(
             ReturnCaseWorkflow.report_fact,
             msg.JourneyFact(organisation_id=org, actor_id="u-2001", fact=fact,
                             failure=failure))
 
     async def withdraw(self, change: ConsentChange = ConsentChange.WITHDRAWN,
                        org: str = SENDING) -> msg.WithdrawalRecorded:
-        return await self.handle.execute_update(
+        return await self._update(
             ReturnCaseWorkflow.record_withdrawal,
             msg.ConsentWithdrawal(organisation_id=org, actor_id="u-1001", change=change,
                                   form_record_id=rec()))
 
     async def assess_age(self, result: AgeCategory,
                          by: AgeAssessor = AgeAssessor.SOCIAL_WELFARE_CENTRE) -> msg.AgeAssessed:
-        return await self.handle.execute_update(
+        return await self._update(
             ReturnCaseWorkflow.record_age_assessment,
             msg.AgeAssessment(organisation_id=SENDING, actor_id="u-1001", assessed_by=by,
                               result=result, evidence_record_id=rec()))

@@ -9,9 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from case_driver import (
+    BOOKED,
+    DOCUMENTS_AND_CLEARANCES,
     PARTNER,
     RECEIVING,
+    RECEPTION,
+    REFERRAL_TO_CONSENT,
     SENDING,
+    TRAVEL_TO_BORDER,
     CaseDriver,
     advance,
     case_input,
@@ -33,24 +38,6 @@ from domain.vocabulary import (
     TaskKind,
 )
 from workflows import ReturnCaseWorkflow
-
-REFERRAL_TO_CONSENT = [
-    "case.referral_registered",
-    "task.opened", "screening.interview_recorded",
-    "task.opened", "options.decision_recorded",
-    "task.opened", "consent.recorded",
-]
-DOCUMENTS_AND_CLEARANCES = [
-    "documents.requested", "task.opened", "documents.issued",
-    "task.opened", "task.opened",  # medical and security, opened together
-    "clearance.medical_recorded", "clearance.security_assessed",
-]
-BOOKED = ["journey.booked", "escort.assigned", "reception.handoff_code_issued"]
-TRAVEL_TO_BORDER = ["journey.departed", "journey.arrived_at_border"]
-RECEPTION = [
-    "task.opened", "reception.handoff_confirmed", "reception.safe_arrival_confirmed",
-    "reception.assistance_recorded",
-]
 
 
 async def start(workflow_env, task_queue, store, **overrides) -> CaseDriver:

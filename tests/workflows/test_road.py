@@ -1,0 +1,596 @@
+"""The road as it really happens, on the time-skipping server against a real event store:
+repeated border holds, a flight cancelled during a hold, facts out of their moment,
+a withdrawal after departure that brings her to safety, age reassessment, and a person
+who never arrives. Each scenario asserts the exact sequence of event types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from case_driver import (
+    BOOKED,
+    DOCUMENTS_AND_CLEARANCES,
+    PARTNER,
+    RECEIVING,
+    RECEPTION,
+    REFERRAL_TO_CONSENT,
+    SENDING,
+    TRAVEL_TO_BORDER,
+    CaseDriver,
+    case_input,
+    documents_issued,
+    medical_fit,
+    rec,
+    record_history,
+    security,
+)
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.converter import PayloadConverter
+
+from domain import messages as msg
+from domain.vocabulary import (
+    AgeAssessor,
+    AgeCategory,
+    Determination,
+    LegFailure,
+    RiskLevel,
+    SafeHandover,
+    SafePlace,
+    TaskKind,
+    TracingFinding,
+    TracingNext,
+)
+from workflows import search_attributes as sa
+
+RETURNED = ["escort.released", "outcome.returned"]
+
+
+async def start(workflow_env, task_queue, store, **overrides) -> CaseDriver:
+    return await CaseDriver.start(workflow_env.client, task_queue, store, case_input(**overrides))
+
+
+async def at_border(workflow_env, case: CaseDriver) -> None:
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+
+
+async def refused_because(call) -> str:
+    """The sentence a refused Update gives its caller."""
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await call
+    return str(refused.value.cause)
+
+
+async def refusal(call) -> tuple:
+    """The machine-readable details of a refused Update: (code, expected, allowed from)."""
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await call
+    return refused.value.cause.details
+
+
+async def search_attributes(case: CaseDriver) -> dict[str, object]:
+    """The case's search attributes as operators filter on them (decoded one by one: the
+    time-skipping server answers an unset datetime in a form the typed decoder rejects)."""
+    raw = await case.client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=case.client.namespace,
+                                         execution=WorkflowExecution(workflow_id=case.handle.id)))
+    fields = raw.workflow_execution_info.search_attributes.indexed_fields
+    return {name: PayloadConverter.default.from_payload(payload)
+            for name, payload in fields.items() if payload.data not in (b"", b"null")}
+
+
+def safe_place(handed_to: SafeHandover,
+               place: SafePlace = SafePlace.PARTNER_NGO_CARE) -> msg.SafePlaceResult:
+    return msg.SafePlaceResult(place=place, handed_to=handed_to, safe_place_record_id=rec())
+
+
+def traced(finding: TracingFinding, then: TracingNext | None = None) -> msg.TracingResult:
+    return msg.TracingResult(finding=finding, then=then, tracing_record_id=rec())
+
+
+# --- the border as a state machine ------------------------------------------------------
+
+
+async def test_hold_lift_hold_lift_clear_each_hold_with_its_own_timers(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await at_border(workflow_env, case)
+
+    first = await case.fact("border_hold_started")
+    assert (first.event_types, first.duplicate, first.stage) == (
+        ("border.hold_started",), False, "border")
+    again = await case.fact("border_hold_started")  # the same hold, reported twice
+    assert (again.event_types, again.duplicate) == ((), True)
+    assert (await case.status()).blocked_on == "border_hold"
+    await workflow_env.sleep(timedelta(hours=6, minutes=1))
+    await case.task(TaskKind.BORDER_COMPANION)
+    lifted = await case.fact("border_hold_lifted")
+    assert lifted.event_types == ("border.hold_lifted", "task.cancelled")
+    view = await case.status()
+    assert (view.stage, view.blocked_on, view.open_tasks) == ("border", None, ())
+
+    await case.fact("border_hold_started")  # held again: the timers start again
+    await workflow_env.sleep(timedelta(hours=5, minutes=50))
+    assert not (await case.status()).open_tasks
+    await workflow_env.sleep(timedelta(minutes=12))
+    await case.task(TaskKind.BORDER_COMPANION)
+    await workflow_env.sleep(timedelta(hours=18))
+    await case.until(lambda v: v.blocked_on == "escalation:border_hold_exceeded",
+                     "the second hold's escalation")
+    await case.fact("border_hold_lifted")
+    assert (await case.status()).blocked_on is None
+    assert sa.BLOCKED_ON.name not in await search_attributes(case)
+    await case.fact("border_cleared")
+    await case.stage("reception")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "border_holds_repeated")
+
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
+        "border.hold_started", "task.opened", "border.hold_lifted", "task.cancelled",
+        # Nobody took the second companion task within its 2 h: it escalated as overdue.
+        "border.hold_started", "task.opened", "task.overdue_escalated", "case.escalated",
+        "border.hold_lifted", "task.cancelled", "border.cleared", *RECEPTION, *RETURNED,
+    ]
+    holds = [e for e in events if e.event_type == "border.hold_started"]
+    escalated = next(e for e in events if e.event_type == "case.escalated")
+    # The escalation belongs to the second hold, 24 h after it started.
+    assert escalated.occurred_at - holds[1].occurred_at >= timedelta(hours=24)
+    assert datetime.fromisoformat(escalated.payload["since"]) == holds[1].occurred_at
+
+
+async def test_a_flight_cancelled_during_a_hold_is_rebooked_and_the_hold_timers_run_on(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await at_border(workflow_env, case)
+    await case.fact("border_hold_started")
+    await workflow_env.sleep(timedelta(hours=1))
+    failed = await case.fact("leg_failed", LegFailure.CANCELLED_FLIGHT)
+    assert failed.event_types == ("journey.leg_failed",)
+    await case.until(lambda v: v.blocked_on == "rebooking", "the rebooking wait")
+    await workflow_env.sleep(timedelta(hours=2, minutes=1))
+    view = await case.until(lambda v: v.booking_attempts == 2, "the onward leg rebooked")
+    # Still held at the same border, blocked on the hold again.
+    assert (view.stage, view.blocked_on) == ("border", "border_hold")
+    await workflow_env.sleep(timedelta(hours=3))  # 6 h after the hold started
+    companion = await case.task(TaskKind.BORDER_COMPANION)
+    assert companion.assignee_org == PARTNER
+    await case.complete(TaskKind.BORDER_COMPANION,
+                        msg.BorderCompanionResult(companion_record_id=rec()))
+    await case.fact("border_hold_lifted")
+    await case.fact("border_cleared")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "flight_cancelled_during_hold")
+
+    types = await case.event_types()
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
+        "border.hold_started", "journey.leg_failed", "journey.rebooking_scheduled",
+        "journey.booked", "task.opened", "border.companion_assigned", "border.hold_lifted",
+        "border.cleared", *RECEPTION, *RETURNED,
+    ]
+
+
+# --- every fact is answered -------------------------------------------------------------
+
+
+async def test_facts_out_of_their_moment_are_refused_with_what_is_expected(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.task(TaskKind.SCREENING_INTERVIEW)
+    code, expected, _ = await refusal(case.fact("departed"))
+    assert (code, expected) == ("fact_not_expected_now", [])
+
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    code, expected, _ = await refusal(case.fact("border_cleared"))
+    assert (code, expected) == ("fact_not_expected_now",
+                                ["departed", "did_not_board", "leg_failed"])
+    code, _, _ = await refusal(case.fact("departed", org=PARTNER))
+    assert code == "not_your_fact"
+    code, _, _ = await refusal(case.fact("departed", org=RECEIVING))
+    assert code == "not_your_fact"
+    before = await case.event_types()
+
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    await case.fact("departed")
+    code, expected, _ = await refusal(case.fact("border_hold_started"))
+    assert expected == ["arrived_at_border", "leg_failed", "missing_in_transit"]
+    code, _, _ = await refusal(case.fact("border_cleared"))
+    assert code == "fact_not_expected_now"
+    # Refused facts wrote nothing and left no Update in the history.
+    assert await case.event_types() == [*before, "journey.departed"]
+    history = await case.handle.fetch_history()
+    accepted = [e for e in history.events if e.HasField(
+        "workflow_execution_update_accepted_event_attributes")]
+    names = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+             for e in accepted]
+    assert names.count("report_fact") == 1
+    await case.terminate()
+
+
+async def test_facts_during_a_minors_safeguards_are_refused_not_replayed_later(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
+    await case.through_consent(datetime.now(UTC))
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    for fact in ("departed", "arrived_at_border", "border_cleared"):
+        code, expected, _ = await refusal(case.fact(fact))
+        assert (code, expected) == ("fact_not_expected_now", [])
+    await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
+    await case.documents_and_clearances()
+    view = await case.stage("awaiting_departure")
+    await workflow_env.sleep(timedelta(days=3))
+    # Nothing was held back to be replayed: she is still waiting to depart.
+    assert (await case.status()).stage == "awaiting_departure"
+    assert view.booking_attempts == 1
+    assert "journey.departed" not in await case.event_types()
+    await case.terminate()
+
+
+# --- a withdrawal after departure brings her to safety first ----------------------------
+
+
+async def test_withdrawal_in_transit_keeps_her_leg_and_escorts_until_a_safe_place(
+    workflow_env, worker, task_queue, store, travel
+):
+    case = await start(workflow_env, task_queue, store, risk_level=RiskLevel.HIGH)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances(risk=RiskLevel.HIGH)
+    await case.stage("awaiting_departure")
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    await case.fact("departed")
+
+    recorded = await case.withdraw()
+    assert (recorded.path, recorded.duplicate) == ("to_safety", False)
+    assert (await case.withdraw()).duplicate
+    view = await case.until(lambda v: v.blocked_on == "task:safe_place", "the safe place task")
+    assert view.stage == "to_safety"
+    [task] = view.open_tasks
+    assert (task.kind, task.assignee_org) == (TaskKind.SAFE_PLACE, SENDING)
+    # She is still on the road: what happens there is recorded.
+    assert (await case.fact("arrived_at_border")).event_types == ("journey.arrived_at_border",)
+    # Late confirmation escalates.
+    await workflow_env.sleep(timedelta(hours=12, minutes=1))
+    await case.until(lambda v: v.open_tasks[0].escalated, "the overdue safe place")
+    # Her police escort hands her only to a named authority or a guardian.
+    assert "police escort" in await refused_because(
+        case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.HERSELF)))
+    await case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.NAMED_AUTHORITY))
+    assert (await case.result()).outcome == "alternative_pathway"
+    await record_history(case, "withdrawal_in_transit")
+
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES,
+        "journey.booked", "escort.assigned", "escort.assigned", "reception.handoff_code_issued",
+        "journey.departed", "consent.withdrawn", "task.opened", "journey.arrived_at_border",
+        "task.overdue_escalated", "safety.safe_place_confirmed",
+        "escort.released", "escort.released", "outcome.alternative_pathway",
+    ]
+    withdrawn = next(e for e in events if e.event_type == "consent.withdrawn")
+    assert withdrawn.payload["after_departure"] is True
+    booking = next(e for e in events if e.event_type == "journey.booked")
+    assert not travel.is_cancelled(booking.payload["booking_ref"])  # the leg she was on
+    assert {e.payload["reason"] for e in events if e.event_type == "escort.released"} == {
+        "safe_place_reached"}
+
+
+async def test_withdrawal_held_at_the_border_keeps_the_companion_with_her(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await at_border(workflow_env, case)
+    await case.fact("border_hold_started")
+    await workflow_env.sleep(timedelta(hours=6, minutes=1))
+    await case.task(TaskKind.BORDER_COMPANION)
+    await case.withdraw()
+    view = await case.until(lambda v: v.blocked_on == "task:safe_place", "the way to safety")
+    assert view.stage == "to_safety"
+    assert {t.kind for t in view.open_tasks} == {TaskKind.BORDER_COMPANION, TaskKind.SAFE_PLACE}
+    await case.complete(TaskKind.BORDER_COMPANION,
+                        msg.BorderCompanionResult(companion_record_id=rec()))
+    await workflow_env.sleep(timedelta(hours=18))  # the hold goes on: it still escalates
+    await case.until(lambda v: v.outcome is None and any(
+        t.kind is TaskKind.SAFE_PLACE for t in v.open_tasks), "still waiting for safety")
+    await case.fact("border_hold_lifted")
+    await case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.PARTNER_NGO,
+                                                        SafePlace.RETURN_TO_SHELTER))
+    assert (await case.result()).outcome == "alternative_pathway"
+    await record_history(case, "withdrawal_during_hold")
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES) + len(BOOKED) + 2:] == [
+        "border.hold_started", "task.opened", "consent.withdrawn", "task.opened",
+        "border.companion_assigned", "task.overdue_escalated", "case.escalated",
+        "border.hold_lifted", "safety.safe_place_confirmed", "escort.released",
+        "outcome.alternative_pathway",
+    ]
+
+
+async def test_a_childs_withdrawal_in_transit_ends_only_with_her_guardian_or_an_authority(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
+    await case.through_consent(datetime.now(UTC))
+    await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    await case.fact("departed")
+    await case.withdraw()
+    await case.task(TaskKind.SAFE_PLACE)
+    assert "a child is handed only" in await refused_because(
+        case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.PARTNER_NGO)))
+    assert "escort.released" not in await case.event_types()
+    await case.complete(TaskKind.SAFE_PLACE,
+                        safe_place(SafeHandover.CHILD_PROTECTION_AUTHORITY))
+    assert (await case.result()).outcome == "alternative_pathway"
+    await record_history(case, "minor_withdrawal_in_transit")
+    events = await case.events()
+    assert [e.event_type for e in events][-6:] == [
+        "journey.departed", "consent.withdrawn", "task.opened", "safety.safe_place_confirmed",
+        "escort.released", "outcome.alternative_pathway",
+    ]
+    released = next(e for e in events if e.event_type == "escort.released")
+    assert released.payload["reason"] == "safe_place_reached"
+
+
+async def test_withdrawal_across_the_border_is_a_task_for_the_receiving_mission(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await at_border(workflow_env, case)
+    await case.fact("border_cleared")
+    await case.task(TaskKind.RECEPTION_HANDOFF)
+    await case.withdraw()
+    view = await case.until(lambda v: v.blocked_on == "task:safe_place", "the safe place task")
+    [task] = view.open_tasks
+    assert (task.kind, task.assignee_org) == (TaskKind.SAFE_PLACE, RECEIVING)
+    await case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.HERSELF,
+                                                        SafePlace.SAFE_ADDRESS_OF_HER_CHOICE),
+                        org=RECEIVING)
+    assert (await case.result()).outcome == "alternative_pathway"
+    events = await case.events()
+    assert [e.event_type for e in events][-8:] == [
+        "border.cleared", "task.opened", "consent.withdrawn", "task.cancelled", "task.opened",
+        "safety.safe_place_confirmed", "escort.released", "outcome.alternative_pathway",
+    ]
+    confirmed = next(e for e in events if e.event_type == "safety.safe_place_confirmed")
+    assert confirmed.author_org == RECEIVING
+    cancelled = next(e for e in events if e.event_type == "task.cancelled")
+    assert cancelled.payload["kind"] == "reception_handoff"
+
+
+# --- age assessment ---------------------------------------------------------------------
+
+
+async def test_an_adult_found_to_be_a_child_gets_the_safeguards_before_booking(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.task(TaskKind.TRAVEL_DOCUMENTS)
+    assessed = await case.assess_age(AgeCategory.AGE_12_TO_17, AgeAssessor.MEDICAL_ASSESSMENT)
+    assert assessed.minor and assessed.event_types == ("case.age_assessed",)
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    assert (await search_attributes(case))[sa.MINOR.name] is True
+    # Documents are on hold until the guardian and the best-interest determination.
+    assert "no legal guardian" in await refused_because(
+        case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued()))
+    await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
+    await case.documents_and_clearances()
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    await case.guardian_handover()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "age_reassessed_as_minor")
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, "documents.requested", "task.opened", "case.age_assessed",
+        "task.opened", "minor.guardian_appointed", "task.opened",
+        "minor.best_interest_determined", "documents.issued",
+        "task.opened", "task.opened", "clearance.medical_recorded",
+        "clearance.security_assessed", *BOOKED, *TRAVEL_TO_BORDER, "border.cleared",
+        *RECEPTION, "task.opened", "minor.handed_over_to_guardian", "escort.released",
+        "outcome.returned",
+    ]
+    escort = next(e for e in events if e.event_type == "escort.assigned")
+    assert escort.payload["scope"] == "end_to_end"
+
+
+async def test_a_child_found_after_booking_is_rebooked_with_an_escort_to_her_guardian(
+    workflow_env, worker, task_queue, store, travel
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    await case.assess_age(AgeCategory.DISPUTED, AgeAssessor.POLICE)
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
+    view = await case.until(lambda v: v.booking_attempts == 2, "the new booking")
+    assert view.stage == "awaiting_departure"
+    events = await case.events()
+    types = [e.event_type for e in events]
+    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES):] == [
+        # The guardian task opens at once; the booking and its adult escort are undone.
+        *BOOKED, "case.age_assessed", "task.opened", "journey.booking_cancelled",
+        "escort.released", "minor.guardian_appointed", "task.opened",
+        "minor.best_interest_determined", "journey.booked", "escort.assigned",
+    ]
+    first, second = [e for e in events if e.event_type == "escort.assigned"]
+    assert (first.payload["scope"], second.payload["scope"]) == ("to_handoff", "end_to_end")
+    assert travel.is_cancelled(next(e for e in events if e.event_type == "journey.booked")
+                               .payload["booking_ref"])
+    await case.terminate()
+
+
+async def test_a_disputed_age_resolved_as_adult_ends_the_child_safeguards(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.DISPUTED)
+    await case.through_consent(datetime.now(UTC))
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    assessed = await case.assess_age(AgeCategory.AGE_18_TO_24, AgeAssessor.COURT)
+    assert assessed.minor is False
+    assert assessed.event_types == ("case.age_assessed", "task.cancelled")
+    await case.task(TaskKind.TRAVEL_DOCUMENTS)
+    assert (await search_attributes(case))[sa.MINOR.name] is False
+    await record_history(case, "disputed_age_resolved_as_adult")
+    types = await case.event_types()
+    assert types == [*REFERRAL_TO_CONSENT, "task.opened", "case.age_assessed",
+                     "task.cancelled", "documents.requested", "task.opened"]
+    await case.terminate()
+
+
+async def test_one_assessment_never_makes_a_recorded_child_an_adult(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
+    await case.task(TaskKind.SCREENING_INTERVIEW)
+    code, _, _ = await refusal(case.assess_age(AgeCategory.AGE_25_TO_34))
+    assert code == "age_not_lowered"
+    assert (await case.assess_age(AgeCategory.DISPUTED)).minor
+    assert not (await case.assess_age(AgeCategory.AGE_18_TO_24)).minor
+    await case.terminate()
+
+
+# --- she did not arrive -----------------------------------------------------------------
+
+
+async def test_did_not_board_is_traced_and_found_safe_replans(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    reported = await case.fact("did_not_board")
+    assert reported.event_types == ("journey.did_not_arrive", "case.escalated", "task.opened")
+    assert reported.stage == "tracing"
+    view = await case.status()
+    [task] = view.open_tasks
+    assert (task.kind, task.assignee_org) == (TaskKind.TRACING, RECEIVING)
+    assert view.blocked_on == "tracing:did_not_board"
+    assert (await search_attributes(case))[sa.MISSING.name] is True
+    code, expected, _ = await refusal(case.fact("departed"))  # nothing moves while traced
+    assert (code, expected) == ("fact_not_expected_now", [])
+    await case.complete(TaskKind.TRACING, traced(TracingFinding.FOUND_SAFE, TracingNext.REPLAN))
+    await case.until(lambda v: v.booking_attempts == 2 and v.stage == "awaiting_departure",
+                     "the new booking")
+    assert (await search_attributes(case))[sa.MISSING.name] is False
+    await case.depart_and_arrive(workflow_env.sleep)
+    await case.fact("border_cleared")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "did_not_board_found_safe")
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES):] == [
+        *BOOKED, "journey.did_not_arrive", "case.escalated", "task.opened",
+        "tracing.concluded", "journey.booked", *TRAVEL_TO_BORDER, "border.cleared",
+        *RECEPTION, *RETURNED,
+    ]
+
+
+async def test_missing_in_transit_not_found_closes_as_missing_and_is_counted(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    await case.fact("departed")
+    await case.fact("missing_in_transit", org=RECEIVING)  # either mission reports it
+    await case.complete(TaskKind.TRACING, traced(TracingFinding.MISSING))
+    result = await case.result()
+    assert result.outcome == "missing"
+    await record_history(case, "missing_in_transit")
+    events = await case.events()
+    assert [e.event_type for e in events][-7:] == [
+        "journey.departed", "journey.did_not_arrive", "case.escalated", "task.opened",
+        "tracing.concluded", "escort.released", "outcome.missing",
+    ]
+    reported = next(e for e in events if e.event_type == "journey.did_not_arrive")
+    assert (reported.author_org, reported.payload["reported_by"]) == (
+        RECEIVING, "receiving_mission")
+    assert events[-1].payload == {"fact": "missing_in_transit"}
+    assert events[-2].payload["reason"] == "person_missing"
+    assert (await search_attributes(case))[sa.MISSING.name] is True
+
+
+async def test_not_met_at_arrival_found_safe_continues_to_the_handoff(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await at_border(workflow_env, case)
+    await case.fact("border_cleared")
+    await case.task(TaskKind.RECEPTION_HANDOFF)
+    await case.fact("not_met_at_arrival", org=RECEIVING)
+    view = await case.status()
+    assert view.stage == "tracing" and view.blocked_on == "tracing:not_met_at_arrival"
+    await case.complete(TaskKind.TRACING, traced(TracingFinding.FOUND_SAFE,
+                                                 TracingNext.CONTINUE_JOURNEY))
+    await case.stage("reception")
+    await case.reception()
+    assert (await case.result()).outcome == "returned"
+    await record_history(case, "not_met_at_arrival_found_safe")
+    types = await case.event_types()
+    assert types[-11:] == [
+        "border.cleared", "task.opened", "journey.did_not_arrive", "case.escalated",
+        "task.opened", "tracing.concluded", "reception.handoff_confirmed",
+        "reception.safe_arrival_confirmed", "reception.assistance_recorded", *RETURNED,
+    ]
+
+
+async def test_stopping_a_return_after_departure_also_brings_her_to_safety(
+    workflow_env, worker, task_queue, store
+):
+    """Flights failing in transit up to the limit, and the coordinator stops the return:
+    she is not stranded at a transit airport."""
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+    await case.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
+    await case.complete(TaskKind.SECURITY_ASSESSMENT, security())
+    for attempt in range(1, 4):
+        await case.until(lambda v, a=attempt: v.booking_attempts == a
+                         and v.stage == "awaiting_departure", f"booking {attempt}")
+        await workflow_env.sleep(timedelta(days=2, minutes=1))
+        await case.fact("departed")
+        await case.fact("leg_failed", LegFailure.MISSED_CONNECTION)
+        if attempt < 3:
+            await workflow_env.sleep(timedelta(hours=2 ** attempt, minutes=1))
+    await case.complete(TaskKind.ESCALATION_REVIEW,
+                        msg.EscalationReviewResult(resolution="stop_return"))
+    await case.task(TaskKind.SAFE_PLACE)
+    assert (await case.status()).stage == "to_safety"
+    await case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.SHELTER_STAFF,
+                                                        SafePlace.RETURN_TO_SHELTER))
+    assert (await case.result()).outcome == "return_stopped"
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES):] == [
+        *BOOKED,
+        "journey.departed", "journey.leg_failed", "journey.rebooking_scheduled",
+        "journey.booked",
+        "journey.departed", "journey.leg_failed", "journey.rebooking_scheduled",
+        "journey.booked",
+        "journey.departed", "journey.leg_failed", "case.escalated", "task.opened",
+        "case.escalation_resolved",
+        # Nothing is cancelled under her and her escort stays until the safe place.
+        "task.opened", "safety.safe_place_confirmed", "escort.released",
+        "outcome.return_stopped",
+    ]
