@@ -36,7 +36,8 @@ class Action(StrEnum):
     CASE_LIST = "case.list"
     CASE_VIEW = "case.view"
     CASE_TIMELINE = "case.timeline"
-    CASE_STEER = "case.steer"  # screening, decision, consent, road facts, withdrawal
+    CASE_STEER = "case.steer"  # screening, decision, consent, age assessment
+    ROAD_REPORT = "case.road_report"  # road facts and her withdrawal, from either mission
     HANDOFF_CODE = "case.handoff_code"
     IDENTITY_RECORD = "identity.record"
     IDENTITY_NOTE = "identity.note"
@@ -122,6 +123,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.CASE_TIMELINE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
                                      UserRole.OPERATOR}),
     Action.CASE_STEER: frozenset({UserRole.COORDINATOR}),
+    Action.ROAD_REPORT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.HANDOFF_CODE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.IDENTITY_RECORD: frozenset({UserRole.COORDINATOR}),
     Action.IDENTITY_NOTE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
@@ -145,6 +147,9 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.CASE_TIMELINE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
                            Relation.OPERATOR: View.OPERATIONS},
     Action.CASE_STEER: {Relation.SENDING: View.FULL},
+    # The receiving mission waits at arrival: it reports a person not met or missing, and
+    # relays her withdrawal; the workflow decides which facts each mission may report.
+    Action.ROAD_REPORT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.HANDOFF_CODE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.IDENTITY_RECORD: {Relation.SENDING: View.FULL},
     Action.IDENTITY_NOTE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
@@ -184,12 +189,15 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
     assignees: dict[str, tuple[str, str | None]] = {}
     receiving_involved = withdrawn = closed = False
     guardian_org = None
+    minor = True
     for event in events:
         t, p = event.event_type, event.payload
         if t == "case.referral_registered" and facts is None:
+            minor = p.get("age_category", "unknown") in MINOR_AGE_CATEGORIES
             facts = CaseFacts(case_id, p["sending_mission"], p["receiving_mission"],
-                              p["border_partner"],
-                              p.get("age_category", "unknown") in MINOR_AGE_CATEGORIES)
+                              p["border_partner"], minor)
+        elif t == "case.age_assessed":
+            minor = bool(p["minor"])  # an assessment found her a child, or resolved a doubt
         elif t in ("task.opened", "reintegration.task_opened"):
             task_orgs.add(p["assignee_org"])
             assignees[p["task_id"]] = (p["assignee_org"], None)
@@ -217,7 +225,7 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
         return None
     return CaseFacts(
         facts.case_id, facts.sending_mission, facts.receiving_mission, facts.border_partner,
-        facts.minor, receiving_involved, frozenset(task_orgs),
+        minor, receiving_involved, frozenset(task_orgs),
         frozenset(org for org, on in shared.items() if on), withdrawn, closed, assignees,
         guardian_org,
     )
@@ -301,7 +309,7 @@ def authorise(principal: Principal, action: Action, facts: CaseFacts | None = No
         return _refuse(403, "forbidden",
                        f"as the {rel.value.replace('_', ' ')} of this case you may not "
                        f"{_say(action)}", rel)
-    if action is Action.CASE_STEER and facts.closed:
+    if action in (Action.CASE_STEER, Action.ROAD_REPORT) and facts.closed:
         return _refuse(409, "case_closed", "the case is closed: nothing more can be steered",
                        rel)
     return Decision(True, view, relation=rel)
@@ -368,8 +376,8 @@ _SAY = {
     Action.CASE_LIST: "list cases",
     Action.CASE_VIEW: "see this case",
     Action.CASE_TIMELINE: "see the timeline of this case",
-    Action.CASE_STEER: "steer this case (screening, decision, consent, road facts, "
-                       "withdrawal)",
+    Action.CASE_STEER: "steer this case (screening, decision, consent, age assessment)",
+    Action.ROAD_REPORT: "report facts from the road or relay her withdrawal",
     Action.HANDOFF_CODE: "see the handoff code",
     Action.IDENTITY_RECORD: "record the identity of the person",
     Action.IDENTITY_NOTE: "add a note to the person's file",

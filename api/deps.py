@@ -4,7 +4,7 @@ audit mark, the case's access facts, and Temporal calls with their errors transl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -96,6 +96,14 @@ def handle_for(request: Request, case_id: str) -> WorkflowHandle:
     return services(request).temporal.get_workflow_handle(workflow_id_for(case_id))
 
 
+def refusal_details(details: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """The workflow's ``Refused`` details (code, expected, allowed_from, stage) as an error
+    code and the fields of the error body that are set."""
+    code, expected, allowed_from, stage = (*details, None, None, None, None)[:4]
+    body = {"expected": expected, "allowed_from": allowed_from, "stage": stage}
+    return str(code or "refused"), {k: v for k, v in body.items() if v}
+
+
 async def temporal_call(call: Awaitable[T], *, what: str) -> T:
     """Await a Temporal call; its failures become 4xx/503 with a sentence, never a 500."""
     try:
@@ -103,8 +111,9 @@ async def temporal_call(call: Awaitable[T], *, what: str) -> T:
     except WorkflowUpdateFailedError as failure:
         cause = failure.cause
         reason = getattr(cause, "message", None) or str(cause or failure)
-        if isinstance(cause, ApplicationError) and cause.type == "Refused":
-            raise ApiError(409, "refused", reason) from None
+        if isinstance(cause, ApplicationError) and cause.type == "Refused" and cause.details:
+            code, details = refusal_details(cause.details)
+            raise ApiError(409, code, reason, **details) from None
         raise ApiError(409, "refused", reason) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:

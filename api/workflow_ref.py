@@ -10,8 +10,9 @@ WORKFLOW_ID_PREFIX = "return-"
 COMPLETE_TASK = "complete_task"  # Update
 STATUS = "status"  # query
 HANDOFF_CODE = "handoff_code"  # query
-JOURNEY_FACT = "journey_fact"  # signal
-WITHDRAW_CONSENT = "withdraw_consent"  # signal
+REPORT_FACT = "report_fact"  # Update
+RECORD_WITHDRAWAL = "record_withdrawal"  # Update
+RECORD_AGE_ASSESSMENT = "record_age_assessment"  # Update
 
 
 def workflow_id_for(case_id: str) -> str:

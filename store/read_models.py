@@ -43,6 +43,8 @@ _TASK_STAGE = {
     "enter_booking": "booking",
     "reception_handoff": "reception",
     "guardian_handover": "guardian_handover",
+    "safe_place": "to_safety",
+    "tracing": "tracing",
 }
 _EVENT_STAGE = {
     "documents.requested": "documents",
@@ -52,7 +54,8 @@ _EVENT_STAGE = {
     "journey.leg_failed": "booking",
     "journey.rebooking_scheduled": "booking",
     "border.entry_refused": "booking",
-    "consent.withdrawn": "compensating",
+    "border.cleared": "reception",
+    "journey.did_not_arrive": "tracing",
 }
 # Task-lifecycle events carry a task id but do not complete the task.
 _NOT_COMPLETING = frozenset({"task.opened", "task.overdue_escalated", "task.cancelled",
@@ -121,7 +124,20 @@ class CaseListProjection:
             working["rebooking"] = at.isoformat()
         elif t == "journey.booked":
             working.pop("rebooking", None)
-        if t in _EVENT_STAGE:
+        elif t == "journey.did_not_arrive":
+            working["tracing"] = [p["fact"], at.isoformat(), stage]
+        elif t == "tracing.concluded":
+            _, _, before = working.pop("tracing", [None, None, stage])
+            if (working.get("escalation") or [None])[0] == "person_missing":
+                working.pop("escalation")
+            stage = before
+        elif t == "case.age_assessed":
+            sets.update(age_category=p["result"], minor=bool(p["minor"]))
+        if t == "consent.withdrawn":
+            stage = "to_safety" if p.get("after_departure") else "compensating"
+        elif t == "journey.leg_failed" and "hold" in working:
+            pass  # an onward leg failed while she is held: she is still at the border
+        elif t in _EVENT_STAGE:
             stage = _EVENT_STAGE[t]
         if t.startswith("outcome."):
             stage = "closed"
@@ -150,6 +166,9 @@ def _blocked(working: dict[str, Any], stage: str) -> tuple[str | None, datetime 
     never depends on how far another projection has caught up."""
     if stage == "closed":
         return None, None
+    if "tracing" in working:
+        fact, since, _ = working["tracing"]
+        return f"tracing:{fact}", datetime.fromisoformat(since)
     if "escalation" in working:
         reason, since = working["escalation"]
         return f"escalation:{reason}", datetime.fromisoformat(since)

@@ -95,14 +95,15 @@ def workflow_id_for(case_id: str) -> str:
 
 class Refused(ApplicationError):
     """A command the domain refused (Updates: reported to the caller). Its details are the
-    refusal's machine code, what would be accepted instead, and from when."""
+    refusal's machine code, what would be accepted instead, from when, and the stage."""
 
-    def __init__(self, refusal: Refusal):
+    def __init__(self, refusal: Refusal, stage: Stage | None = None):
         super().__init__(
             refusal.reason,
             refusal.code,
             list(refusal.expected),
             refusal.allowed_from.isoformat() if refusal.allowed_from else None,
+            stage.value if stage else None,
             type="Refused", non_retryable=True,
         )
 
@@ -115,9 +116,9 @@ class _Stopped(ApplicationError):
                          type="ConsentWithdrawn", non_retryable=True)
 
 
-def _refuse_if(decision: c.Decision) -> None:
+def _refuse_if(decision: c.Decision, stage: Stage) -> None:
     if isinstance(decision, Refusal):
-        raise Refused(decision)
+        raise Refused(decision, stage)
 
 
 @workflow.defn
@@ -279,7 +280,7 @@ class ReturnCaseWorkflow(SignalledRoad):
             if fact.organisation_id != self._input.sending_mission:
                 raise ValueError("only the sending mission reports facts of this case")
             return
-        _refuse_if(c.decide(self._state, self._fact_command(fact)))
+        _refuse_if(c.decide(self._state, self._fact_command(fact)), self._stage)
 
     def _fact_command(self, fact: msg.JourneyFact) -> c.RecordFact:
         reporter = c.role_of(self._state, fact.organisation_id) or Role.PARTNER
@@ -293,8 +294,12 @@ class ReturnCaseWorkflow(SignalledRoad):
         duplicate = self._withdrawal is not None
         if not duplicate:
             self._stop_for_withdrawal(withdrawal)
-        await workflow.wait_condition(lambda: self._state.consent_withdrawn is not None
-                                      or self._state.closed)
+        # Answer once what follows is recorded too: the case closed (unwound), or the safe
+        # place task open for the mission that will bring her to safety.
+        await workflow.wait_condition(lambda: self._state.closed or (
+            self._state.consent_withdrawn is not None and self._state.on_road and (
+                self._state.safe_place or any(t.kind is TaskKind.SAFE_PLACE
+                                              for t in self._state.open_tasks.values()))))
         path = "to_safety" if self._state.on_road else "unwind"
         return msg.WithdrawalRecorded(change=self._withdrawal.change if self._withdrawal
                                       else withdrawal.change, path=path, duplicate=duplicate)
@@ -305,8 +310,8 @@ class ReturnCaseWorkflow(SignalledRoad):
             return  # recorded once
         if self._closing or self._state.closed:
             raise Refused(Refusal("the case is closing with its own outcome",
-                                  code="case_closing"))
-        _refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)))
+                                  code="case_closing"), self._stage)
+        _refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)), self._stage)
 
     def _withdrawal_command(self, w: msg.ConsentWithdrawal) -> c.WithdrawConsent:
         relayed_by = c.role_of(self._state, w.organisation_id) or Role.PARTNER
@@ -345,7 +350,8 @@ class ReturnCaseWorkflow(SignalledRoad):
             raise Refused(Refusal("the sending mission records an age assessment before the "
                                   "handoff", code="not_your_fact"))
         _refuse_if(c.decide(self._state, c.RecordAgeAssessment(
-            assessment.assessed_by, assessment.result, assessment.evidence_record_id)))
+            assessment.assessed_by, assessment.result, assessment.evidence_record_id)),
+            self._stage)
 
     # --- signals of pre-patch runs ------------------------------------------------------
 
@@ -551,6 +557,7 @@ class ReturnCaseWorkflow(SignalledRoad):
             if s.closed or s.border_cleared:
                 return None
             if s.missing is not None:
+                self._set_blocked(self._road_waits_on())
                 await self._road_change()
                 continue
             if s.minor and not s.safeguards_done and not s.on_road:
@@ -568,6 +575,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                     return stopped
                 continue
             self._sync_road_stage()
+            self._set_blocked(self._road_waits_on())
             booking = s.booking
             if self._disruption is not None and not s.departed and s.at_border is None:
                 await self._road_change(timeout=booking.departure_at - workflow.now())
@@ -637,6 +645,8 @@ class ReturnCaseWorkflow(SignalledRoad):
         """Cancel a leg not yet started, with the provider and as an event, in one step that
         no fact interleaves with (a departure reported meanwhile is decided after it) and
         that a withdrawal does not cut in half."""
+        if self._state.booking is None or self._state.departed:
+            return  # nothing to cancel (and no step: replayed histories see none)
         await self._op(self._cancel_booking_now, even_after_withdrawal=True)
 
     async def _cancel_booking_now(self) -> None:
@@ -746,6 +756,14 @@ class ReturnCaseWorkflow(SignalledRoad):
                 if current():
                     self._hold_escalated = True
                     self._set_blocked(self._held_at_border())
+
+    def _road_waits_on(self) -> str | None:
+        """What the case waits for on the road: the tracing, the hold, else the next fact
+        where she is (``road:in_transit`` for days with no report is worth a look)."""
+        if self._state.missing is not None:
+            return f"tracing:{self._state.missing.value}"
+        stage = road_stage(self._state)
+        return self._held_at_border() or (f"road:{stage.value}" if stage else None)
 
     def _held_at_border(self) -> str | None:
         """What a hold blocks the case on, for as long as it lasts."""
@@ -1034,7 +1052,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                 if if_allowed:
                     return []
                 if refusal_raises:
-                    raise Refused(decision)
+                    raise Refused(decision, self._stage)
                 raise ApplicationError(f"workflow step refused: {decision.reason}",
                                        type="StepRefused", non_retryable=True)
             for event in decision:

@@ -40,6 +40,7 @@ from domain.case import CaseState, CompleteTask, decide, fold
 from domain.config import JourneyConfig, ReintegrationConfig
 from domain.policies import Refusal
 from domain.vocabulary import (
+    AgeAssessor,
     AgeCategory,
     ConsentChange,
     CountryCode,
@@ -53,6 +54,7 @@ from domain.vocabulary import (
     RepeatInterviewReason,
     ReturnOption,
     RiskLevel,
+    RoadFact,
     TaskKind,
     TraffickingStatus,
     TravelAdapter,
@@ -137,14 +139,23 @@ class ConsentIn(_Body):
 
 
 class FactIn(_Body):
-    fact: msg.JourneyFactKind
+    fact: RoadFact
     failure: LegFailure | None = None
 
     @model_validator(mode="after")
     def _failure_with_leg_failed(self) -> FactIn:
-        if (self.fact == "leg_failed") != (self.failure is not None):
+        if (self.fact is RoadFact.LEG_FAILED) != (self.failure is not None):
             raise ValueError("a failure is given with a leg_failed fact, and only then")
         return self
+
+
+class FactOut(BaseModel):
+    case_id: str
+    fact: RoadFact
+    event_types: list[str] = Field(description="What was recorded; empty for a repeated "
+                                   "report of the fact just recorded.")
+    duplicate: bool
+    stage: str
 
 
 class WithdrawalIn(_Body):
@@ -152,9 +163,26 @@ class WithdrawalIn(_Body):
     form_record_id: RecordId | None = None
 
 
-class Accepted(BaseModel):
+class WithdrawalOut(BaseModel):
     case_id: str
-    accepted: str
+    change: ConsentChange
+    path: str = Field(description="unwind: before departure, what was booked is undone. "
+                      "to_safety: she had left; her escorts stay and a mission confirms a "
+                      "safe place before the case closes.")
+    duplicate: bool
+
+
+class AgeAssessmentIn(_Body):
+    assessed_by: AgeAssessor
+    result: AgeCategory = Field(description="Under 18, unknown or disputed: she is treated "
+                                "as a child from now on.")
+    evidence_record_id: RecordId = Field(description="The vault record of the assessment.")
+
+
+class AgeAssessmentOut(BaseModel):
+    case_id: str
+    minor: bool
+    event_types: list[str]
 
 
 class TaskDone(BaseModel):
@@ -502,32 +530,55 @@ async def _vault_note(request: Request, case_id: str, kind: NoteKind, note: str,
         raise ApiError(409, "vault_refused", str(error)) from None
 
 
-@router.post("/cases/{case_id}/facts", status_code=202, response_model=Accepted,
-             summary="Report a fact from the road (departed, leg failed, border hold ...)")
+@router.post("/cases/{case_id}/facts", response_model=FactOut,
+             summary="Report a fact from the road: recorded at once, or 409 with what is "
+                     "expected now",
+             responses={409: {"description": "fact_not_expected_now (with stage and "
+                              "expected), not_your_fact, witness_notice_period (with "
+                              "allowed_from), case_closed"}})
 async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
-                      caller: Caller) -> Accepted:
-    await authorise_case(request, caller, Action.CASE_STEER, case_id)
+                      caller: Caller) -> FactOut:
+    await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
     fact = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
                            fact=body.fact, failure=body.failure)
-    await temporal_call(handle_for(request, case_id).signal(wf.JOURNEY_FACT,
-                                                            fact), what="reporting the fact")
-    return Accepted(case_id=case_id, accepted=body.fact)
+    recorded = await temporal_call(handle_for(request, case_id).execute_update(
+        wf.REPORT_FACT, fact, result_type=msg.FactRecorded), what="reporting the fact")
+    return FactOut(case_id=case_id, fact=recorded.fact, event_types=list(recorded.event_types),
+                   duplicate=recorded.duplicate, stage=recorded.stage.value)
 
 
-@router.post("/cases/{case_id}/consent-withdrawal", status_code=202, response_model=Accepted,
-             summary="She withdraws or defers her consent: the return stops and is unwound, "
-                     "and identity sharing with other organisations ends at once")
+@router.post("/cases/{case_id}/consent-withdrawal", response_model=WithdrawalOut,
+             summary="She withdraws or defers her consent: before departure what was booked "
+                     "is undone; after, she is brought to a safe place first. Identity "
+                     "sharing with other organisations ends at once")
 async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Request,
-                           caller: Caller) -> Accepted:
-    _, facts = await authorise_case(request, caller, Action.CASE_STEER, case_id)
+                           caller: Caller) -> WithdrawalOut:
+    _, facts = await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
     if facts.shared_with:
         await append_api_event(request, caller, case_id, SHARING_REVOKED,
                                {"org_id": None, "reason": f"consent_{body.change.value}"})
     withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id, actor_id=caller.user_id,
                                        change=body.change, form_record_id=body.form_record_id)
-    await temporal_call(handle_for(request, case_id).signal(
-        wf.WITHDRAW_CONSENT, withdrawal), what="withdrawing consent")
-    return Accepted(case_id=case_id, accepted=f"consent_{body.change.value}")
+    recorded = await temporal_call(handle_for(request, case_id).execute_update(
+        wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
+        what="recording her withdrawal")
+    return WithdrawalOut(case_id=case_id, change=recorded.change, path=recorded.path,
+                         duplicate=recorded.duplicate)
+
+
+@router.post("/cases/{case_id}/age-assessment", response_model=AgeAssessmentOut,
+             summary="Record an age assessment: under 18, unknown or disputed puts the case "
+                     "on the minor safeguards; an adult result resolves a disputed age")
+async def record_age_assessment(case_id: CaseIdPath, body: AgeAssessmentIn, request: Request,
+                                caller: Caller) -> AgeAssessmentOut:
+    await authorise_case(request, caller, Action.CASE_STEER, case_id)
+    assessment = msg.AgeAssessment(organisation_id=caller.org_id, actor_id=caller.user_id,
+                                   **body.model_dump())
+    recorded = await temporal_call(handle_for(request, case_id).execute_update(
+        wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
+        what="recording the age assessment")
+    return AgeAssessmentOut(case_id=case_id, minor=recorded.minor,
+                            event_types=list(recorded.event_types))
 
 
 async def append_api_event(request: Request, caller: Principal, case_id: str,

@@ -67,8 +67,14 @@ ENDPOINTS = [
              {"coord.rs": 409, "coord.al": 404}),
     Endpoint("consent", "POST", "/cases/{case}/consent", _consent,
              {"coord.rs": 409, "coord.al": 404}),
+    # Held at the border, a departure is not expected: refused with what is (never a 202
+    # for a fact then dropped); the receiving mission reports only a person not met.
     Endpoint("fact", "POST", "/cases/{case}/facts", lambda ids: {"fact": "departed"},
-             {"coord.rs": 202, "coord.al": 404}),  # out of order at the border: ignored
+             {"coord.rs": 409, "officer.md": 409, "coord.al": 404, "officer.ua": 404}),
+    Endpoint("age assessment", "POST", "/cases/{case}/age-assessment",
+             lambda ids: {"assessed_by": "police", "result": "18_24",
+                          "evidence_record_id": ids["consent"]},
+             {"coord.rs": 200, "coord.al": 404}),
     Endpoint("record identity", "PUT", "/cases/{case}/person",
              lambda ids: {"aliases": ["Marker-Alias"]},
              {"coord.rs": 200, "coord.al": 404, "officer.md": 403}),
@@ -106,8 +112,10 @@ ENDPOINTS = [
              lambda ids: {"reason": "long_border_hold"}, {"operator": 202}),
     Endpoint("statistics", "GET", "/statistics", None, {"analyst": 200}),
     Endpoint("audit", "GET", "/cases/{case}/audit", None, {"admin": 200, "admin.al": 404}),
+    # Either mission relays her withdrawal (the second answer: recorded once already).
     Endpoint("withdraw consent", "POST", "/cases/{case}/consent-withdrawal",
-             lambda ids: {"change": "deferred"}, {"coord.rs": 202, "coord.al": 404}),
+             lambda ids: {"change": "deferred"},
+             {"coord.rs": 200, "officer.md": 200, "coord.al": 404, "officer.ua": 404}),
 ]
 
 

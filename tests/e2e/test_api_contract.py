@@ -10,8 +10,8 @@ from workflows.return_case import WORKFLOW_ID_PREFIX
 def test_the_api_names_the_workflow_and_its_handlers_as_the_workflow_does():
     definition = ReturnCaseWorkflow.__temporal_workflow_definition
     assert wf.WORKFLOW_TYPE == definition.name
-    assert wf.COMPLETE_TASK in definition.updates
+    assert {wf.COMPLETE_TASK, wf.REPORT_FACT, wf.RECORD_WITHDRAWAL,
+            wf.RECORD_AGE_ASSESSMENT} <= set(definition.updates)
     assert {wf.STATUS, wf.HANDOFF_CODE} <= set(definition.queries)
-    assert {wf.JOURNEY_FACT, wf.WITHDRAW_CONSENT} <= set(definition.signals)
     assert wf.WORKFLOW_ID_PREFIX == WORKFLOW_ID_PREFIX
     assert wf.workflow_id_for("c-123456") == workflow_id_for("c-123456")

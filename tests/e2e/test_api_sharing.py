@@ -95,7 +95,7 @@ async def test_consent_withdrawal_revokes_a_partners_access_immediately(stack):
 
     withdrawn = await stack.http.post(f"/cases/{case_id}/consent-withdrawal",
                                       json={"change": "withdrawn"}, headers=coord)
-    assert withdrawn.status_code == 202
+    assert withdrawn.status_code == 200
     # The very next request is refused: no projection lag, no workflow round trip.
     refused = await _partner_reads(stack)
     assert refused.status_code == 404

@@ -60,7 +60,7 @@ async def test_append_is_idempotent_when_the_activity_is_retried(engine):
 @pytest.mark.parametrize(
     ("org", "event"),
     [
-        (RECEIVING, ev.ConsentWithdrawn(change="withdrawn")),  # the sending mission's part
+        (RECEIVING, ev.DocumentRequestWithdrawn(request_id=uuid.uuid4())),  # sending's part
         (SENDING, ev.SafeArrivalConfirmed(task_id=uuid.uuid4())),  # the receiving part
         (PARTNER, ev.ReturnedOutcome()),  # system-owned
         ("iom-stranger", ev.ConsentWithdrawn(change="withdrawn")),  # no role in the case

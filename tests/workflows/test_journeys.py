@@ -420,7 +420,7 @@ async def test_border_hold_of_30_hours_calls_a_companion_escalates_and_continues
     # Lifted is not crossed: she waits at the border again, and nothing blocks the case.
     assert lifted.stage == "border"
     view = await case.status()
-    assert view.blocked_on is None and "border_cleared" in view.expected_facts
+    assert view.blocked_on == "road:border" and "border_cleared" in view.expected_facts
     await case.fact("border_cleared")
     await case.stage("reception")
     await case.reception()
@@ -498,7 +498,7 @@ async def test_witness_cannot_depart_before_the_prosecutor_notice_period(
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await case.fact("departed")
     assert refused.value.cause.details == ("witness_notice_period", [],
-                                           earliest.isoformat())
+                                           earliest.isoformat(), "awaiting_departure")
     assert "journey.departed" not in await case.event_types()
     await workflow_env.sleep(timedelta(days=10, hours=1))
     recorded = await case.fact("departed")
