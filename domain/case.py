@@ -727,7 +727,8 @@ def _book(state: CaseState, command: RecordBooking) -> Decision:
 
 def _close(state: CaseState, command: CloseCase) -> Decision:
     o = command.outcome
-    if state.consent_withdrawn is not None and o is not Outcome.ALTERNATIVE_PATHWAY:
+    if state.consent_withdrawn is not None and o not in (Outcome.ALTERNATIVE_PATHWAY,
+                                                         Outcome.MISSING):
         return Refusal("consent was withdrawn: the case ends in an alternative pathway")
     match o:
         case Outcome.RETURNED:

@@ -30,7 +30,8 @@ _REPORTED_BY: dict[Role, frozenset[RoadFact]] = {
 def expected_facts(state: CaseState) -> frozenset[RoadFact]:
     """The facts that can happen now, by where she is."""
     F = RoadFact
-    if state.closed or state.referral is None or state.missing is not None:
+    if (state.closed or state.referral is None or state.missing is not None
+            or state.concluded_missing):
         return frozenset()
     if state.handoff_confirmed:
         return frozenset()

@@ -595,3 +595,25 @@ async def test_stopping_a_return_after_departure_also_brings_her_to_safety(
         "task.opened", "safety.safe_place_confirmed", "escort.released",
         "outcome.return_stopped",
     ]
+
+
+async def test_missing_on_the_way_to_safety_closes_as_missing(
+    workflow_env, worker, task_queue, store
+):
+    """Found by the property test: a withdrawal in transit, then she disappears. The case
+    closes as missing (counted), not stuck waiting for a safe place that cannot come."""
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.stage("awaiting_departure")
+    await workflow_env.sleep(timedelta(days=2, minutes=1))
+    await case.fact("departed")
+    await case.withdraw()
+    await case.fact("missing_in_transit")
+    await case.complete(TaskKind.TRACING, traced(TracingFinding.MISSING))
+    assert (await case.result()).outcome == "missing"
+    assert (await case.event_types())[-10:] == [
+        "journey.departed", "consent.withdrawn", "task.opened", "journey.did_not_arrive",
+        "case.escalated", "task.opened", "tracing.concluded", "escort.released",
+        "task.cancelled", "outcome.missing",
+    ]
