@@ -36,8 +36,9 @@ class Action(StrEnum):
     CASE_LIST = "case.list"
     CASE_VIEW = "case.view"
     CASE_TIMELINE = "case.timeline"
-    CASE_STEER = "case.steer"  # screening, decision, consent, age assessment
+    CASE_STEER = "case.steer"  # screening, decision, consent
     ROAD_REPORT = "case.road_report"  # road facts and her withdrawal, from either mission
+    AGE_ASSESSMENT = "case.age_assessment"  # the sending mission; after the handoff, receiving
     HANDOFF_CODE = "case.handoff_code"
     IDENTITY_RECORD = "identity.record"
     IDENTITY_NOTE = "identity.note"
@@ -124,6 +125,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
                                      UserRole.OPERATOR}),
     Action.CASE_STEER: frozenset({UserRole.COORDINATOR}),
     Action.ROAD_REPORT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.AGE_ASSESSMENT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.HANDOFF_CODE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.IDENTITY_RECORD: frozenset({UserRole.COORDINATOR}),
     Action.IDENTITY_NOTE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
@@ -150,6 +152,7 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     # The receiving mission waits at arrival: it reports a person not met or missing, and
     # relays her withdrawal; the workflow decides which facts each mission may report.
     Action.ROAD_REPORT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    Action.AGE_ASSESSMENT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.HANDOFF_CODE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.IDENTITY_RECORD: {Relation.SENDING: View.FULL},
     Action.IDENTITY_NOTE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
@@ -376,8 +379,9 @@ _SAY = {
     Action.CASE_LIST: "list cases",
     Action.CASE_VIEW: "see this case",
     Action.CASE_TIMELINE: "see the timeline of this case",
-    Action.CASE_STEER: "steer this case (screening, decision, consent, age assessment)",
+    Action.CASE_STEER: "steer this case (screening, decision, consent)",
     Action.ROAD_REPORT: "report facts from the road or relay her withdrawal",
+    Action.AGE_ASSESSMENT: "record an age assessment",
     Action.HANDOFF_CODE: "see the handoff code",
     Action.IDENTITY_RECORD: "record the identity of the person",
     Action.IDENTITY_NOTE: "add a note to the person's file",

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Action, CaseFacts, Decision, authorise, case_facts
 from api.errors import ApiError
-from api.workflow_ref import workflow_id_for
+from api.workflow_ref import REFUSED, workflow_id_for
 from store.accounts import AuthenticationFailed, Principal
 from store.events import StoredEvent
 
@@ -111,7 +111,7 @@ async def temporal_call(call: Awaitable[T], *, what: str) -> T:
     except WorkflowUpdateFailedError as failure:
         cause = failure.cause
         reason = getattr(cause, "message", None) or str(cause or failure)
-        if isinstance(cause, ApplicationError) and cause.type == "Refused" and cause.details:
+        if isinstance(cause, ApplicationError) and cause.type == REFUSED and cause.details:
             code, details = refusal_details(cause.details)
             raise ApiError(409, code, reason, **details) from None
         raise ApiError(409, "refused", reason) from None

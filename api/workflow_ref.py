@@ -10,6 +10,7 @@ WORKFLOW_ID_PREFIX = "return-"
 COMPLETE_TASK = "complete_task"  # Update
 STATUS = "status"  # query
 HANDOFF_CODE = "handoff_code"  # query
+REFUSED = "Refused"  # the ApplicationError type of a domain refusal, with its details
 REPORT_FACT = "report_fact"  # Update
 RECORD_WITHDRAWAL = "record_withdrawal"  # Update
 RECORD_AGE_ASSESSMENT = "record_age_assessment"  # Update

@@ -18,7 +18,8 @@ from uuid import UUID
 from domain import reintegration_events as rev
 from domain import reintegration_messages as rmsg
 from domain.config import ReintegrationConfig
-from domain.policies import Refusal
+from domain.messages import AgeAssessment
+from domain.policies import Refusal, treated_as_minor
 from domain.reintegration_vocabulary import (
     TERMINAL_SERVICE_STATUSES,
     THREAT_INDICATORS,
@@ -270,6 +271,8 @@ def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
                                         "tracing_failures": 0, "tracing_retry_at": None})
         case rev.RiskRecorded():
             return s.model_copy(update={"risks": (*s.risks, event.indicator)})
+        case rev.AgeAssessedInFollowUp():
+            return s.model_copy(update={"minor": event.minor})
         case rev.SustainabilityAssessed():
             return s.model_copy(update={"sustainability": rmsg.SustainabilityScores(
                 economic=event.economic, social=event.social, psychosocial=event.psychosocial)})
@@ -335,7 +338,13 @@ class Reopen:
     reopening: rmsg.Reopening
 
 
-Command = Start | CompleteTask | ChangePlan | RecordRisk | RecordOptOut | Close | Reopen
+@dataclass(frozen=True)
+class AssessAge:
+    assessment: AgeAssessment
+
+
+Command = (Start | CompleteTask | ChangePlan | RecordRisk | RecordOptOut | Close | Reopen
+           | AssessAge)
 Decision = list[Event] | Refusal
 
 
@@ -347,7 +356,7 @@ def decide(s: State, command: Command, ctx: Context) -> Decision:  # noqa: C901
     by = _payload(command).organisation_id
     if by != s.receiving_mission:
         return Refusal(f"reintegration is run by the receiving mission ({s.receiving_mission}); "
-                       f"{by} cannot change it")
+                       f"{by} cannot change it", code="wrong_organisation")
     if isinstance(command, RecordRisk):
         # Recorded any time, even after closure: a risk never waits.
         r = command.report
@@ -355,6 +364,14 @@ def decide(s: State, command: Command, ctx: Context) -> Decision:  # noqa: C901
                   else ReintegrationEscalationReason.RE_TRAFFICKING_INDICATOR)
         return [rev.RiskRecorded(indicator=r.indicator, report_record_id=r.report_record_id),
                 rev.ReintegrationEscalated(reason=reason, since=ctx.now)]
+    if isinstance(command, AssessAge):
+        a = command.assessment
+        minor = treated_as_minor(a.result)
+        if s.minor and not minor:
+            return Refusal("she is followed up as a child: one assessment does not make her "
+                           "an adult; her safeguards stay", code="age_not_lowered")
+        return [rev.AgeAssessedInFollowUp(assessed_by=a.assessed_by, result=a.result,
+                                          minor=minor, evidence_record_id=a.evidence_record_id)]
     if isinstance(command, Reopen):
         if not s.closed:
             return Refusal("the case is not closed")
@@ -404,6 +421,8 @@ def _payload(command: Command) -> (rmsg.ReintegrationTaskCompletion | rmsg.PlanC
             return command.closure
         case Reopen():
             return command.reopening
+        case AssessAge():
+            return command.assessment
     raise TypeError(f"no payload in {command!r}")  # pragma: no cover
 
 

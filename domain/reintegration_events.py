@@ -36,7 +36,7 @@ from domain.reintegration_vocabulary import (
     ServiceKind,
     ServiceStatus,
 )
-from domain.vocabulary import Code, OrganisationId, RecordId, Role
+from domain.vocabulary import AgeAssessor, AgeCategory, Code, OrganisationId, RecordId, Role
 
 
 class _ReintegrationEvent(BaseModel):
@@ -337,7 +337,19 @@ class ReintegrationReopened(_ReintegrationEvent):
     check_ins: tuple[ScheduledCheckIn, ...] = Field(min_length=1, max_length=24)
 
 
+class AgeAssessedInFollowUp(_ReintegrationEvent):
+    """An age assessment after the handoff: she is followed up as a child from now on."""
+
+    type: Literal["reintegration.age_assessed"] = "reintegration.age_assessed"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    assessed_by: AgeAssessor
+    result: AgeCategory
+    minor: bool
+    evidence_record_id: RecordId
+
+
 REINTEGRATION_EVENTS: tuple[type[_ReintegrationEvent], ...] = (
+    AgeAssessedInFollowUp,
     ReintegrationStarted,
     ReintegrationTaskOpened,
     ReintegrationTaskOverdue,

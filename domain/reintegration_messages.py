@@ -105,6 +105,9 @@ class ReintegrationState(_Message):
     closed_reason: ClosureReason | None = None
     closed_at: datetime | None = None
     reopenings: int = 0
+    # Followed up as a child: the journey's answer at arrival, then any age assessment
+    # (None only in states carried from runs before this was recorded).
+    minor: bool | None = None
 
     @property
     def closed(self) -> bool:

@@ -26,7 +26,7 @@ from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain import messages as msg
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policies import Refusal
     from domain.vocabulary import SYSTEM_ORGANISATION, WORKFLOW_ACTOR, Role
     from workflows import search_attributes as sa
+    from workflows.refusals import Refused
 
 WORKFLOW_ID_PREFIX = "reintegration-"
 APPEND_EVENTS = "append_events"
@@ -54,11 +55,6 @@ def _no_id() -> UUID:
     return UUID(int=0)
 
 
-class Refused(ApplicationError):
-    def __init__(self, refusal: Refusal):
-        super().__init__(refusal.reason, type="Refused", non_retryable=True)
-
-
 @workflow.defn
 class ReintegrationWorkflow:
     @workflow.init
@@ -67,6 +63,8 @@ class ReintegrationWorkflow:
         self._config = input.config
         self._state = input.carried or rmsg.ReintegrationState(
             case_id=input.case_id, receiving_mission=input.receiving_mission)
+        if self._state.minor is None:
+            self._state = self._state.model_copy(update={"minor": input.minor})
         self._events_recorded = input.events_recorded
         self._lock = asyncio.Lock()
         self._changed = False
@@ -82,6 +80,7 @@ class ReintegrationWorkflow:
             sa.DESTINATION_COUNTRY.value_set(input.destination_country),
             sa.MINOR.value_set(input.minor),
         ])
+        self._attributes[sa.MINOR.name] = input.minor
         if not self._state.started:
             await self._record_command(r.Start(input.arrived_at,
                                                input.pre_departure_instalment_paid))
@@ -191,14 +190,33 @@ class ReintegrationWorkflow:
     def _validate_reopening(self, reopening: rmsg.Reopening) -> None:
         self._validate(r.Reopen(reopening))
 
+    @workflow.update
+    async def record_age_assessment(self, assessment: msg.AgeAssessment) -> rmsg.Recorded:
+        """After the handoff: an assessment that finds her a child makes her follow-up a
+        child's (``HomewardMinor``)."""
+        return await self._handle(r.AssessAge(assessment), assessment.organisation_id,
+                                  assessment.actor_id)
+
+    @record_age_assessment.validator
+    def _validate_age_assessment(self, assessment: msg.AgeAssessment) -> None:
+        self._validate(r.AssessAge(assessment))
+
     def _validate(self, command: r.Command) -> None:
         # Runs before anything is written: a rejected Update leaves no trace in the history.
         if self._rolling_over:
             raise ValueError(ROLLING_OVER)
+        if self._lock.locked() and isinstance(command, r.CompleteTask) and not (
+                self._state.task(command.completion.task_id)
+                or command.completion.task_id in (*self._state.done_tasks,
+                                                  *self._state.cancelled_tasks)):
+            # An append is in flight and may be opening this very task (already in an
+            # inbox, not yet in this state): the handler decides after it, under the lock,
+            # and refuses there if the completion is still wrong.
+            return
         decision = r.decide(self._state, command,
                             r.Context(self._config, workflow.now(), _no_id))
         if isinstance(decision, Refusal):
-            raise ValueError(decision.reason)
+            raise Refused(decision)
 
     async def _handle(self, command: r.Command, organisation_id: str,
                       actor_id: str) -> rmsg.Recorded:
@@ -288,10 +306,11 @@ class ReintegrationWorkflow:
             sa.CLOSED_REASON.name: s.closed_reason.value if s.closed_reason else None,
             sa.RISK_ESCALATED.name: s.risks[-1].value if s.risks else None,
             sa.BLOCKED_ON.name: PAYMENT_FAILING if failing else None,
+            sa.MINOR.name: bool(s.minor),
         }
         keys = {k.name: k for k in (sa.REINTEGRATION_STAGE, sa.NEXT_CHECK_IN_DUE,
                                     sa.CONTACT_LOST, sa.CLOSED_REASON, sa.RISK_ESCALATED,
-                                    sa.BLOCKED_ON)}
+                                    sa.BLOCKED_ON, sa.MINOR)}
         updates: list[SearchAttributeUpdate[Any]] = []
         for name, value in wanted.items():
             if name in self._attributes and self._attributes[name] == value:

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.legacy_road import SignalledRoad
+    from workflows.refusals import Refused
 
 T = TypeVar("T")
 
@@ -91,21 +92,6 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 def workflow_id_for(case_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{case_id}"
-
-
-class Refused(ApplicationError):
-    """A command the domain refused (Updates: reported to the caller). Its details are the
-    refusal's machine code, what would be accepted instead, from when, and the stage."""
-
-    def __init__(self, refusal: Refusal, stage: Stage | None = None):
-        super().__init__(
-            refusal.reason,
-            refusal.code,
-            list(refusal.expected),
-            refusal.allowed_from.isoformat() if refusal.allowed_from else None,
-            stage.value if stage else None,
-            type="Refused", non_retryable=True,
-        )
 
 
 class _Stopped(ApplicationError):
@@ -217,6 +203,12 @@ class ReturnCaseWorkflow(SignalledRoad):
             raise ValueError(
                 f"consent was {self._withdrawal.change.value}: the return is being unwound"
             )
+        s = self._state
+        if self._lock.locked() and completion.task_id not in (
+                *s.open_tasks, *s.done_tasks, *s.cancelled_tasks):
+            # An append is in flight and may be opening this very task (already in an
+            # inbox): the handler decides after it, under the lock, and refuses there.
+            return
         decision = c.decide(self._state, c.CompleteTask(completion, workflow.now()))
         if isinstance(decision, Refusal):
             raise ValueError(decision.reason)

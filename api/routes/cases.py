@@ -38,7 +38,7 @@ from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
 from domain.config import JourneyConfig, ReintegrationConfig
-from domain.policies import Refusal
+from domain.policies import Refusal, treated_as_minor
 from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
@@ -568,17 +568,33 @@ async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Req
 
 @router.post("/cases/{case_id}/age-assessment", response_model=AgeAssessmentOut,
              summary="Record an age assessment: under 18, unknown or disputed puts the case "
-                     "on the minor safeguards; an adult result resolves a disputed age")
+                     "on the minor safeguards; an adult result resolves a disputed age. The "
+                     "sending mission records it before the handoff, the receiving mission "
+                     "in the follow-up after it")
 async def record_age_assessment(case_id: CaseIdPath, body: AgeAssessmentIn, request: Request,
                                 caller: Caller) -> AgeAssessmentOut:
-    await authorise_case(request, caller, Action.CASE_STEER, case_id)
+    _, facts = await authorise_case(request, caller, Action.AGE_ASSESSMENT, case_id)
     assessment = msg.AgeAssessment(organisation_id=caller.org_id, actor_id=caller.user_id,
                                    **body.model_dump())
-    recorded = await temporal_call(handle_for(request, case_id).execute_update(
-        wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
-        what="recording the age assessment")
-    return AgeAssessmentOut(case_id=case_id, minor=recorded.minor,
-                            event_types=list(recorded.event_types))
+    if caller.org_id == facts.sending_mission:
+        recorded = await temporal_call(handle_for(request, case_id).execute_update(
+            wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
+            what="recording the age assessment")
+        return AgeAssessmentOut(case_id=case_id, minor=recorded.minor,
+                                event_types=list(recorded.event_types))
+    follow_up = services(request).temporal.get_workflow_handle(
+        wf.reintegration_workflow_id_for(case_id))
+    try:
+        done = await temporal_call(follow_up.execute_update(
+            wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
+            what="recording the age assessment in the follow-up")
+    except ApiError as error:
+        if error.code != "case_not_running":
+            raise
+        raise ApiError(409, "no_follow_up", "her follow-up is not running: before the "
+                       "handoff, the sending mission records an age assessment") from None
+    return AgeAssessmentOut(case_id=case_id, minor=treated_as_minor(body.result),
+                            event_types=list(done.event_types))
 
 
 async def append_api_event(request: Request, caller: Principal, case_id: str,

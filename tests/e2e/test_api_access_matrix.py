@@ -74,7 +74,8 @@ ENDPOINTS = [
     Endpoint("age assessment", "POST", "/cases/{case}/age-assessment",
              lambda ids: {"assessed_by": "police", "result": "18_24",
                           "evidence_record_id": ids["consent"]},
-             {"coord.rs": 200, "coord.al": 404}),
+             # The receiving mission records it after the handoff, in the follow-up: 409.
+             {"coord.rs": 200, "officer.md": 409, "coord.al": 404, "officer.ua": 404}),
     Endpoint("record identity", "PUT", "/cases/{case}/person",
              lambda ids: {"aliases": ["Marker-Alias"]},
              {"coord.rs": 200, "coord.al": 404, "officer.md": 403}),

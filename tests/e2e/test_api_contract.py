@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api import workflow_ref as wf
 from workflows import ReturnCaseWorkflow, workflow_id_for
+from workflows.refusals import REFUSED
 from workflows.return_case import WORKFLOW_ID_PREFIX
 
 
@@ -14,4 +15,5 @@ def test_the_api_names_the_workflow_and_its_handlers_as_the_workflow_does():
             wf.RECORD_AGE_ASSESSMENT} <= set(definition.updates)
     assert {wf.STATUS, wf.HANDOFF_CODE} <= set(definition.queries)
     assert wf.WORKFLOW_ID_PREFIX == WORKFLOW_ID_PREFIX
+    assert wf.REFUSED == REFUSED
     assert wf.workflow_id_for("c-123456") == workflow_id_for("c-123456")

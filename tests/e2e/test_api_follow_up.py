@@ -62,3 +62,19 @@ async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
     assert again.status_code in (200, 409), again.text  # idempotent: no second event
     types = [e.event_type for e in await stack.store.read_stream(case_id)]
     assert types.count("reintegration.needs_assessed") == 1
+
+
+async def test_after_the_handoff_the_receiving_mission_records_an_age_assessment(stack):
+    case_id = await _returned_case(stack)
+    await open_task(stack, "officer.md", case_id, "needs_assessment")  # follow-up runs
+    body = {"assessed_by": "social_welfare_centre", "result": "12_17",
+            "evidence_record_id": "rec_0123456789abcdef"}
+    recorded = await stack.http.post(f"/cases/{case_id}/age-assessment", json=body,
+                                     headers=stack.auth("officer.md"))
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json() == {"case_id": case_id, "minor": True,
+                               "event_types": ["reintegration.age_assessed"]}
+    lowered = await stack.http.post(f"/cases/{case_id}/age-assessment",
+                                    json={**body, "result": "25_34"},
+                                    headers=stack.auth("officer.md"))
+    assert (lowered.status_code, lowered.json()["error"]["code"]) == (409, "age_not_lowered")

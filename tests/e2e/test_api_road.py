@@ -66,8 +66,9 @@ async def test_an_age_assessment_puts_an_adult_case_on_the_minor_safeguards(stac
                       {"kind": "assessment_note", "text": "medical age assessment, file 4"})
     body = {"assessed_by": "medical_assessment", "result": "12_17",
             "evidence_record_id": note.json()["record_id"]}
+    # The receiving mission is not yet involved in this case: it does not even see it.
     refused = await post(stack, "officer.md", f"/cases/{case_id}/age-assessment", body)
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     assessed = await post(stack, "coord.rs", f"/cases/{case_id}/age-assessment", body)
     assert assessed.status_code == 200, assessed.text
     assert assessed.json()["minor"] is True

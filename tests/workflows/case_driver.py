@@ -188,6 +188,9 @@ class CaseDriver:
             msg.AgeAssessment(organisation_id=SENDING, actor_id="u-1001", assessed_by=by,
                               result=result, evidence_record_id=rec()))
 
+    async def search_attributes(self) -> dict[str, object]:
+        return await search_attributes(self.client, self.handle.id)
+
     async def stage(self, stage: str) -> msg.CaseView:
         return await self.until(lambda v: v.stage == stage, f"stage {stage}")
 
@@ -262,6 +265,21 @@ class CaseDriver:
 
     async def result(self) -> msg.ReturnCaseResult:
         return await self.handle.result()
+
+
+async def search_attributes(client: Client, workflow_id: str) -> dict[str, object]:
+    """A workflow's search attributes as operators filter on them (decoded one by one: the
+    time-skipping server answers an unset datetime in a form the typed decoder rejects)."""
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+    from temporalio.converter import PayloadConverter
+
+    raw = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=client.namespace,
+                                         execution=WorkflowExecution(workflow_id=workflow_id)))
+    fields = raw.workflow_execution_info.search_attributes.indexed_fields
+    return {name: PayloadConverter.default.from_payload(payload)
+            for name, payload in fields.items() if payload.data not in (b"", b"null")}
 
 
 RECORD_ENV = "HOMEWARD_RECORD_HISTORIES"

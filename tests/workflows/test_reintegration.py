@@ -686,3 +686,39 @@ async def test_a_closed_case_reopens_with_new_check_ins(workflow_env, worker, ta
         "reintegration.task_cancelled", "reintegration.grant_cancelled",
         "reintegration.closed", "reintegration.reopened", OPENED, REACHED]
     await f.terminate()
+
+
+async def test_an_age_assessment_after_the_handoff_makes_her_follow_up_a_childs(
+    workflow_env, worker, task_queue, store
+):
+    from domain import messages as msg
+    from domain.vocabulary import AgeAssessor, AgeCategory
+
+    f = await start(workflow_env, task_queue, store)
+    await f.until(lambda v: v.state.started, "the follow-up to start")
+
+    def assessment(result: AgeCategory, org: str = RECEIVING) -> msg.AgeAssessment:
+        return msg.AgeAssessment(organisation_id=org, actor_id="u-3001",
+                                 assessed_by=AgeAssessor.SOCIAL_WELFARE_CENTRE, result=result,
+                                 evidence_record_id=rec())
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await f.update(ReintegrationWorkflow.record_age_assessment,
+                       assessment(AgeCategory.AGE_12_TO_17, org=SENDING))
+    assert "run by the receiving mission" in str(refused.value.cause)
+    recorded = await f.update(ReintegrationWorkflow.record_age_assessment,
+                              assessment(AgeCategory.AGE_12_TO_17))
+    assert recorded.event_types == ("reintegration.age_assessed",)
+    assert (await f.status()).state.minor is True
+    from case_driver import search_attributes
+
+    assert (await search_attributes(f.env.client, f.handle.id))[sa.MINOR.name] is True
+    # Her safeguards are not removed by one assessment.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await f.update(ReintegrationWorkflow.record_age_assessment,
+                       assessment(AgeCategory.AGE_25_TO_34))
+    assert "one assessment does not make her an adult" in str(refused.value.cause)
+    event = next(e for e in await f.store.read_stream(f.case_id)
+                 if e.event_type == "reintegration.age_assessed")
+    assert (event.author_org, event.payload["minor"], event.payload["result"]) == (
+        RECEIVING, True, "12_17")

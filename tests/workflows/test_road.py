@@ -25,10 +25,7 @@ from case_driver import (
     record_history,
     security,
 )
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.converter import PayloadConverter
 
 from domain import messages as msg
 from domain.vocabulary import (
@@ -70,17 +67,6 @@ async def refusal(call) -> tuple:
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await call
     return refused.value.cause.details[:3]
-
-
-async def search_attributes(case: CaseDriver) -> dict[str, object]:
-    """The case's search attributes as operators filter on them (decoded one by one: the
-    time-skipping server answers an unset datetime in a form the typed decoder rejects)."""
-    raw = await case.client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=case.client.namespace,
-                                         execution=WorkflowExecution(workflow_id=case.handle.id)))
-    fields = raw.workflow_execution_info.search_attributes.indexed_fields
-    return {name: PayloadConverter.default.from_payload(payload)
-            for name, payload in fields.items() if payload.data not in (b"", b"null")}
 
 
 def safe_place(handed_to: SafeHandover,
@@ -125,7 +111,7 @@ async def test_hold_lift_hold_lift_clear_each_hold_with_its_own_timers(
                      "the second hold's escalation")
     await case.fact("border_hold_lifted")
     assert (await case.status()).blocked_on == "road:border"
-    assert (await search_attributes(case))[sa.BLOCKED_ON.name] == "road:border"
+    assert (await case.search_attributes())[sa.BLOCKED_ON.name] == "road:border"
     await case.fact("border_cleared")
     await case.stage("reception")
     await case.reception()
@@ -386,7 +372,7 @@ async def test_an_adult_found_to_be_a_child_gets_the_safeguards_before_booking(
     assessed = await case.assess_age(AgeCategory.AGE_12_TO_17, AgeAssessor.MEDICAL_ASSESSMENT)
     assert assessed.minor and assessed.event_types == ("case.age_assessed",)
     await case.task(TaskKind.GUARDIAN_APPOINTMENT)
-    assert (await search_attributes(case))[sa.MINOR.name] is True
+    assert (await case.search_attributes())[sa.MINOR.name] is True
     # Documents are on hold until the guardian and the best-interest determination.
     assert "no legal guardian" in await refused_because(
         case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued()))
@@ -449,7 +435,7 @@ async def test_a_disputed_age_resolved_as_adult_ends_the_child_safeguards(
     assert assessed.minor is False
     assert assessed.event_types == ("case.age_assessed", "task.cancelled")
     await case.task(TaskKind.TRAVEL_DOCUMENTS)
-    assert (await search_attributes(case))[sa.MINOR.name] is False
+    assert (await case.search_attributes())[sa.MINOR.name] is False
     await record_history(case, "disputed_age_resolved_as_adult")
     types = await case.event_types()
     assert types == [*REFERRAL_TO_CONSENT, "task.opened", "case.age_assessed",
@@ -486,13 +472,13 @@ async def test_did_not_board_is_traced_and_found_safe_replans(
     [task] = view.open_tasks
     assert (task.kind, task.assignee_org) == (TaskKind.TRACING, RECEIVING)
     assert view.blocked_on == "tracing:did_not_board"
-    assert (await search_attributes(case))[sa.MISSING.name] is True
+    assert (await case.search_attributes())[sa.MISSING.name] is True
     code, expected, _ = await refusal(case.fact("departed"))  # nothing moves while traced
     assert (code, expected) == ("fact_not_expected_now", [])
     await case.complete(TaskKind.TRACING, traced(TracingFinding.FOUND_SAFE, TracingNext.REPLAN))
     await case.until(lambda v: v.booking_attempts == 2 and v.stage == "awaiting_departure",
                      "the new booking")
-    assert (await search_attributes(case))[sa.MISSING.name] is False
+    assert (await case.search_attributes())[sa.MISSING.name] is False
     await case.depart_and_arrive(workflow_env.sleep)
     await case.fact("border_cleared")
     await case.reception()
@@ -530,7 +516,7 @@ async def test_missing_in_transit_not_found_closes_as_missing_and_is_counted(
         RECEIVING, "receiving_mission")
     assert events[-1].payload == {"fact": "missing_in_transit"}
     assert events[-2].payload["reason"] == "person_missing"
-    assert (await search_attributes(case))[sa.MISSING.name] is True
+    assert (await case.search_attributes())[sa.MISSING.name] is True
 
 
 async def test_not_met_at_arrival_found_safe_continues_to_the_handoff(
