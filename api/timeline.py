@@ -20,6 +20,15 @@ _AGE = {"under_12": "under 12", "12_17": "12–17", "18_24": "18–24", "25_34":
         "35_plus": "35 or more", "unknown": "unknown (treated as a minor)",
         "disputed": "disputed (treated as a minor)"}
 
+def _withdrawn(p: dict[str, Any]) -> str:
+    text = f"consent {p['change']}"
+    if p.get("after_departure"):
+        text += " after she had left: she is brought to a safe place first"
+    if p.get("relayed_by") == "receiving_mission":
+        text += " (relayed by the receiving mission)"
+    return text
+
+
 _SENTENCES: dict[str, Any] = {
     "case.referral_registered": lambda p: (
         f"referral registered ({_words(p['source'])}), first placement "
@@ -44,7 +53,18 @@ _SENTENCES: dict[str, Any] = {
     "options.decision_recorded": lambda p: f"her decision: {_words(p['choice'])}",
     "consent.recorded": lambda p: (f"informed consent signed (form {p['form_version']} in "
                                    f"{p['form_language']})"),
-    "consent.withdrawn": lambda p: f"consent {p['change']}",
+    "consent.withdrawn": lambda p: _withdrawn(p),
+    "case.age_assessed": lambda p: (f"age assessed by {_words(p['assessed_by'])}: "
+                                    f"{_AGE.get(p['result'], _words(p['result']))}"),
+    "reintegration.age_assessed": lambda p: (f"age assessed in follow-up by "
+                                             f"{_words(p['assessed_by'])}: "
+                                             f"{_AGE.get(p['result'], _words(p['result']))}"),
+    "journey.did_not_arrive": lambda p: (f"{_words(p['fact'])}, reported by the "
+                                         f"{_words(p['reported_by'])}: tracing starts"),
+    "tracing.concluded": lambda p: (f"tracing: {_words(p['finding'])}"
+                                    f"{', ' + _words(p['then']) if p.get('then') else ''}"),
+    "safety.safe_place_confirmed": lambda p: (f"in a safe place ({_words(p['place'])}), "
+                                              f"handed to {_words(p['handed_to'])}"),
     "minor.guardian_appointed": lambda p: f"guardian appointed by {_words(p['authority'])}",
     "documents.requested": lambda p: f"travel documents requested (attempt {p['attempt']})",
     "documents.issued": lambda p: "travel documents issued",

@@ -95,6 +95,11 @@ async def test_a_withdrawal_in_transit_is_a_safe_place_task_not_an_unwinding(sta
     assert closed["outcome"] == "alternative_pathway"
     types = [e.event_type for e in await stack.store.read_stream(case_id)]
     assert "journey.booking_cancelled" not in types  # the leg she was on
+    timeline = await stack.http.get(f"/cases/{case_id}/timeline",
+                                    headers=stack.auth("coord.rs"))
+    texts = [entry["text"] for entry in timeline.json()["events"]]
+    assert "consent withdrawn after she had left: she is brought to a safe place first" in texts
+    assert "in a safe place (return to shelter), handed to shelter staff" in texts
 
 
 async def test_a_person_not_met_at_arrival_is_traced_by_the_receiving_mission(stack):
