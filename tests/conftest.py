@@ -7,14 +7,22 @@ that migrations run once per session.
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from store.database import embedded_server_url, run_migrations
+
+# CI runs the property-based tests on a fixed sequence of examples, so that a red CI is
+# reproducible; local runs explore new examples every time (docs/testing.md).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TEMPLATE_DB = "homeward_template"
 _db_counter = itertools.count()

@@ -78,6 +78,9 @@ _PROTECTED_RELEASES = {EscortReleaseReason.GUARDIAN_HANDOVER_COMPLETE,
                        EscortReleaseReason.PERSON_MISSING}
 
 
+_ENTRY_POINTS = ("KIV", "IAS", "OTP", "BCM", "SCV", "CND", "TSR", "CLJ", "SBZ", "ODS")
+
+
 class Road:
     """The case, and what the workflow would do after each step."""
 
@@ -123,11 +126,12 @@ class Road:
             return
         if s.booking is None and s.missing is None and not s.border_cleared and not (
                 s.minor and not s.safeguards_done):
+            entry = next((e for e in _ENTRY_POINTS if e not in s.refused_entry_points), None)
+            if entry is None:
+                return  # every route refused: the coordinator decides (an escalation)
             self.bookings += 1
             self.decide(c.RecordBooking(booking(departure_at=self.clock).booking.model_copy(
-                update={"booking_ref": f"SIM-{self.bookings:08d}",
-                        "entry_point": "KIV" if "KIV" not in s.refused_entry_points
-                        else f"I{self.bookings % 10}S"})))
+                update={"booking_ref": f"SIM-{self.bookings:08d}", "entry_point": entry})))
             if not self.state.escorts:
                 self.decide(c.AssignEscort(uuid.uuid4(), EscortKind.STAFF,
                                            EscortScope.END_TO_END if self.state.minor
@@ -150,7 +154,7 @@ def protected(state: c.CaseState, escort_id: uuid.UUID) -> bool:
     return scope is EscortScope.END_TO_END or kind is EscortKind.POLICE
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(minor=st.booleans(), actions=st.lists(steps, min_size=15, max_size=60))
 def test_the_road_in_any_order_keeps_her_safe_and_loses_nothing(minor, actions):
     age = AgeCategory.AGE_12_TO_17 if minor else AgeCategory.AGE_18_TO_24
