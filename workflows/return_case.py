@@ -274,8 +274,13 @@ class ReturnCaseWorkflow(SignalledRoad):
             return
         _refuse_if(c.decide(self._state, self._fact_command(fact)), self._stage)
 
+    def _role_of(self, organisation_id: str) -> Role:
+        """The role an organisation plays in this case; an outsider is refused as a partner
+        would be (neither reports facts nor relays a withdrawal)."""
+        return c.role_of(self._state, organisation_id) or Role.PARTNER
+
     def _fact_command(self, fact: msg.JourneyFact) -> c.RecordFact:
-        reporter = c.role_of(self._state, fact.organisation_id) or Role.PARTNER
+        reporter = self._role_of(fact.organisation_id)
         return c.RecordFact(fact.fact, workflow.now(), reporter, fact.failure)
 
     # --- Update: she withdraws or defers her consent ------------------------------------
@@ -306,7 +311,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         _refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)), self._stage)
 
     def _withdrawal_command(self, w: msg.ConsentWithdrawal) -> c.WithdrawConsent:
-        relayed_by = c.role_of(self._state, w.organisation_id) or Role.PARTNER
+        relayed_by = self._role_of(w.organisation_id)
         return c.WithdrawConsent(w.change, w.form_record_id, relayed_by)
 
     def _stop_for_withdrawal(self, withdrawal: msg.ConsentWithdrawal) -> None:

@@ -225,11 +225,14 @@ class CaseDriver:
                 notified_at=notified_at, testimony=TestimonyArrangement.REMOTE_TESTIMONY_ARRANGED))
         await self.complete(TaskKind.SECURITY_ASSESSMENT, security(risk))
 
-    async def depart_and_arrive(self, sleep) -> None:
-        """She boards when the flight leaves: skip to the departure, then report the facts."""
+    async def depart(self, sleep) -> None:
+        """She boards when the flight leaves: skip to the departure and report it."""
         await self.stage("awaiting_departure")
         await sleep(self.input.config.departure_lead + timedelta(minutes=1))
         await self.fact("departed")
+
+    async def depart_and_arrive(self, sleep) -> None:
+        await self.depart(sleep)
         await self.stage("in_transit")
         await self.fact("arrived_at_border")
         await self.stage("border")
