@@ -20,6 +20,7 @@ from domain.vocabulary import (
     EscortKind,
     EscortReleaseReason,
     EscortScope,
+    LegFailure,
     Outcome,
     Placement,
     ReferralSource,
@@ -323,9 +324,14 @@ def test_evolve_ignores_nothing_it_should_track():
 def test_simulated_disruptions_need_the_simulated_adapter():
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError,
+                       match="simulated_disruptions need the simulated travel adapter"):
         referral_input(travel_adapter="manual", simulated_disruptions=("cancelled_flight",))
-    assert referral_input(simulated_disruptions=("cancelled_flight", None))
+    # The manual adapter without disruptions, and the simulated one with them, are fine.
+    assert referral_input(travel_adapter="manual").travel_adapter is TravelAdapter.MANUAL
+    accepted = referral_input(simulated_disruptions=("cancelled_flight", None))
+    assert accepted.travel_adapter is TravelAdapter.SIMULATED
+    assert accepted.simulated_disruptions == (LegFailure.CANCELLED_FLIGHT, None)
 
 
 def test_the_guardians_organisation_is_recorded_with_the_appointment():

@@ -115,4 +115,11 @@ def test_payloads_refuse_unknown_fields_and_free_text():
 
 
 def test_kosovo_is_accepted_as_xk():
-    parse_event("case.referral_registered", 2, {**REFERRAL_V2, "destination_country": "XK"})
+    """XK is the user-assigned code the EU and IOM use for Kosovo (not in ISO 3166-1)."""
+    event = parse_event("case.referral_registered", 2, {**REFERRAL_V2, "destination_country": "XK"})
+    assert isinstance(event, ev.ReferralRegistered)
+    assert event.destination_country == "XK"
+    for invalid in ("XX", "KS", "xk", "XKX", "X"):
+        with pytest.raises(ValidationError, match="destination_country"):
+            parse_event("case.referral_registered", 2,
+                        {**REFERRAL_V2, "destination_country": invalid})
