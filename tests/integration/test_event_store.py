@@ -21,6 +21,7 @@ from store.events import (
     StoredEvent,
 )
 from store.hashing import GENESIS_HASH
+from store.schema import APPEND_LOCK_KEY
 
 
 def new_event(event_type: str = "case_opened", **overrides) -> NewEvent:
@@ -201,16 +202,52 @@ async def test_writer_bypassing_the_store_cannot_break_the_version_order(
         " author_org, actor, occurred_at, prev_hash, hash)"
         " VALUES ('c1', 1, gen_random_uuid(), 'raw', 1, '{}', 'o', 'a', now(), '', '')"
     )
-    async with engine.connect() as raw:
+    async with engine.connect() as raw, engine.connect() as observer:
         transaction = await raw.begin()
         await raw.execute(raw_insert)  # holds the append lock (insert trigger) until commit
+        raw_pid = (await raw.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert await append_lock_holders(observer) == [raw_pid]
+
         append = asyncio.create_task(store.append("c1", 0, [new_event()]))
-        await asyncio.sleep(0.2)
+        # The synchronisation point: the store's append is seen by the database itself
+        # waiting for the append lock that the raw insert holds. An append that does not
+        # take the lock finishes (or blocks elsewhere) instead, and this fails.
+        waiting = await until_append_lock_wanted(observer, append)
+        assert waiting, "the store's append never waited for the lock the raw insert holds"
+        assert await append_lock_holders(observer) == [raw_pid]
         assert not append.done()
         await transaction.commit()
 
-    with pytest.raises(ConcurrencyConflict):
+    # It read the case after the raw row committed: version 1 is taken, not 0.
+    with pytest.raises(ConcurrencyConflict) as raised:
         await append
+    assert (raised.value.expected, raised.value.actual) == (0, 1)
+    assert [e.event_type for e in await store.read_stream("c1")] == ["raw"]
+
+
+# pg_locks shows a bigint advisory key as two 32-bit halves, in classid and objid.
+_APPEND_LOCK = text(
+    "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND database ="
+    " (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND classid = :high AND objid = :low AND objsubid = 1 ORDER BY pid"
+).bindparams(high=APPEND_LOCK_KEY >> 32, low=APPEND_LOCK_KEY & 0xFFFFFFFF)
+
+
+async def append_lock_holders(conn) -> list[int]:
+    return [row.pid for row in await conn.execute(_APPEND_LOCK) if row.granted]
+
+
+async def until_append_lock_wanted(conn, append: asyncio.Task) -> list[int]:
+    """Backends waiting for the append lock, polled until there is one or ``append``
+    ends. The bound only stops a broken store from hanging the suite: a shared, loaded
+    machine can take seconds to run one statement, so it is generous (60 s)."""
+    deadline = asyncio.get_running_loop().time() + 60
+    while not append.done() and asyncio.get_running_loop().time() < deadline:
+        waiting = [row.pid for row in await conn.execute(_APPEND_LOCK) if not row.granted]
+        if waiting:
+            return waiting
+        await asyncio.sleep(0.01)
+    return []
 
 
 @pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica"])
