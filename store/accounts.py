@@ -104,10 +104,13 @@ class Accounts:
                      "country": country},
                 )
         except IntegrityError as exc:
-            raise AccountError(
-                f"organisation {org_id!r} not added: it exists already, or the id is not "
-                "lower-case letters, digits and '-', or the country is not ISO 3166 alpha-2"
-            ) from exc
+            raise AccountError(f"organisation {org_id!r} not added: " + _refusal(exc, {
+                "unique": "it exists already",
+                "organisations_org_id_check":
+                    "the id must be 2 to 63 lower-case letters, digits and '-'",
+                "organisations_country_check":
+                    f"{country!r} is not an ISO 3166 alpha-2 country code (e.g. RS)",
+            })) from exc
 
     async def add_user(self, user_id: str, org_id: str, role: UserRole | str) -> None:
         role = _parse(UserRole, role, "role")
@@ -129,10 +132,11 @@ class Accounts:
                     {"u": user_id, "o": org_id, "r": role.value},
                 )
             except IntegrityError as exc:
-                raise AccountError(
-                    f"user {user_id!r} not added: it exists already, or the id is not "
-                    "lower-case letters, digits, '.', '_' and '-'"
-                ) from exc
+                raise AccountError(f"user {user_id!r} not added: " + _refusal(exc, {
+                    "unique": "it exists already",
+                    "users_user_id_check":
+                        "the id must be 2 to 63 lower-case letters, digits, '.', '_' and '-'",
+                })) from exc
 
     async def create_token(self, user_id: str, ttl: timedelta = timedelta(days=30)) -> IssuedToken:
         if ttl <= timedelta(0):
@@ -217,6 +221,16 @@ class Accounts:
         if refusal is not None:
             raise refusal
         return Principal(row.user_id, row.org_id, OrgKind(row.kind), UserRole(row.role))
+
+
+def _refusal(error: IntegrityError, reasons: dict[str, str]) -> str:
+    """Why the database refused a row, in words: ``reasons`` maps "unique" (any unique
+    violation) and CHECK constraint names to a sentence."""
+    cause = getattr(error.orig, "__cause__", None)
+    if getattr(cause, "sqlstate", None) == "23505":
+        return reasons["unique"]
+    constraint = getattr(cause, "constraint_name", None)
+    return reasons.get(constraint, f"refused by the database ({constraint or 'constraint'})")
 
 
 def _parse(enum: type[StrEnum], value, what: str):

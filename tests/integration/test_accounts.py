@@ -135,3 +135,27 @@ async def test_bad_organisation_input_refused_clearly(accounts):
         await accounts.add_org("mission-xx", OrgKind.SENDING_MISSION, "bad", "Serbia")
     with pytest.raises(AccountError, match="not a organisation kind"):
         await accounts.add_org("mission-yy", "ministry", "bad", "RS")
+
+
+async def test_each_refusal_says_why(accounts, engine):
+    """Each refused row names its own reason, not a list of possible ones."""
+    with pytest.raises(AccountError) as refused:
+        await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "dup", "RS")
+    assert str(refused.value) == "organisation 'mission-rs' not added: it exists already"
+    with pytest.raises(AccountError) as refused:
+        await accounts.add_org("Mission RS", OrgKind.SENDING_MISSION, "bad", "RS")
+    assert "the id must be 2 to 63 lower-case letters, digits and '-'" in str(refused.value)
+    assert "exists already" not in str(refused.value)
+    with pytest.raises(AccountError) as refused:
+        await accounts.add_org("mission-xx", OrgKind.SENDING_MISSION, "bad", "rs")
+    assert "'rs' is not an ISO 3166 alpha-2 country code" in str(refused.value)
+    with pytest.raises(AccountError) as refused:
+        await accounts.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
+    assert str(refused.value) == "user 'coord.rs' not added: it exists already"
+    with pytest.raises(AccountError) as refused:
+        await accounts.add_user("Coord RS", "mission-rs", UserRole.COORDINATOR)
+    assert "the id must be 2 to 63 lower-case letters" in str(refused.value)
+    async with engine.connect() as conn:
+        orgs = (await conn.execute(text("SELECT org_id FROM organisations"))).scalars().all()
+        users = (await conn.execute(text("SELECT user_id FROM users"))).scalars().all()
+    assert (orgs, users) == (["mission-rs"], ["coord.rs"])
