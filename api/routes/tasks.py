@@ -1,19 +1,26 @@
 """The task inbox of every organisation: its open tasks, one task, completing it.
 
 Completion is forwarded to the case's workflow as the ``complete_task`` Update with id
-``complete-<task id>``: completing twice returns the first result and writes nothing; the
-workflow validator's refusal comes back as a 409 with its reason."""
+``complete-<task id>``: completing twice with the same result returns the first answer and
+writes nothing; a different result for a completed task is a 409
+``task_already_completed`` (``api.completions``, decision 0044); the workflow validator's
+refusal comes back as a 409 with its reason."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+from temporalio.service import RPCError
 
+from api import workflow_ref as wf
 from api.access import Action, View, authorise, authorise_role
+from api.completions import FirstCompletion, completion_update_id, first_completion
 from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.routes.cases import TaskDone, forward_completion, forward_reintegration_completion
@@ -23,6 +30,7 @@ from domain.reintegration_vocabulary import ReintegrationTaskKind
 from domain.vocabulary import TaskKind
 from store.read_models import TaskRow
 
+log = structlog.get_logger("homeward.api")
 router = APIRouter(tags=["tasks"])
 
 
@@ -88,7 +96,10 @@ async def get_task(task_id: TaskIdPath, request: Request, caller: Caller) -> dic
 
 
 @router.post("/tasks/{task_id}/complete", response_model=TaskDone,
-             summary="Complete a task of my organisation (idempotent)")
+             summary="Complete a task of my organisation (idempotent)",
+             description="Completing again with the same result answers with the first "
+             "answer and writes nothing; a different result, or another organisation's, "
+             "for a task already completed is refused (409 `task_already_completed`).")
 async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Request,
                         caller: Caller) -> TaskDone:
     task, _ = await _task(request, caller, Action.TASK_COMPLETE, task_id)
@@ -96,16 +107,88 @@ async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Reques
         raise ApiError(422, "wrong_result_kind",
                        f"this is a {task.kind} task; a {body.result.kind} result cannot "
                        "complete it")
-    if isinstance(body.result, rm.ReintegrationTaskResult.__origin__.__args__):
+    completion: msg.TaskCompletion | rm.ReintegrationTaskCompletion
+    if isinstance(body.result, _FOLLOW_UP_RESULTS):
         # Follow-up tasks belong to the case's reintegration workflow.
-        follow_up = rm.ReintegrationTaskCompletion(
+        completion = rm.ReintegrationTaskCompletion(
             task_id=task_id, organisation_id=caller.org_id, actor_id=caller.user_id,
             result=body.result)
-        done = await forward_reintegration_completion(request, task.case_id, follow_up)
-        return TaskDone(case_id=task.case_id, task_id=task_id,
-                        event_types=list(done.event_types))
-    completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
-                                    actor_id=caller.user_id, result=body.result)
-    done = await forward_completion(request, task.case_id, completion)
-    return TaskDone(case_id=task.case_id, task_id=done.task_id,
-                    event_types=list(done.event_types))
+        target = _Target(wf.reintegration_workflow_id_for(task.case_id),
+                         rm.ReintegrationTaskCompletion, rm.Recorded)
+    else:
+        completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
+                                        actor_id=caller.user_id, result=body.result)
+        target = _Target(wf.workflow_id_for(task.case_id), msg.TaskCompletion,
+                         msg.TaskCompleted)
+    try:
+        if isinstance(completion, rm.ReintegrationTaskCompletion):
+            answer = await forward_reintegration_completion(request, task.case_id, completion)
+        else:
+            answer = await forward_completion(request, task.case_id, completion)
+    except ApiError as refused:
+        # The workflow may have moved on since the first completion (closed and gone, or
+        # continued as new): the first answer is still in the history of the runs before.
+        if refused.status != 409:
+            raise
+        first = await _first_if_completed(request, task, target)
+        if first is None or first.answer is None:
+            raise
+        answer = first.answer
+    else:
+        first = await _first_completion(request, task, target)
+    if first is None:
+        # The Update was answered, so its request is in the history; not finding it means
+        # the history cannot be read right now: better no answer than a wrong one.
+        raise ApiError(503, "temporal_unavailable",
+                       "the completion could not be confirmed; send it again")
+    _same_or_refuse(first.request, completion, task)
+    return _done(task, answer)
+
+
+_FOLLOW_UP_RESULTS = rm.ReintegrationTaskResult.__origin__.__args__
+
+
+@dataclass(frozen=True)
+class _Target:
+    workflow_id: str
+    request_type: type
+    answer_type: type
+
+
+async def _first_completion(request: Request, task: TaskRow,
+                            target: _Target) -> FirstCompletion | None:
+    try:
+        return await first_completion(
+            services(request).temporal, target.workflow_id, completion_update_id(task.task_id),
+            request_type=target.request_type, answer_type=target.answer_type,
+            not_before=task.opened_at)
+    except RPCError as error:
+        log.warning("reading the first completion failed", status=error.status.name)
+        raise ApiError(503, "temporal_unavailable",
+                       "the workflow service did not answer; try again") from None
+
+
+async def _first_if_completed(request: Request, task: TaskRow,
+                              target: _Target) -> FirstCompletion | None:
+    svc = services(request)
+    await svc.catch_up()
+    now_row = await svc.read_models.task(task.task_id)
+    if now_row is None or now_row.status != "completed":
+        return None
+    return await _first_completion(request, now_row, target)
+
+
+def _same_or_refuse(first: Any, completion: Any, task: TaskRow) -> None:
+    if (first.organisation_id, first.result) == (completion.organisation_id,
+                                                 completion.result):
+        return
+    how = ("by another organisation" if first.organisation_id != completion.organisation_id
+           else "with another result")
+    raise ApiError(409, "task_already_completed",
+                   f"this {task.kind.replace('_', ' ')} task was already completed {how}; "
+                   "a completed task is not completed again")
+
+
+def _done(task: TaskRow, answer: msg.TaskCompleted | rm.Recorded) -> TaskDone:
+    return TaskDone(case_id=task.case_id, task_id=task.task_id,
+                    event_types=list(answer.event_types))

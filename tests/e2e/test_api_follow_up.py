@@ -57,11 +57,21 @@ async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
     assert "reintegration.started" in types
     assert "reintegration.needs_assessed" in done.json()["event_types"]
     assert types.count("reintegration.needs_assessed") == 1
+    # Completing twice answers with the first answer and writes nothing; another result
+    # for the completed task is a conflict.
+    before = await stack.store.read_stream(case_id)
     again = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": result},
                                   headers=stack.auth("officer.md"))
-    assert again.status_code in (200, 409), again.text  # idempotent: no second event
-    types = [e.event_type for e in await stack.store.read_stream(case_id)]
-    assert types.count("reintegration.needs_assessed") == 1
+    assert (again.status_code, again.json()) == (200, done.json()), again.text
+    changed = await stack.http.post(
+        f"/tasks/{task['task_id']}/complete", json={"result": {**result, "needs": ["housing"]}},
+        headers=stack.auth("officer.md"))
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["error"]["code"] == "task_already_completed"
+    after = await stack.store.read_stream(case_id)
+    assert [e.event_type for e in after].count("reintegration.needs_assessed") == 1
+    assert [e for e in after if e.payload.get("task_id") == task["task_id"]] == [
+        e for e in before if e.payload.get("task_id") == task["task_id"]]
 
 
 async def test_after_the_handoff_the_receiving_mission_records_an_age_assessment(stack):

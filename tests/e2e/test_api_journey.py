@@ -48,16 +48,28 @@ async def test_a_case_from_referral_to_reception_through_the_api(stack, capsys, 
     assert done.status_code == 200, done.text
     assert "reception.handoff_confirmed" in done.json()["event_types"]
 
-    # Completing twice is idempotent: the same Update id, the first result, no new event.
-    again = await stack.http.post(f"/tasks/{task['task_id']}/complete",
-                                  json={"result": result}, headers=stack.auth("officer.md"))
-    assert again.status_code in (200, 409), again.text
-    if again.status_code == 200:
-        assert again.json() == done.json()
+    # Completing twice answers with the first answer and writes nothing; another result
+    # for the completed task is a conflict, not a silent "done".
+    async def complete_again(body: dict) -> tuple[int, dict]:
+        response = await stack.http.post(f"/tasks/{task['task_id']}/complete",
+                                         json={"result": body},
+                                         headers=stack.auth("officer.md"))
+        return response.status_code, response.json()
+
+    changed = {**result, "assistance_provided": ["medical"]}
+    assert await complete_again(result) == (200, done.json())
+    status, refused = await complete_again(changed)
+    assert (status, refused["error"]["code"]) == (409, "task_already_completed"), refused
     closed = await stage(stack, case_id, "closed")
     assert closed["outcome"] == "returned"
+    # The same once the case's workflow has finished.
+    await stack.client.get_workflow_handle(workflow_id_for(case_id)).result()
+    assert await complete_again(result) == (200, done.json())
+    status, refused = await complete_again(changed)
+    assert (status, refused["error"]["code"]) == (409, "task_already_completed"), refused
     types = [e.event_type for e in await stack.store.read_stream(case_id)]
-    assert types.count("reception.handoff_confirmed") == 1
+    for event_type in done.json()["event_types"]:
+        assert types.count(event_type) == 1, event_type
 
     timeline = await stack.http.get(f"/cases/{case_id}/timeline",
                                     headers=stack.auth("coord.rs"))
