@@ -82,12 +82,46 @@ async def _cmd_api(settings: Settings, args) -> int:
 
 
 async def _cmd_migrate(settings: Settings, args) -> int:
-    from store.database import run_migrations
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from store.database import async_url, run_migrations
 
     url = settings.database_url or _embedded_database_url(settings)
-    await run_migrations(url)
-    print("migrations applied")
+    try:
+        before = await _schema_revision(url)
+        await run_migrations(url)
+        after = await _schema_revision(url)
+    except (SQLAlchemyError, OSError) as exc:
+        where = unquote(make_url(async_url(url)).render_as_string(hide_password=True))
+        reason = getattr(exc, "orig", None) or exc
+        print(f"homeward migrate: could not migrate the database {where}: {reason}",
+              file=sys.stderr)
+        return 2
+    if before == after:
+        print(f"migrations applied: already at the newest revision {after}")
+    else:
+        print(f"migrations applied: revision {before or 'none (empty database)'} -> {after}")
     return 0
+
+
+async def _schema_revision(url: str) -> str | None:
+    """The Alembic revision of the database at ``url``; None before the first migration."""
+    from sqlalchemy import text
+
+    from store.database import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar():
+                return (await conn.execute(text("SELECT version_num FROM alembic_version"))
+                        ).scalar()
+            return None
+    finally:
+        await engine.dispose()
 
 
 async def _cmd_store_verify(settings: Settings, args) -> int:
