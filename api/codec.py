@@ -28,6 +28,36 @@ Authenticate = Callable[[Request], Awaitable[Any | None]]
 
 log = structlog.get_logger(__name__)
 
+_BASE64 = {"type": "string", "contentEncoding": "base64"}
+PAYLOADS_SCHEMA = {
+    "type": "object",
+    "description": "temporal.api.common.v1.Payloads in protobuf JSON",
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "metadata": {"type": "object", "additionalProperties": _BASE64},
+                    "data": _BASE64,
+                },
+            },
+        },
+    },
+}
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PAYLOADS_SCHEMA}},
+    },
+    "responses": {
+        "200": {"description": "the converted payloads",
+                "content": {"application/json": {"schema": PAYLOADS_SCHEMA}}},
+        "400": {"description": "not a Payloads message, or a payload no key decrypts"},
+        "401": {"description": "no operator's or administrator's token"},
+    },
+}
+
 
 def codec_router(
     codec: PayloadCodec,
@@ -94,7 +124,10 @@ def codec_router(
         return handle
 
     for operation in ("encode", "decode"):
-        router.add_api_route(f"/{operation}", endpoint(operation), methods=["POST"])
+        router.add_api_route(
+            f"/{operation}", endpoint(operation), methods=["POST"],
+            summary=f"{operation.capitalize()} Temporal payloads (operators, administrators)",
+            openapi_extra=_OPENAPI)
         router.add_api_route(
             f"/{operation}", preflight, methods=["OPTIONS"], include_in_schema=False
         )

@@ -44,7 +44,12 @@ def codec_session_router(accounts: Accounts) -> APIRouter:
         return HTMLResponse(_FORM, headers={"Cache-Control": "no-store"})
 
     @router.post("/session", status_code=204, summary="Start a codec session (cookie)",
-                 description="Body: `token=<operator token>` (a form post).")
+                 description="Body: `token=<operator token>` (a form post).",
+                 openapi_extra={"requestBody": {"required": True, "content": {
+                     "application/x-www-form-urlencoded": {"schema": {
+                         "type": "object", "required": ["token"],
+                         "properties": {"token": {"type": "string", "minLength": 1,
+                                                  "maxLength": 200}}}}}}})
     async def start_session(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
