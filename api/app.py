@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 
 from api.body_limit import BodySizeLimit
-from api.codec import codec_router
+from api.codec import CodecForbidden, codec_router
 from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_router
 from api.errors import error_response, install_error_handlers
 from api.request_ids import RequestIdMiddleware
@@ -119,7 +119,9 @@ def create_app(services: ApiServices) -> FastAPI:
             principal = await services.accounts.authenticate(credentials)
         except AuthenticationFailed:
             return None
-        return principal if principal.role in CODEC_ROLES else None
+        if principal.role not in CODEC_ROLES:
+            raise CodecForbidden("only operators and administrators see decoded payloads")
+        return principal
 
     app.include_router(
         codec_router(services.payload_codec, operator_only, services.codec_cors_origins)

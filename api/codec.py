@@ -23,7 +23,14 @@ from temporalio.converter import PayloadCodec
 DEFAULT_UI_ORIGINS = ["http://localhost:8233"]
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 
-# Issue 6 brings the Principal type; anything not None counts as authenticated here.
+
+class CodecForbidden(Exception):
+    """Raised by an ``Authenticate`` for a caller who is authenticated but whose role may
+    not see decoded payloads: answered 403, not 401 (a new token would not help)."""
+
+
+# Returns who is calling (anything not None), None when unauthenticated (401), or raises
+# ``CodecForbidden`` (403).
 Authenticate = Callable[[Request], Awaitable[Any | None]]
 
 log = structlog.get_logger(__name__)
@@ -54,7 +61,8 @@ _OPENAPI = {
         "200": {"description": "the converted payloads",
                 "content": {"application/json": {"schema": PAYLOADS_SCHEMA}}},
         "400": {"description": "not a Payloads message, or a payload no key decrypts"},
-        "401": {"description": "no operator's or administrator's token"},
+        "401": {"description": "no valid token"},
+        "403": {"description": "a valid token, but not an operator's or an administrator's"},
     },
 }
 
@@ -95,7 +103,11 @@ def codec_router(
 
         async def handle(request: Request) -> Response:
             headers = cors_headers(request)
-            if await authenticate(request) is None:
+            try:
+                who = await authenticate(request)
+            except CodecForbidden as refused:
+                return JSONResponse({"detail": str(refused)}, status_code=403, headers=headers)
+            if who is None:
                 return JSONResponse(
                     {"detail": "authentication required"},
                     status_code=401,

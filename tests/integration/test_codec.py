@@ -8,13 +8,15 @@ import base64
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
@@ -23,8 +25,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.codec import codec_router
+from api.app import ApiServices, create_app
+from store.accounts import Accounts, OrgKind, UserRole
+from store.event_store import EventStore
 from store.keys import Key, Keyring
+from store.vault import PersonVault
 from workers.codec import (
     ENCODING,
     KEY_ID_METADATA,
@@ -37,7 +42,6 @@ OLD = Key.generate()
 NEW = Key.generate()
 MARKER = "Marker-Ana-Popescu-7731"
 UI_ORIGIN = "http://localhost:8233"
-TOKEN = "operator-token-1"
 
 
 def _json_payload(data: bytes) -> Payload:
@@ -202,20 +206,56 @@ async def test_failure_messages_are_encrypted_too(temporal: WorkflowEnvironment)
         assert MARKER.encode() not in event.SerializeToString()
 
 
-# --- the codec server endpoints ----------------------------------------------------------
+# --- the codec server endpoints, as the API serves them ---------------------------------
+#
+# The real app (``api.app.create_app``) with real accounts and tokens: the role check of
+# the codec endpoint is the one production runs, not a stub.
+
+CODEC_USERS = [
+    ("operator", "ops", UserRole.OPERATOR),
+    ("admin", "ops", UserRole.ADMINISTRATOR),
+    ("coord.rs", "mission-rs", UserRole.COORDINATOR),
+    ("analyst", "analysts", UserRole.ANALYST),
+]
 
 
-async def _bearer(request: Request) -> str | None:
-    return "operator" if request.headers.get("authorization") == f"Bearer {TOKEN}" else None
+def _app(engine: AsyncEngine, accounts: Accounts, codec: EncryptionCodec) -> FastAPI:
+    store = EventStore(engine)
+    return create_app(ApiServices(
+        engine=engine, store=store, temporal=None, accounts=accounts,
+        vault=PersonVault(engine, Keyring(Key(b"v" * 32)), store), payload_codec=codec,
+        task_queue="unused", codec_cors_origins=[UI_ORIGIN]))
+
+
+async def _accounts(engine: AsyncEngine) -> tuple[Accounts, dict[str, str]]:
+    accounts = Accounts(engine)
+    for org_id, kind in (("ops", OrgKind.OPERATOR_TEAM), ("mission-rs", OrgKind.SENDING_MISSION),
+                         ("analysts", OrgKind.ANALYST)):
+        await accounts.add_org(org_id, kind, org_id, "CH")
+    tokens = {}
+    for user_id, org_id, role in CODEC_USERS:
+        await accounts.add_user(user_id, org_id, role)
+        tokens[user_id] = (await accounts.create_token(user_id, timedelta(hours=1))).bearer
+    return accounts, tokens
+
+
+@dataclass
+class CodecApi:
+    http: httpx.AsyncClient
+    tokens: dict[str, str]
+    accounts: Accounts
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {**UI_HEADERS, "Authorization": f"Bearer {self.tokens[user]}"}
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.include_router(codec_router(EncryptionCodec(Keyring(NEW, (OLD,))), _bearer, [UI_ORIGIN]))
+async def api(engine: AsyncEngine) -> AsyncIterator[CodecApi]:
+    accounts, tokens = await _accounts(engine)
+    app = _app(engine, accounts, EncryptionCodec(Keyring(NEW, (OLD,))))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
+        yield CodecApi(client, tokens, accounts)
 
 
 def _b64(data: bytes) -> str:
@@ -235,16 +275,17 @@ async def _encrypted_body(key: Key = NEW) -> dict:
 
 
 UI_HEADERS = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
-AUTH = {**UI_HEADERS, "Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.mark.parametrize("path", ["/codec/decode", "/codec/encode"])
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"Basic {TOKEN}"])
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic operator"])
 async def test_401_without_valid_authentication(
-    http: httpx.AsyncClient, path: str, authorization: str | None
+    api: CodecApi, path: str, authorization: str | None
 ) -> None:
+    if authorization == "Basic operator":
+        authorization = f"Basic {api.tokens['operator']}"  # a good token, the wrong scheme
     headers = {**UI_HEADERS, **({"Authorization": authorization} if authorization else {})}
-    response = await http.post(path, json=await _encrypted_body(), headers=headers)
+    response = await api.http.post(path, json=await _encrypted_body(), headers=headers)
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -252,41 +293,72 @@ async def test_401_without_valid_authentication(
     assert MARKER not in response.text
 
 
-async def test_decode_with_authentication_returns_the_plain_payloads(http) -> None:
-    body = await _encrypted_body(OLD)  # a payload from before the last rotation
-    response = await http.post("/codec/decode", json=body, headers=AUTH)
+@pytest.mark.parametrize("path", ["/codec/decode", "/codec/encode"])
+@pytest.mark.parametrize("user", ["coord.rs", "analyst"])
+async def test_a_valid_token_of_another_role_is_refused_403(
+    api: CodecApi, path: str, user: str
+) -> None:
+    response = await api.http.post(path, json=await _encrypted_body(), headers=api.auth(user))
 
-    assert response.status_code == 200
+    assert response.status_code == 403, response.text
+    assert "operators and administrators" in response.json()["detail"]
+    assert response.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert MARKER not in response.text and _b64(f'"{MARKER}"'.encode()) not in response.text
+
+
+@pytest.mark.parametrize("user", ["operator", "admin"])
+async def test_decode_with_authentication_returns_the_plain_payloads(
+    api: CodecApi, user: str
+) -> None:
+    body = await _encrypted_body(OLD)  # a payload from before the last rotation
+    response = await api.http.post("/codec/decode", json=body, headers=api.auth(user))
+
+    assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN
     [payload] = response.json()["payloads"]
     assert base64.b64decode(payload["metadata"]["encoding"]) == b"json/plain"
     assert base64.b64decode(payload["data"]) == f'"{MARKER}"'.encode()
 
 
-async def test_encode_then_decode_round_trips_with_the_current_key(http) -> None:
+async def test_a_revoked_operator_token_no_longer_decodes(api: CodecApi, engine) -> None:
+    issued = await api.accounts.create_token("operator", timedelta(hours=1))
+    headers = {**UI_HEADERS, "Authorization": f"Bearer {issued.bearer}"}
+    assert (await api.http.post("/codec/decode", json=await _encrypted_body(),
+                                headers=headers)).status_code == 200
+    await api.accounts.revoke_token(issued.token_id)
+    response = await api.http.post("/codec/decode", json=await _encrypted_body(),
+                                   headers=headers)
+    assert response.status_code == 401
+    assert MARKER not in response.text
+
+
+async def test_encode_then_decode_round_trips_with_the_current_key(api: CodecApi) -> None:
+    http, auth = api.http, api.auth("operator")
     plain = {"payloads": [{"metadata": {"encoding": _b64(b"json/plain")}, "data": _b64(b"42")}]}
-    encoded = (await http.post("/codec/encode", json=plain, headers=AUTH)).json()
+    encoded = (await http.post("/codec/encode", json=plain, headers=auth)).json()
     [payload] = encoded["payloads"]
     assert base64.b64decode(payload["metadata"][KEY_ID_METADATA]) == NEW.key_id.encode()
 
-    decoded = (await http.post("/codec/decode", json=encoded, headers=AUTH)).json()
+    decoded = (await http.post("/codec/decode", json=encoded, headers=auth)).json()
     assert decoded == plain
 
 
-async def test_undecodable_or_malformed_bodies_are_400(http) -> None:
+async def test_undecodable_or_malformed_bodies_are_400(api: CodecApi) -> None:
+    http, auth = api.http, api.auth("operator")
     unknown = await _encrypted_body(Key.generate())
-    response = await http.post("/codec/decode", json=unknown, headers=AUTH)
+    response = await http.post("/codec/decode", json=unknown, headers=auth)
     assert response.status_code == 400
     assert "not in the keyring" in response.json()["detail"]
 
-    response = await http.post("/codec/decode", content=b"{not json", headers=AUTH)
+    response = await http.post("/codec/decode", content=b"{not json", headers=auth)
     assert response.status_code == 400
 
-    response = await http.post("/codec/decode", content=b"\xff\xfe", headers=AUTH)
+    response = await http.post("/codec/decode", content=b"\xff\xfe", headers=auth)
     assert response.status_code == 400  # not UTF-8: refused, not a 500
 
 
-async def test_cors_preflight_allows_the_ui_origin_only(http) -> None:
+async def test_cors_preflight_allows_the_ui_origin_only(api: CodecApi) -> None:
+    http = api.http
     request_headers = {
         "Origin": UI_ORIGIN,
         "Access-Control-Request-Method": "POST",
@@ -311,18 +383,19 @@ async def test_cors_preflight_allows_the_ui_origin_only(http) -> None:
     decoded = await http.post(
         "/codec/decode",
         json=await _encrypted_body(),
-        headers={**AUTH, "Origin": "https://evil.example"},
+        headers={**api.auth("operator"), "Origin": "https://evil.example"},
     )
     assert "access-control-allow-origin" not in decoded.headers
 
 
 async def test_the_temporal_cli_decodes_through_the_endpoint_only_when_authenticated(
-    temporal: WorkflowEnvironment,
+    temporal: WorkflowEnvironment, engine: AsyncEngine,
 ) -> None:
-    """The protocol as a real Temporal client speaks it, not as this module assumes it."""
+    """The protocol as a real Temporal client speaks it, not as this module assumes it,
+    against the API app with real tokens: an operator's decodes, a coordinator's not."""
     handle, _ = await _run(temporal, MARKER)
-    app = FastAPI()
-    app.include_router(codec_router(EncryptionCodec(Keyring(NEW)), _bearer, [UI_ORIGIN]))
+    accounts, tokens = await _accounts(engine)
+    app = _app(engine, accounts, EncryptionCodec(Keyring(NEW)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     try:
@@ -345,9 +418,9 @@ async def test_the_temporal_cli_decodes_through_the_endpoint_only_when_authentic
         # JSON output keeps payload data base64-encoded: the decoded workflow input is
         # exactly the JSON string of the marker.
         decoded_input = _b64(f'"{MARKER}"'.encode())
-        assert decoded_input in await show("--codec-auth", f"Bearer {TOKEN}")
-        # Refused (401): the CLI retries until its deadline (~10 s), then gives up.
-        refused = await show("--codec-auth", "Bearer wrong")
+        assert decoded_input in await show("--codec-auth", f"Bearer {tokens['operator']}")
+        # Refused (403): the CLI retries until its deadline (~10 s), then gives up.
+        refused = await show("--codec-auth", f"Bearer {tokens['coord.rs']}")
         assert "Error" in refused
         assert decoded_input not in refused and MARKER not in refused
     finally:
