@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain import events as ev
 from store.event_store import EventStore
+from store.events import NewEvent
 from store.keys import Key, Keyring
 from store.vault import (
     ALL_GROUPS,
@@ -46,6 +49,7 @@ from store.vault import (
     rotate_master_key,
 )
 from store.verify import verify_chain
+from workers.lifecycle import CaseLifecycle
 
 CASE = "case-7f3a9c"
 OTHER = "case-b81e02"
@@ -81,12 +85,29 @@ FULL = PersonRecord(
 )
 
 
-async def _never_active(case_id: str) -> bool:
-    return False
+def _active(engine: AsyncEngine):
+    """Whether a case's journey is active, read where ``homeward vault erase`` reads it:
+    the case's events in the event store (referred, no outcome yet)."""
+    return CaseLifecycle(EventStore(engine)).is_journey_active
 
 
-async def _always_active(case_id: str) -> bool:
-    return True
+def _event(event, org: str = "system") -> NewEvent:
+    return NewEvent(uuid.uuid4(), event.type, event.schema_version, ev.payload_of(event), org,
+                    "system:workflow", datetime.now(UTC))
+
+
+REFERRAL = ev.ReferralRegistered(
+    source="police_raid", first_placement="safe_house", risk_level="low",
+    age_category="25_34", witness=False, host_country="RS", destination_country="MD",
+    sending_mission=ORG, receiving_mission="iom-chisinau", border_partner="ngo-md-border")
+
+
+async def _referred(engine: AsyncEngine, case_id: str = CASE) -> None:
+    await EventStore(engine).append(case_id, None, [_event(REFERRAL, ORG)])
+
+
+async def _closed(engine: AsyncEngine, case_id: str = CASE) -> None:
+    await EventStore(engine).append(case_id, None, [_event(ev.ReturnedOutcome())])
 
 
 @pytest.fixture
@@ -305,7 +326,7 @@ async def test_rotation_rewraps_keys_only_and_every_record_stays_readable(engine
         await vault.record(case, PersonRecord(family_name=f"Name {i}"), by_org=ORG, by_actor=ACTOR)
         await vault.add_note(case, NoteKind.WELLBEING_NOTE, f"note {i}", by_org=ORG, by_actor=ACTOR)
     await vault.erase(
-        cases[-1], "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_never_active
+        cases[-1], "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
     )
     fields_before = await _raw(engine, person_fields)
     notes_before = await _raw(engine, person_notes)
@@ -371,9 +392,11 @@ async def test_during_rotation_a_keyring_with_old_and_new_keys_reads_both(engine
 async def test_erase_shreds_the_key_keeps_history_verifiable_and_records_who_and_why(
     vault, engine
 ) -> None:
+    await _referred(engine)
     await vault.record(CASE, FULL, by_org=ORG, by_actor=ACTOR)
     await vault.add_note(CASE, NoteKind.INTERVIEW_ANSWER, "Marker", by_org=ORG, by_actor=ACTOR)
     await _read(vault)
+    await _closed(engine)  # the journey ended: her identity may be erased on request
     history_before = await _events(engine)
 
     erasure = await vault.erase(
@@ -381,7 +404,7 @@ async def test_erase_shreds_the_key_keeps_history_verifiable_and_records_who_and
         ErasureReason.PERSON_REQUEST,
         by_org="iom-chisinau",
         by_actor="u-12",
-        is_case_active=_never_active,
+        is_case_active=_active(engine),
     )
 
     result = await _read(vault)
@@ -411,10 +434,10 @@ async def test_erase_shreds_the_key_keeps_history_verifiable_and_records_who_and
 async def test_erase_again_records_one_event_only(vault, engine) -> None:
     await vault.record(CASE, FULL, by_org=ORG, by_actor=ACTOR)
     first = await vault.erase(
-        CASE, "legal_order", by_org=ORG, by_actor=ACTOR, is_case_active=_never_active
+        CASE, "legal_order", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
     )
     second = await vault.erase(
-        CASE, "person_request", by_org="x-org", by_actor="u-2", is_case_active=_never_active
+        CASE, "person_request", by_org="x-org", by_actor="u-2", is_case_active=_active(engine)
     )
 
     assert second.already_erased and not first.already_erased
@@ -433,18 +456,19 @@ async def test_an_erasure_whose_event_failed_is_completed_by_the_retry(engine, k
     await PersonVault(engine, keyring).record(CASE, FULL, by_org=ORG, by_actor=ACTOR)
     with pytest.raises(RuntimeError):
         await PersonVault(engine, keyring, FailingStore(engine)).erase(
-            CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_never_active
+            CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
         )
     assert await PersonVault(engine, keyring).is_erased(CASE)  # the key is gone regardless
 
     retry = await PersonVault(engine, keyring).erase(
-        CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_never_active
+        CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
     )
     assert retry.already_erased
     assert [e.event_type for e in await _events(engine)] == [IDENTITY_RECORDED, IDENTITY_ERASED]
 
 
 async def test_erase_of_an_active_case_is_refused_and_changes_nothing(vault, engine) -> None:
+    await _referred(engine)  # a journey under way: referred, no outcome yet
     await vault.record(CASE, FULL, by_org=ORG, by_actor=ACTOR)
     keys_before = await _raw(engine, person_keys)
     fields_before = await _raw(engine, person_fields)
@@ -452,13 +476,22 @@ async def test_erase_of_an_active_case_is_refused_and_changes_nothing(vault, eng
 
     with pytest.raises(CaseStillActive, match=f"case {CASE} is still in an active journey"):
         await vault.erase(
-            CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_always_active
+            CASE, "person_request", by_org=ORG, by_actor=ACTOR,
+            is_case_active=_active(engine),
         )
 
     assert await _raw(engine, person_keys) == keys_before
     assert await _raw(engine, person_fields) == fields_before
     assert await _events(engine) == events_before
     assert (await _read(vault)).record == FULL
+
+    # Once the journey has its outcome, the same erasure goes through.
+    await _closed(engine)
+    erasure = await vault.erase(
+        CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
+    )
+    assert not erasure.already_erased
+    assert isinstance(await _read(vault), ErasedPerson)
 
 
 async def test_erase_refuses_free_text_reasons_and_unknown_cases(vault, engine) -> None:
@@ -469,7 +502,7 @@ async def test_erase_refuses_free_text_reasons_and_unknown_cases(vault, engine) 
             "she told me her name is Ana",
             by_org=ORG,
             by_actor=ACTOR,
-            is_case_active=_never_active,
+            is_case_active=_active(engine),
         )
     assert "Ana" not in str(error.value)
     with pytest.raises(PersonNotFound):
@@ -478,7 +511,7 @@ async def test_erase_refuses_free_text_reasons_and_unknown_cases(vault, engine) 
             "person_request",
             by_org=ORG,
             by_actor=ACTOR,
-            is_case_active=_never_active,
+            is_case_active=_active(engine),
         )
     assert not await vault.is_erased(CASE)
 
@@ -486,7 +519,7 @@ async def test_erase_refuses_free_text_reasons_and_unknown_cases(vault, engine) 
 async def test_an_erased_key_row_cannot_be_given_a_key_again(vault, engine, keyring) -> None:
     await vault.record(CASE, FULL, by_org=ORG, by_actor=ACTOR)
     await vault.erase(
-        CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_never_active
+        CASE, "person_request", by_org=ORG, by_actor=ACTOR, is_case_active=_active(engine)
     )
     with pytest.raises(Exception, match="was erased"):
         async with engine.begin() as conn:
