@@ -5,6 +5,7 @@ who never arrives. Each scenario asserts the exact sequence of event types."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,8 +26,15 @@ from case_driver import (
     record_history,
     security,
 )
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import UpdateRef, WaitPolicy
+from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
+from activities import build_activities
 from domain import messages as msg
 from domain.vocabulary import (
     AgeAssessor,
@@ -40,6 +48,8 @@ from domain.vocabulary import (
     TracingFinding,
     TracingNext,
 )
+from store.event_store import EventStore
+from workflows import WORKFLOWS, ReturnCaseWorkflow
 from workflows import search_attributes as sa
 
 RETURNED = ["escort.released", "outcome.returned"]
@@ -296,7 +306,8 @@ async def test_withdrawal_held_at_the_border_keeps_the_companion_with_her(
     assert (await case.result()).outcome == "alternative_pathway"
     await record_history(case, "withdrawal_during_hold")
     types = await case.event_types()
-    assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES) + len(BOOKED) + 2:] == [
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
         "border.hold_started", "task.opened", "consent.withdrawn", "task.opened",
         "border.companion_assigned", "task.overdue_escalated", "case.escalated",
         "border.hold_lifted", "safety.safe_place_confirmed", "escort.released",
@@ -595,3 +606,269 @@ async def test_missing_on_the_way_to_safety_closes_as_missing(
         "case.escalated", "task.opened", "tracing.concluded", "escort.released",
         "task.cancelled", "outcome.missing",
     ]
+
+
+# --- a withdrawal racing a task completion ----------------------------------------------
+#
+# "Consent withdrawal ... is possible at any moment" and stops the journey in the workflow
+# task that receives it (decision 0008): the journey is cancelled there, so no further step
+# starts, even one that a task completion in the same workflow task would have set going;
+# a step already under way finishes and is then unwound. The tests below hand both to the
+# workflow in ONE workflow task: the workflow worker is stopped while the server admits
+# them, and the next worker finds them together (proved from the Temporal history).
+
+# How long these tests wait in real time for a condition before they fail rather than
+# hang: generous on purpose (a shared, busy machine); a condition that holds is seen at once.
+PATIENCE = 300.0
+
+
+class HeldAppend(EventStore):
+    """The event store, holding the append of one event type until the test lets it
+    through: a step under way for as long as the test needs."""
+
+    def __init__(self, engine, event_type: str):
+        super().__init__(engine)
+        self.event_type = event_type
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append(self, case_id, expected_version, events_):
+        if any(e.event_type == self.event_type for e in events_):
+            self.reached.set()
+            await self.release.wait()
+        return await super().append(case_id, expected_version, events_)
+
+
+def workflows_only(client, task_queue: str) -> Worker:
+    """A worker for the workflow alone (activities run on their own worker, on through a
+    stop of this one). No sticky cache: the next workflow task goes to the shared queue,
+    where the next worker finds it."""
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, max_cached_workflows=0)
+
+
+async def eventually(check, what: str):
+    """Until ``check()`` answers something true (returned); at most PATIENCE."""
+    deadline = asyncio.get_running_loop().time() + PATIENCE
+    while not (answer := await check()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+    return answer
+
+
+async def admitted(case: CaseDriver, update_id: str) -> bool:
+    """The server holds this Update (admitted; no worker has accepted it yet)."""
+    stage = UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+    try:
+        await case.client.workflow_service.poll_workflow_execution_update(
+            PollWorkflowExecutionUpdateRequest(
+                namespace=case.client.namespace, identity="test",
+                update_ref=UpdateRef(workflow_execution=WorkflowExecution(
+                    workflow_id=case.handle.id), update_id=update_id),
+                wait_policy=WaitPolicy(lifecycle_stage=stage)),
+            timeout=timedelta(seconds=10))
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def quiet(case: CaseDriver) -> bool:
+    """No activity and no workflow task of the case is scheduled or running."""
+    description = (await case.handle.describe()).raw_description
+    return not description.pending_activities and not description.HasField(
+        "pending_workflow_task")
+
+
+def accepted_after(history, update_id: str) -> tuple[int, int]:
+    """Where the Update was accepted: (index of its acceptance, index of the completed
+    workflow task that accepted it) in the history's events."""
+    events = list(history.events)
+    at = next(i for i, e in enumerate(events)
+              if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+              and e.workflow_execution_update_accepted_event_attributes.protocol_instance_id
+              == update_id)
+    task = max(i for i, e in enumerate(events[:at])
+               if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    return at, task
+
+
+def activities_scheduled(history) -> list[str]:
+    return [e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+
+
+def completing_security(task_id) -> msg.TaskCompletion:
+    return msg.TaskCompletion(task_id=task_id, organisation_id=SENDING, actor_id="u-1001",
+                              result=security())
+
+
+def her_withdrawal() -> msg.ConsentWithdrawal:
+    return msg.ConsentWithdrawal(organisation_id=SENDING, actor_id="u-1001",
+                                 change="withdrawn", form_record_id=rec())
+
+
+async def waiting_for_the_last_clearance(case: CaseDriver):
+    """Everything done but the security assessment: its result is what sets the booking
+    going. Returns the open task, once nothing of the case is in flight."""
+    await case.through_consent(datetime.now(UTC))
+    await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
+    await case.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
+    task = await case.task(TaskKind.SECURITY_ASSESSMENT)
+    await eventually(lambda: quiet(case), "the case to settle")
+    return task
+
+
+async def settle(completing, withdrawing, case: CaseDriver):
+    """Both answers and the case's result. Bounded: a workflow that went on with the return
+    would never close, and the test would hang instead of failing."""
+    return await asyncio.wait_for(asyncio.gather(completing, withdrawing, case.result()),
+                                  PATIENCE)
+
+
+NOTHING_MOVES_ON = ("task.opened", "journey.booked", "escort.assigned", "documents.requested",
+                    "reception.handoff_code_issued")
+
+
+async def test_a_withdrawal_and_a_completion_in_one_workflow_task_book_nothing(
+    workflow_env, task_queue, store, travel
+):
+    client = workflow_env.client
+    async with Worker(client, task_queue=task_queue,
+                      activities=build_activities(store, travel)):
+        async with workflows_only(client, task_queue):
+            case = await start(workflow_env, task_queue, store)
+            task = await waiting_for_the_last_clearance(case)
+        # No workflow worker: the server admits both Updates and holds them ...
+        completion_id = f"complete-{task.task_id}"
+        completing = asyncio.create_task(case.handle.execute_update(
+            ReturnCaseWorkflow.complete_task, completing_security(task.task_id),
+            id=completion_id))
+        await eventually(lambda: admitted(case, completion_id), "the completion at the server")
+        withdrawing = asyncio.create_task(case.handle.execute_update(
+            ReturnCaseWorkflow.record_withdrawal, her_withdrawal(), id="withdrawal"))
+        await eventually(lambda: admitted(case, "withdrawal"), "the withdrawal at the server")
+        # ... and the next worker finds them in one workflow task.
+        async with workflows_only(client, task_queue):
+            completed, withdrawn, result = await settle(completing, withdrawing, case)
+        await record_history(case, "withdrawal_with_a_completion_in_one_task")
+
+    history = await case.handle.fetch_history()
+    (_, completion_task), (_, withdrawal_task) = (accepted_after(history, completion_id),
+                                                  accepted_after(history, "withdrawal"))
+    assert completion_task == withdrawal_task, "not in one workflow task"
+    # The completion came first: its step was under way, so it finished and was recorded.
+    # Nothing after it moved the return on: no booking was even asked for.
+    assert completed.event_types == ("clearance.security_assessed",)
+    assert (withdrawn.path, result.outcome) == ("unwind", "alternative_pathway")
+    assert "book_journey" not in activities_scheduled(history)
+    types = await case.event_types()
+    assert types == [
+        *REFERRAL_TO_CONSENT, "documents.requested", "task.opened", "documents.issued",
+        "task.opened", "task.opened", "clearance.medical_recorded",
+        "clearance.security_assessed", "consent.withdrawn", "outcome.alternative_pathway",
+    ]
+
+
+async def test_a_withdrawal_arriving_with_the_end_of_a_completion_stops_what_it_set_going(
+    workflow_env, task_queue, engine, travel
+):
+    """The sharpest moment: the completion's append has just finished (the workflow task
+    that hears of it would go on to book) and the withdrawal arrives in that same task."""
+    client = workflow_env.client
+    store = HeldAppend(engine, "clearance.security_assessed")
+    async with Worker(client, task_queue=task_queue,
+                      activities=build_activities(store, travel)):
+        async with workflows_only(client, task_queue):
+            case = await start(workflow_env, task_queue, store)
+            task = await waiting_for_the_last_clearance(case)
+            completion_id = f"complete-{task.task_id}"
+            completing = asyncio.create_task(case.handle.execute_update(
+                ReturnCaseWorkflow.complete_task, completing_security(task.task_id),
+                id=completion_id))
+            await asyncio.wait_for(store.reached.wait(), PATIENCE)  # its append under way
+        # No workflow worker now: the withdrawal waits at the server while the append ends.
+        withdrawing = asyncio.create_task(case.handle.execute_update(
+            ReturnCaseWorkflow.record_withdrawal, her_withdrawal(), id="withdrawal"))
+        await eventually(lambda: admitted(case, "withdrawal"), "the withdrawal at the server")
+        store.release.set()
+
+        async def append_done():
+            history = await case.handle.fetch_history()
+            return history.events[-1].event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+
+        await eventually(append_done, "the completion's append to finish")
+        async with workflows_only(client, task_queue):
+            completed, withdrawn, result = await settle(completing, withdrawing, case)
+        await record_history(case, "withdrawal_with_the_end_of_a_completion")
+
+    history = await case.handle.fetch_history()
+    _, withdrawal_task = accepted_after(history, "withdrawal")
+    events = list(history.events)
+    append_completed = max(i for i, e in enumerate(events[:withdrawal_task])
+                           if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+    # The workflow task that heard the append had finished is the one that took the
+    # withdrawal: no workflow task in between could start a step.
+    assert not any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                   for e in events[append_completed:withdrawal_task])
+    assert completed.event_types == ("clearance.security_assessed",)
+    assert (withdrawn.path, result.outcome) == ("unwind", "alternative_pathway")
+    assert "book_journey" not in activities_scheduled(history)
+    types = await case.event_types()
+    assert types[len(REFERRAL_TO_CONSENT):] == [
+        "documents.requested", "task.opened", "documents.issued",
+        "task.opened", "task.opened", "clearance.medical_recorded",
+        "clearance.security_assessed", "consent.withdrawn", "outcome.alternative_pathway",
+    ]
+    assert not set(types[types.index("consent.withdrawn"):]) & set(NOTHING_MOVES_ON)
+
+
+# --- a withdrawal in transit: the leg she is on goes on, legs not yet started do not -----
+
+
+async def test_withdrawal_in_transit_cancels_the_onward_leg_not_yet_started(
+    workflow_env, worker, task_queue, store, travel
+):
+    """README: "the leg she is on is never cancelled, legs not yet started are, her escorts
+    stay ... The case closes only then". Her connection was missed and the onward leg
+    rebooked; she withdraws before it leaves."""
+    case = await start(workflow_env, task_queue, store)
+    await case.through_consent(datetime.now(UTC))
+    await case.documents_and_clearances()
+    await case.depart(workflow_env.sleep)
+    await case.stage("in_transit")
+    await case.fact("leg_failed", LegFailure.MISSED_CONNECTION)
+    await case.until(lambda v: v.blocked_on == "rebooking", "the rebooking wait")
+    await workflow_env.sleep(timedelta(hours=2, minutes=1))
+    await case.until(lambda v: v.booking_attempts == 2, "the onward leg booked")
+
+    recorded = await case.withdraw()
+    assert (recorded.path, recorded.duplicate) == ("to_safety", False)
+    view = await case.status()
+    assert (view.stage, view.blocked_on, view.outcome) == ("to_safety", "task:safe_place", None)
+    [task] = view.open_tasks
+    assert (task.kind, task.assignee_org) == (TaskKind.SAFE_PLACE, SENDING)
+    assert "escort.released" not in await case.event_types()  # her escort stays with her
+    await case.complete(TaskKind.SAFE_PLACE, safe_place(SafeHandover.SHELTER_STAFF,
+                                                        SafePlace.RETURN_TO_SHELTER))
+    assert (await case.result()).outcome == "alternative_pathway"
+    await record_history(case, "withdrawal_in_transit_onward_leg_cancelled")
+
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED,
+        "journey.departed", "journey.leg_failed", "journey.rebooking_scheduled",
+        "journey.booked",
+        "consent.withdrawn", "journey.booking_cancelled", "task.opened",
+        "safety.safe_place_confirmed", "escort.released", "outcome.alternative_pathway",
+    ]
+    first, onward = [e.payload["booking_ref"] for e in events
+                     if e.event_type == "journey.booked"]
+    assert not travel.is_cancelled(first)  # the leg she was on
+    assert travel.is_cancelled(onward)  # the leg not yet started
+    cancelled = next(e for e in events if e.event_type == "journey.booking_cancelled")
+    assert cancelled.payload["booking_ref"] == onward
+    released = next(e for e in events if e.event_type == "escort.released")
+    assert released.payload["reason"] == "safe_place_reached"
