@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -396,8 +397,23 @@ class ReadModels:
             {"c": case_id})
         return [dict(r._mapping) for r in rows]
 
-    async def statistics_rows(self) -> list[dict[str, Any]]:
-        rows = await self._rows(
-            "SELECT age_category, minor, destination_country, host_country, "
-            "COALESCE(outcome, 'open') AS outcome, stage FROM rm_cases", {})
-        return [dict(r._mapping) for r in rows]
+    async def statistics_counts(self) -> dict[str, Counter[str]]:
+        """Cases per value of each published dimension, counted in the database. A value
+        no case has is absent here: the API adds the rows it always shows, at zero."""
+        rows = await self._rows(" UNION ALL ".join(
+            f"(SELECT '{name}' AS dimension, {expr} AS value, count(*) AS n FROM rm_cases "
+            "GROUP BY 2)" for name, expr in _STATISTICS_DIMENSIONS.items()), {})
+        counts: dict[str, Counter[str]] = {name: Counter() for name in _STATISTICS_DIMENSIONS}
+        for row in rows:
+            counts[row.dimension][row.value] = row.n
+        return counts
+
+
+# Each published table: its name and the SQL expression of a case's value in it.
+_STATISTICS_DIMENSIONS = {
+    "by_outcome": "COALESCE(outcome, 'open')",
+    "by_age_band": "age_category",
+    "minor_or_age_unknown": "CASE WHEN minor THEN 'minor_or_unknown' ELSE 'adult' END",
+    "by_destination_country": "destination_country",
+    "by_host_country": "host_country",
+}

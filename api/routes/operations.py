@@ -4,7 +4,7 @@ aggregated statistics; administrators read a case's audit log."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +29,8 @@ from api.deps import (
 from api.errors import ApiError
 from api.routes.cases import append_api_event
 from api.workflow_ref import workflow_id_for
+from domain import events as ev
+from domain.vocabulary import AgeCategory
 from store.read_models import (
     OPERATOR_ESCALATED,
     OPERATOR_RETRY_REQUESTED,
@@ -40,8 +42,10 @@ router = APIRouter(tags=["operations"])
 SMALL_CELL = 5
 COVERAGE = ("These figures cover only persons assisted by this programme, including those "
             "who declined assistance or did not return; they are not trafficking statistics. "
-            "Cells under 5 are shown as \"<5\" (and one more cell of the same table when "
-            "needed), so that no person can be singled out.")
+            "Cells under 5 are shown as \"suppressed\" (and one more cell of the same table "
+            "when needed; every cell of a table over fewer than 5 persons), so that no person "
+            "can be singled out. Every age band, minors and unknown ages included, and every "
+            "outcome is listed, at 0 when no person has it.")
 
 
 class EscalationIn(BaseModel):
@@ -150,18 +154,42 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
 
 # --- statistics ------------------------------------------------------------------------
 
+HIDDEN = "suppressed"
+# Rows every report shows, at zero when no case has them (decision 0043): every age band
+# (minors and unknown or disputed ages among them), both sides of "minor", every outcome.
+FIXED_ROWS = {
+    "by_outcome": ("open", *(cls.model_fields["type"].default.removeprefix("outcome.")
+                             for cls in get_args(ev.OutcomeEvent))),
+    "by_age_band": tuple(band.value for band in AgeCategory),
+    "minor_or_age_unknown": ("minor_or_unknown", "adult"),
+}
+
 
 def suppress(counts: Counter[str]) -> dict[str, int | str]:
-    """Small-cell suppression: cells under 5 become "<5"; if only one cell of a table
-    would be hidden, the next smallest is hidden too, so a total cannot reveal it."""
+    """Small-cell suppression of one table (decision 0043, after 0027).
+
+    Cells of 1-4 are hidden; if only one would be, the next smallest non-zero cell is
+    hidden too, so that the total cannot give it back. Every hidden cell reads the same,
+    so a complementary cell does not betray that it holds 5 or more. A zero counts nobody
+    and is shown, unless the whole table counts fewer than 5 people: then which rows are
+    empty would say what each of them is, and every cell is hidden."""
+    total = sum(counts.values())
+    if 0 < total < SMALL_CELL:
+        return dict.fromkeys(counts, HIDDEN)
     hidden = {k for k, n in counts.items() if 0 < n < SMALL_CELL}
     if len(hidden) == 1:
         rest = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
         if rest:
             hidden.add(rest[0][1])
-    return {k: ("<5" if k in hidden and counts[k] < SMALL_CELL else
-                "suppressed" if k in hidden else n)
-            for k, n in sorted(counts.items())}
+    return {k: HIDDEN if k in hidden else n for k, n in counts.items()}
+
+
+def _table(name: str, counts: Counter[str]) -> Counter[str]:
+    """The table's rows in a stable order: the fixed rows first (at zero when empty),
+    then any other value in alphabetical order."""
+    fixed = FIXED_ROWS.get(name, ())
+    return Counter({key: counts.get(key, 0)
+                    for key in (*fixed, *sorted(k for k in counts if k not in fixed))})
 
 
 @router.get("/statistics", summary="Aggregated, anonymised statistics of the programme")
@@ -170,20 +198,12 @@ async def statistics(request: Request, caller: Caller) -> dict[str, Any]:
     require(authorise(caller, Action.STATISTICS))
     svc = services(request)
     await svc.catch_up()
-    rows = await svc.read_models.statistics_rows()
-    total = len(rows)
-    tables = {
-        "by_outcome": Counter(r["outcome"] for r in rows),
-        "by_age_band": Counter(r["age_category"] for r in rows),
-        "minor_or_age_unknown": Counter("minor_or_unknown" if r["minor"] else "adult"
-                                        for r in rows),
-        "by_destination_country": Counter(r["destination_country"] for r in rows),
-        "by_host_country": Counter(r["host_country"] for r in rows),
-    }
+    counts = await svc.read_models.statistics_counts()
+    total = sum(counts["by_outcome"].values())
     return {
         "coverage": COVERAGE,
         "persons_assisted": total if total >= SMALL_CELL or total == 0 else "<5",
-        **{name: suppress(counts) for name, counts in tables.items()},
+        **{name: suppress(_table(name, table)) for name, table in counts.items()},
         "generated_at": now(),
     }
 
