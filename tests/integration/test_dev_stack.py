@@ -2,23 +2,46 @@
 
 Runs the console script as a user would, on free ports and a temporary data dir, then
 `homeward check` (a workflow appends one event through an activity), Ctrl-C, and a second
-start that must find the same data.
+start that must find the same data. Around it: the UI's codec endpoint, the order of
+shutdown, and a busy port named before anything starts.
+
+Bounds on real time below only stop a broken stack from hanging the suite; they are
+generous because the machine running the tests may be shared and loaded.
 """
 
+# ruff: noqa: E402 - sys.path must be fixed before the project imports below
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# pytest puts tests/ on sys.path (rootdir conftest, prepend import mode), where
+# tests/workflows would shadow the project's ``workflows`` package that workers.dev
+# imports (as in tests/workflows/conftest.py). The project root goes first.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[:1] != [_ROOT]:
+    sys.path.insert(0, _ROOT)
+_shadow = sys.modules.get("workflows")
+if _shadow is not None and getattr(_shadow, "__file__", None) is None:
+    del sys.modules["workflows"]
+
+import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from workers.dev import DevStack, StackStartError, TemporalDevServer, check_ports
+from workers.settings import Settings
+
 BIN = Path(sys.executable).parent
+# The parts of `homeward dev`, in the order they start; they stop in the reverse order.
+START_ORDER = ["postgres", "database pool", "temporal", "worker", "projector", "api"]
 
 
 def _free_port() -> int:
@@ -44,7 +67,7 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
     log = log_path.open("w")
     proc = subprocess.Popen([str(BIN / "homeward"), "dev"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         text = log_path.read_text()
         if "Press Ctrl-C to stop everything" in text:
@@ -58,12 +81,12 @@ def _start(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
 
 def _stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGINT)
-    return proc.wait(60)
+    return proc.wait(300)
 
 
 def _check(env: dict[str, str]) -> str:
     done = subprocess.run([str(BIN / "homeward"), "check"], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -82,23 +105,58 @@ def _processes_using(path: Path) -> list[str]:
     return found
 
 
+def _parts(log_text: str, event: str) -> list[str]:
+    """The ``part`` of every ``event`` log line of the dev stack, in order."""
+    parts = []
+    for line in log_text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event and "part" in entry:
+            parts.append(entry["part"])
+    return parts
+
+
+def _codec_flag(cmdline: str) -> str:
+    args = cmdline.split()
+    return args[args.index("--ui-codec-endpoint") + 1]
+
+
 def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path):
     data_dir = Path(stack_env["HOMEWARD_DATA_DIR"])
+    api_port = stack_env["HOMEWARD_API_PORT"]
+    codec = f"http://localhost:{api_port}/codec"
     proc, banner = _start(stack_env, tmp_path / "run1.log")
     try:
         ui_port = stack_env["HOMEWARD_TEMPORAL_UI_PORT"]
         assert f"Temporal UI   http://127.0.0.1:{ui_port}" in banner
-        api = f"http://127.0.0.1:{stack_env['HOMEWARD_API_PORT']}"
-        health = httpx.get(f"{api}/health", timeout=10)
+        # The UI decodes payloads through the API: the flag is passed, printed, and the UI
+        # itself reports it.
+        assert f"codec         {codec}  (the UI decodes payloads here; sign in once at " \
+               f"{codec}/session)" in banner
+        [temporal] = [c for c in _processes_using(data_dir.resolve()) if "start-dev" in c]
+        assert _codec_flag(temporal) == codec
+        ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings", timeout=60)
+        assert ui_settings.json()["Codec"]["Endpoint"] == codec
+        api = f"http://127.0.0.1:{api_port}"
+        health = httpx.get(f"{api}/health", timeout=60)
         assert health.status_code == 200, health.text
         assert health.json()["checks"] == {"database": "ok", "temporal": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=60).status_code == 200
         first = _check(stack_env)
         assert "appended event at global position 1" in first
     finally:
         code = _stop(proc)
-    assert code == 0, (tmp_path / "run1.log").read_text()
-    assert "stopped." in (tmp_path / "run1.log").read_text()
+    log_text = (tmp_path / "run1.log").read_text()
+    assert code == 0, log_text
+    assert "stopped." in log_text
+    # Ctrl-C stops every part, the last started first: the API before the worker it
+    # relies on, Temporal before PostgreSQL.
+    assert _parts(log_text, "started") == START_ORDER
+    assert _parts(log_text, "stopping") == START_ORDER[::-1]
+    assert _parts(log_text, "stopped") == START_ORDER[::-1]
+    assert _parts(log_text, "part did not stop cleanly") == []
     assert _processes_using(data_dir.resolve()) == []  # postgres and temporal are gone
 
     # A second start reuses the data: the next check event lands at position 2.
@@ -110,16 +168,84 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
     assert _processes_using(data_dir.resolve()) == []
 
 
-def test_dev_refuses_a_busy_port_with_a_clear_message(stack_env, tmp_path):
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    stack_env["HOMEWARD_TEMPORAL_ADDRESS"] = f"127.0.0.1:{busy.getsockname()[1]}"
-    try:
-        done = subprocess.run([str(BIN / "homeward"), "dev"], env=stack_env, capture_output=True,
-                              text=True, timeout=120)
-    finally:
-        busy.close()
-    assert done.returncode == 1
-    assert "already in use" in done.stderr
-    assert _processes_using(Path(stack_env["HOMEWARD_DATA_DIR"]).resolve()) == []
+async def test_a_part_that_fails_to_start_stops_the_ones_before_it(stack_env, tmp_path):
+    """Temporal cannot open its database file: PostgreSQL and the pool, started before
+    it, are stopped again, in reverse order, and nothing keeps running."""
+    data_dir = Path(stack_env["HOMEWARD_DATA_DIR"])
+    (data_dir / "temporal.db").mkdir(parents=True)  # a directory where the file should be
+    settings = Settings(data_dir=data_dir,
+                        temporal_address=stack_env["HOMEWARD_TEMPORAL_ADDRESS"],
+                        temporal_ui_port=int(stack_env["HOMEWARD_TEMPORAL_UI_PORT"]),
+                        api_port=int(stack_env["HOMEWARD_API_PORT"]))
+    stack = DevStack(settings)
+    with pytest.raises(StackStartError, match="the Temporal dev server exited with code"):
+        async with stack:
+            pytest.fail("the stack started without a Temporal database")
+    assert stack.stopped == ["temporal", "database pool", "postgres"]
+    assert _processes_using(data_dir.resolve()) == []
+
+
+@pytest.mark.parametrize("api_host", ["127.0.0.1", "0.0.0.0", "localhost"])
+def test_the_ui_is_started_with_the_apis_codec_endpoint(api_host, tmp_path):
+    # "localhost" like the UI's own address: the codec session cookie must be same-site.
+    server = TemporalDevServer(Settings(api_host=api_host, api_port=8123), tmp_path)
+    assert _codec_flag(" ".join(server.command())) == "http://localhost:8123/codec"
+    other = TemporalDevServer(Settings(api_host="api.example.org", api_port=443), tmp_path)
+    assert _codec_flag(" ".join(other.command())) == "http://api.example.org:443/codec"
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port something listens on, as another program would."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        yield busy.getsockname()[1]
+
+
+PORTS = {
+    "temporal": ("HOMEWARD_TEMPORAL_ADDRESS", "the Temporal frontend"),
+    "ui": ("HOMEWARD_TEMPORAL_UI_PORT", "the Temporal Web UI"),
+    "api": ("HOMEWARD_API_PORT", "the HTTP API"),
+}
+
+
+def _occupy(env: dict[str, str], which: str, port: int) -> None:
+    variable = PORTS[which][0]
+    env[variable] = f"127.0.0.1:{port}" if which == "temporal" else str(port)
+
+
+def _settings(env: dict[str, str]) -> Settings:
+    return Settings(temporal_address=env["HOMEWARD_TEMPORAL_ADDRESS"],
+                    temporal_ui_port=int(env["HOMEWARD_TEMPORAL_UI_PORT"]),
+                    api_port=int(env["HOMEWARD_API_PORT"]))
+
+
+@pytest.mark.parametrize("which", PORTS)
+def test_the_port_check_names_the_busy_port(which, listening, stack_env):
+    check_ports(_settings(stack_env))  # all free: nothing to say
+    _occupy(stack_env, which, listening)
+    with pytest.raises(StackStartError) as refused:
+        check_ports(_settings(stack_env))
+    variable, part = PORTS[which]
+    assert str(refused.value).startswith(
+        f"port {listening} is already in use (127.0.0.1:{listening}, needed by {part}): ")
+    assert variable in str(refused.value)
+    if which == "api":  # a stack without its own API (the e2e tests) does not need it
+        check_ports(_settings(stack_env), with_api=False)
+
+
+@pytest.mark.parametrize("which", PORTS)
+def test_dev_refuses_a_busy_port_with_a_clear_message(which, listening, stack_env):
+    _occupy(stack_env, which, listening)
+    done = subprocess.run([str(BIN / "homeward"), "dev"], env=stack_env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [message] = [line for line in done.stderr.splitlines() if line.startswith("homeward dev:")]
+    assert message.startswith(f"homeward dev: port {listening} is already in use "
+                              f"(127.0.0.1:{listening}, needed by {PORTS[which][1]}): ")
+    # Checked before anything starts: no database was even created.
+    data_dir = Path(stack_env["HOMEWARD_DATA_DIR"])
+    assert not (data_dir / "postgres").exists()
+    assert _parts(done.stdout + done.stderr, "started") == []
+    assert _processes_using(data_dir.resolve()) == []
