@@ -21,8 +21,10 @@ def _run(database_url: str, *args: str, master: str) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEWARD_")}
     env.update(HOMEWARD_DATABASE_URL=database_url, HOMEWARD_MASTER_KEY=master,
                HOMEWARD_LOG_FORMAT="json")
+    # The bound only stops a hung command from hanging the suite; generous, because a
+    # loaded machine may take many seconds to start a Python process and connect.
     return subprocess.run([HOMEWARD, *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=300)
 
 
 def _event(kind: str, when: datetime) -> NewEvent:
