@@ -271,9 +271,11 @@ class DevStack:
         self._started("projector", stop_projector)
 
         api_url = f"http://{s.api_host}:{s.api_port}"
+        ui_url = f"http://{s.temporal_host}:{s.temporal_ui_port}"
         if self.with_api:
             config = uvicorn.Config(
-                create_app(api_services(s, engine, client)), host=s.api_host,
+                create_app(api_services(with_ui_origin(s, ui_url), engine, client)),
+                host=s.api_host,
                 port=s.api_port,
                 log_config=None, access_log=False, lifespan="off",
             )
@@ -297,7 +299,7 @@ class DevStack:
             store=store,
             client=client,
             api_url=api_url,
-            temporal_ui_url=f"http://{s.temporal_host}:{s.temporal_ui_port}",
+            temporal_ui_url=ui_url,
             tokens_file=tokens_file,
             codec_endpoint=self.temporal.codec_endpoint,
         )
@@ -313,6 +315,17 @@ class DevStack:
                 log.warning("part did not stop cleanly", part=part, error=repr(exc))
             self.stopped.append(part)
             log.info("stopped", part=part)
+
+
+def with_ui_origin(settings: Settings, ui_url: str) -> Settings:
+    """The settings with the dev server's UI among the codec's CORS origins: the default
+    names the UI on its default port only, and a UI on another port could not decode."""
+    origins = [o for o in (ui_url, ui_url.replace("://127.0.0.1:", "://localhost:"))
+               if o not in settings.codec_cors_origins]
+    if not origins:
+        return settings
+    return settings.model_copy(
+        update={"codec_cors_origins": [*settings.codec_cors_origins, *origins]})
 
 
 async def _finish(task: asyncio.Task, timeout: float = 10) -> None:

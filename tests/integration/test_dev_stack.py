@@ -140,6 +140,12 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
         ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings", timeout=60)
         assert ui_settings.json()["Codec"]["Endpoint"] == codec
         api = f"http://127.0.0.1:{api_port}"
+        # ...and the API lets the UI (here not on its default port) call it from its page.
+        for ui_origin in (f"http://127.0.0.1:{ui_port}", f"http://localhost:{ui_port}"):
+            preflight = httpx.options(f"{api}/codec/decode", timeout=60, headers={
+                "Origin": ui_origin, "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204, (ui_origin, preflight.status_code)
+            assert preflight.headers["access-control-allow-origin"] == ui_origin
         health = httpx.get(f"{api}/health", timeout=60)
         assert health.status_code == 200, health.text
         assert health.json()["checks"] == {"database": "ok", "temporal": "ok"}
