@@ -25,6 +25,7 @@ from api_driver import (
     stage,
     through_consent,
 )
+from sqlalchemy import text
 
 # Refused-first order: the organisations that may act come last, so that an allowed
 # request with effects (completing the partner's task) runs after every refusal of it.
@@ -39,6 +40,12 @@ class Endpoint:
     path: str  # {case} and {task} are filled in
     body: Callable[[dict[str, str]], Any] | None
     expected: dict[str, int]  # user → status; everyone else 403, anonymous 401
+
+    @property
+    def route(self) -> str:
+        """The route template the audit log names (never the raw URL)."""
+        return (self.path.replace("{case}", "{case_id}").replace("{task}", "{task_id}")
+                .replace("/sharing/ngo-md-border", "/sharing/{org_id}"))
 
 
 def _consent(ids: dict[str, str]) -> dict[str, Any]:
@@ -172,7 +179,33 @@ async def test_every_endpoint_for_every_role_on_own_and_other_cases(stack):
             if got in (401, 403, 404):
                 if await stack.written() != written:
                     mismatches.append(f"{endpoint.name} as {user}: refused but wrote data")
-                grew = await stack.count("audit_log") - audited
-                if grew != (0 if got == 401 else 1):
-                    mismatches.append(f"{endpoint.name} as {user}: {grew} audit rows")
+            # Every authenticated request is audited once, allowed or refused, with who,
+            # what and how it ended; an unauthenticated one names nobody and is not.
+            grew = await stack.count("audit_log") - audited
+            if grew != (0 if got == 401 else 1):
+                mismatches.append(f"{endpoint.name} as {user}: {grew} audit rows")
+            elif got != 401:
+                entry = await last_audit_entry(stack)
+                want = (user, endpoint.method, endpoint.route, got,
+                        "allowed" if got < 400 else "refused")
+                if entry != want:
+                    mismatches.append(f"{endpoint.name} as {user}: audited {entry}, "
+                                      f"expected {want}")
     assert not mismatches, "\n".join(mismatches)
+
+    # The administrator reads the refusals in the case's audit log.
+    audit = await stack.http.get(f"/cases/{case_id}/audit", headers=stack.auth("admin"))
+    assert audit.status_code == 200, audit.text
+    refused = {(e["user_id"], e["action"], e["status"]) for e in audit.json()["entries"]
+               if e["outcome"] == "refused"}
+    assert {("coord.al", "case.view", 404), ("analyst", "case.view", 403),
+            ("coord.rs", "case.road_report", 409), ("partner.md", "identity.read", 403),
+            ("coord.rs", "task.complete", 403)} <= refused, sorted(refused)
+
+
+async def last_audit_entry(stack) -> tuple[str, str, str, int, str]:
+    async with stack.engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT user_id, method, route, status, outcome FROM audit_log "
+            "ORDER BY audit_id DESC LIMIT 1"))).one()
+    return tuple(row)
