@@ -15,7 +15,7 @@ from temporalio.converter import PayloadCodec
 from api.body_limit import BodySizeLimit
 from api.codec import CodecForbidden, codec_router
 from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_router
-from api.errors import error_response, install_error_handlers
+from api.errors import error_response, install_error_handlers, internal_error, log_unexpected
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
 from store.accounts import Accounts, AuthenticationFailed, Principal
@@ -62,7 +62,6 @@ class ApiServices:
 MAX_BODY_BYTES = 8 * 2**20  # a few photos at most
 
 
-
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(
         title="homeward",
@@ -76,13 +75,18 @@ def create_app(services: ApiServices) -> FastAPI:
     async def audit_case_access(request: Request, call_next):
         """Every request that marked itself (``api.deps.mark``) is recorded, allowed or
         refused. No record, no answer: if the audit cannot be written, the response is
-        withheld (503)."""
+        withheld (503).
+
+        An unexpected error is answered here, not re-raised: the server would log the
+        exception's text, and that may quote data (a database error quotes the row it
+        refused). Its type, where it was raised and the request id find it."""
         try:
             response = await call_next(request)
             status = response.status_code
-        except Exception:
+        except Exception as exc:
+            log_unexpected(request, exc)
             await _record(request, 500)
-            raise
+            return internal_error(request)
         if not await _record(request, status):
             return error_response(request, 503, "audit_unavailable",
                                   "the request could not be audited, so it is not answered; "

@@ -6,6 +6,9 @@ may carry identity data, and error bodies end up in logs and browser consoles.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,8 +67,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        # The exception text may quote data; log its type only, with the request id.
-        log.error("unhandled error", error_type=type(exc).__name__,
-                  request_id=getattr(request.state, "request_id", None))
-        return error_response(request, 500, "internal_error",
-                              "something went wrong on our side; quote the request id")
+        log_unexpected(request, exc)
+        return internal_error(request)
+
+
+def log_unexpected(request: Request, exc: BaseException) -> None:
+    """The exception text may quote data (a database error quotes values): log its type
+    and the frames it was raised through (file, line, function), never its message."""
+    frames = traceback.extract_tb(exc.__traceback__)[-_FRAMES:]
+    log.error("unhandled error", error_type=type(exc).__name__,
+              request_id=getattr(request.state, "request_id", None),
+              raised_at=[f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames])
+
+
+def internal_error(request: Request) -> JSONResponse:
+    return error_response(request, 500, "internal_error",
+                          "something went wrong on our side; quote the request id")
+
+
+_FRAMES = 8
