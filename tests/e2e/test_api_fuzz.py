@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _user_for(path: str) -> str:
-    if path.startswith("/operations"):
+    if path.startswith(("/operations", "/codec")):
         return "operator"
     if path.startswith("/statistics"):
         return "analyst"
