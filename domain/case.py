@@ -16,6 +16,8 @@ from domain import messages as msg
 from domain.config import JourneyConfig
 from domain.policies import (
     Refusal,
+    child_decision_refusal,
+    child_interview_refusal,
     consent_refusal,
     earliest_witness_departure,
     handoff_code_hash,
@@ -33,6 +35,7 @@ from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
     ConsentChange,
+    DecidedBy,
     Determination,
     EscalationReason,
     EscalationResolution,
@@ -84,6 +87,7 @@ class CaseState:
     case_id: str
     config: JourneyConfig = field(default_factory=JourneyConfig)
     referral: ev.ReferralRegistered | None = None
+    guardian_takes_part: bool = False  # the referral's: a child's guardian comes first
     open_tasks: dict[UUID, OpenTask] = field(default_factory=dict)
     done_tasks: frozenset[UUID] = frozenset()
     cancelled_tasks: frozenset[UUID] = frozenset()
@@ -173,7 +177,8 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
     match event:
         case ev.ReferralRegistered():
             return replace(s, referral=event, risk_level=event.risk_level,
-                           age_category=event.age_category)
+                           age_category=event.age_category,
+                           guardian_takes_part=event.guardian_takes_part)
         case ev.AgeAssessed():
             return replace(s, age_category=event.result)
         case ev.TaskOpened():
@@ -312,6 +317,7 @@ def fold(state: CaseState, events: list[ev._Event]) -> CaseState:
 @dataclass(frozen=True)
 class RegisterReferral:
     input: msg.ReturnCaseInput
+    guardian_takes_part: bool = True  # False only for runs started before that rule
 
 
 @dataclass(frozen=True)
@@ -662,6 +668,7 @@ def _register(state: CaseState, command: RegisterReferral) -> Decision:
             sending_mission=i.sending_mission,
             receiving_mission=i.receiving_mission,
             border_partner=i.border_partner,
+            guardian_takes_part=command.guardian_takes_part,
         )
     ]
 
@@ -842,13 +849,19 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
                 )
             if not state.interviews and r.repeat_reason is not None:
                 return Refusal("this is the first interview: it needs no repeat reason")
+            if state.guardian_takes_part and (refusal := child_interview_refusal(
+                    minor=state.minor, guardian_appointed=state.guardian_appointed,
+                    accompanied_by=r.child_accompanied_by)):
+                return refusal
             return [ev.ScreeningInterviewRecorded(
                 task_id=task.task_id, interview_record_id=r.interview_record_id,
                 interview_language=r.interview_language, interpreter_used=r.interpreter_used,
                 reads_languages=r.reads_languages, trafficking_status=r.trafficking_status,
-                repeat_reason=r.repeat_reason,
+                repeat_reason=r.repeat_reason, child_accompanied_by=r.child_accompanied_by,
             )]
         case msg.OptionsDecisionResult():
+            if refusal := _child_decision_refusal(state, "options decision", r.decided_by):
+                return refusal
             if r.choice is ReturnOption.REFLECTION_PERIOD:
                 if refusal := reflection_period_refusal(
                     r.reflection_days, state.referral.host_country, state.config
@@ -859,9 +872,11 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
             return [ev.OptionsDecisionRecorded(
                 task_id=task.task_id, choice=r.choice,
                 counselled_in_language=r.counselled_in_language,
-                reflection_days=r.reflection_days,
+                reflection_days=r.reflection_days, decided_by=r.decided_by,
             )]
         case msg.ConsentResult():
+            if refusal := _child_decision_refusal(state, "consent", r.consented_by):
+                return refusal
             if refusal := consent_refusal(
                 form_language=r.form_language, reads_languages=state.reads_languages,
                 form_version=r.form_version,
@@ -876,6 +891,7 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
                 form_language=r.form_language, form_version=r.form_version,
                 interpreter_used=r.interpreter_used,
                 interpreter_record_id=r.interpreter_record_id, signed_at=r.signed_at,
+                consented_by=r.consented_by,
             )]
         case msg.GuardianAppointmentResult():
             return [ev.GuardianAppointed(task_id=task.task_id,
@@ -981,6 +997,15 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
             return [ev.TracingConcluded(task_id=task.task_id, finding=r.finding, then=r.then,
                                         tracing_record_id=r.tracing_record_id)]
     raise TypeError(f"unknown task result {r!r}")  # pragma: no cover
+
+
+def _child_decision_refusal(state: CaseState, what: str, decided_by: DecidedBy
+                            ) -> Refusal | None:
+    if not state.guardian_takes_part:  # registered before the rule: its own order stands
+        return None
+    return child_decision_refusal(what=what, minor=state.minor,
+                                  guardian_appointed=state.guardian_appointed,
+                                  decided_by=decided_by)
 
 
 def _police_escorted(state: CaseState) -> bool:

@@ -24,8 +24,10 @@ from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
     BookingRef,
+    ChildPresence,
     ConsentChange,
     CountryCode,
+    DecidedBy,
     Determination,
     DocumentRefusalReason,
     EntryPoint,
@@ -148,6 +150,9 @@ class ReferralRegistered(_Event):
     sending_mission: OrganisationId
     receiving_mission: OrganisationId
     border_partner: OrganisationId
+    # A child's guardian is appointed before her options decision and consent, and takes
+    # part in both. False for cases registered before that rule (they keep their order).
+    guardian_takes_part: bool = False
 
 
 class ScreeningInterviewRecorded(_Event):
@@ -160,6 +165,7 @@ class ScreeningInterviewRecorded(_Event):
     reads_languages: tuple[LanguageCode, ...] = Field(min_length=1)
     trafficking_status: TraffickingStatus
     repeat_reason: RepeatInterviewReason | None = None
+    child_accompanied_by: ChildPresence | None = None
 
 
 class RepeatInterviewRequested(_Event):
@@ -180,6 +186,7 @@ class OptionsDecisionRecorded(_Event):
     choice: ReturnOption
     counselled_in_language: LanguageCode
     reflection_days: int | None = Field(default=None, ge=1)
+    decided_by: DecidedBy | None = None  # None: recorded before it was asked
 
 
 class ConsentRecorded(_Event):
@@ -192,6 +199,7 @@ class ConsentRecorded(_Event):
     interpreter_used: bool
     interpreter_record_id: RecordId | None = None
     signed_at: datetime
+    consented_by: DecidedBy | None = None  # None: recorded before it was asked
 
 
 class ConsentWithdrawn(_Event):

@@ -22,9 +22,11 @@ from domain.vocabulary import (
     AgeCategory,
     BookingRef,
     CaseId,
+    ChildPresence,
     Code,
     ConsentChange,
     CountryCode,
+    DecidedBy,
     Determination,
     DocumentRefusalReason,
     EntryPoint,
@@ -117,6 +119,9 @@ class ScreeningResult(_Message):
     reads_languages: tuple[LanguageCode, ...] = Field(min_length=1, max_length=10)
     trafficking_status: TraffickingStatus
     repeat_reason: RepeatInterviewReason | None = None
+    child_accompanied_by: ChildPresence | None = Field(
+        default=None, description="A child is interviewed only with her guardian or, before "
+        "one is appointed, a child protection officer present: who was there.")
 
 
 class OptionsDecisionResult(_Message):
@@ -124,6 +129,9 @@ class OptionsDecisionResult(_Message):
     choice: ReturnOption
     counselled_in_language: LanguageCode
     reflection_days: int | None = Field(default=None, ge=1, le=3650)
+    decided_by: DecidedBy = Field(
+        default=DecidedBy.PERSON, description="A child decides together with her legal "
+        "guardian: child_with_guardian.")
 
 
 class ConsentResult(_Message):
@@ -134,6 +142,9 @@ class ConsentResult(_Message):
     interpreter_used: bool
     interpreter_record_id: RecordId | None = None
     signed_at: datetime
+    consented_by: DecidedBy = Field(
+        default=DecidedBy.PERSON, description="A child consents together with her legal "
+        "guardian: child_with_guardian.")
 
 
 class GuardianAppointmentResult(_Message):

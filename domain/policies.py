@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from domain.config import JourneyConfig
 from domain.vocabulary import (
     AgeCategory,
+    ChildPresence,
+    DecidedBy,
     EscortKind,
     EscortScope,
     IdentificationMethod,
@@ -47,6 +49,40 @@ _ADULT_BANDS = frozenset(
 def treated_as_minor(age: AgeCategory) -> bool:
     """Under 18, and also unknown or disputed age: the benefit of the doubt goes to the child."""
     return age not in _ADULT_BANDS
+
+
+def child_interview_refusal(*, minor: bool, guardian_appointed: bool,
+                            accompanied_by: ChildPresence | None) -> Refusal | None:
+    """A child is never interviewed alone: her guardian sits with her, or, before one is
+    appointed, a child protection officer (UNICEF guidelines)."""
+    if not minor:
+        return None
+    if accompanied_by is None:
+        return Refusal("a child is interviewed only with her guardian or a child protection "
+                       "officer present: record who was there (child_accompanied_by)",
+                       code="child_unaccompanied")
+    if accompanied_by is ChildPresence.GUARDIAN and not guardian_appointed:
+        return Refusal("no guardian is appointed yet: until one is, a child protection "
+                       "officer sits with the child", code="guardian_not_appointed")
+    return None
+
+
+def child_decision_refusal(*, what: str, minor: bool, guardian_appointed: bool,
+                           decided_by: DecidedBy) -> Refusal | None:
+    """A child decides her options and consents together with her legal guardian, who is
+    therefore appointed first; an adult decides herself."""
+    if not minor:
+        if decided_by is DecidedBy.CHILD_WITH_GUARDIAN:
+            return Refusal(f"she is an adult: she gives her {what} herself (person)",
+                           code="adult_decides_herself")
+        return None
+    if not guardian_appointed:
+        return Refusal(f"a child gives her {what} together with her legal guardian: no "
+                       "guardian is appointed yet", code="guardian_not_appointed")
+    if decided_by is not DecidedBy.CHILD_WITH_GUARDIAN:
+        return Refusal(f"a child gives her {what} together with her legal guardian: record "
+                       "child_with_guardian", code="guardian_must_take_part")
+    return None
 
 
 # --- escorts and security (§4.3.3) ------------------------------------------------------

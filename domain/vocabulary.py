@@ -162,6 +162,20 @@ class GuardianAuthority(StrEnum):
     CHILD_PROTECTION_AUTHORITY = "child_protection_authority"
 
 
+class ChildPresence(StrEnum):
+    """Who sat with a child at her screening interview (none may be absent)."""
+
+    GUARDIAN = "guardian"  # her appointed legal guardian
+    CHILD_PROTECTION_OFFICER = "child_protection_officer"  # before a guardian is appointed
+
+
+class DecidedBy(StrEnum):
+    """Who took her options decision or gave her consent."""
+
+    PERSON = "person"  # an adult, herself
+    CHILD_WITH_GUARDIAN = "child_with_guardian"  # a child, together with her legal guardian
+
+
 class Determination(StrEnum):
     RETURN_IN_BEST_INTEREST = "return_in_best_interest"
     RETURN_NOT_IN_BEST_INTEREST = "return_not_in_best_interest"
@@ -346,6 +360,7 @@ class TaskCancelReason(StrEnum):
     AGE_REASSESSED = "age_reassessed"  # an assessment resolved a disputed age as adult
     SAFE_PLACE_REACHED = "safe_place_reached"
     PERSON_MISSING = "person_missing"
+    CASE_CLOSED = "case_closed"  # the case ended with an outcome that needs the task no more
 
 
 class TaskKind(StrEnum):

@@ -108,6 +108,9 @@ class CaseListProjection:
                 sets["receiving_visible_at"] = at
         elif (task_id and t not in _NOT_COMPLETING) or t == "task.cancelled":
             working.get("tasks", {}).pop(task_id, None)
+            if t == "screening.interview_recorded" and any(
+                    kind == "guardian_appointment" for kind, _ in working["tasks"].values()):
+                stage = "minor_safeguards"  # a child's decisions wait for her guardian
         if t == "reception.handoff_code_issued":
             sets["receiving_visible_at"] = at
         if t == "case.escalated":

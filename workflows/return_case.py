@@ -72,6 +72,8 @@ WORKFLOW_ID_PREFIX = "return-"
 
 # Runs started before this patch take facts as queued signals (workflows/legacy_road.py).
 ROAD_PATCH = "road-facts-as-updates"
+# Runs started before this patch appoint a child's guardian after her consent.
+GUARDIAN_PATCH = "guardian-before-decisions"
 
 # Activity names (the workflow refers to them by name: activities import the database).
 APPEND_EVENTS = "append_events"
@@ -119,6 +121,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         self._ignored_signals = 0
         self._facts: list[msg.JourneyFact] = []  # pre-patch runs only
         self._facts_as_updates = True  # decided in run(): False for pre-patch runs
+        self._guardian_first = True  # decided in run(): False for pre-patch runs
         self._results: dict[UUID, msg.TaskResult] = {}
         self._withdrawal: msg.ConsentWithdrawal | None = None
         self._lock = asyncio.Lock()
@@ -144,6 +147,7 @@ class ReturnCaseWorkflow(SignalledRoad):
     @workflow.run
     async def run(self, input: msg.ReturnCaseInput) -> msg.ReturnCaseResult:
         self._facts_as_updates = workflow.patched(ROAD_PATCH)
+        self._guardian_first = workflow.patched(GUARDIAN_PATCH)
         workflow.upsert_search_attributes(
             [
                 sa.STAGE.value_set(self._stage.value),
@@ -410,21 +414,24 @@ class ReturnCaseWorkflow(SignalledRoad):
 
     async def _run_journey(self) -> None:
         i = self._input
-        await self._apply([c.RegisterReferral(i)])
+        await self._apply([c.RegisterReferral(i, guardian_takes_part=self._guardian_first)])
 
         self._set_stage(Stage.SCREENING)
-        screening = await self._task(TaskKind.SCREENING_INTERVIEW)
-        assert isinstance(screening, msg.ScreeningResult)
+        screening = await self._screening()
         if screening.trafficking_status is TraffickingStatus.NOT_A_VICTIM:
+            await self._cancel_open_tasks(TaskCancelReason.CASE_CLOSED)  # a child's guardian's
             return await self._close(Outcome.NOT_IDENTIFIED_AS_VICTIM)
 
+        await self._guardian_takes_part()
         self._set_stage(Stage.OPTIONS)
         decision = await self._task(TaskKind.OPTIONS_DECISION)
         assert isinstance(decision, msg.OptionsDecisionResult)
         if decision.choice is not ReturnOption.RETURN:
             # Every other choice is an outcome of its own: the case exists and counts.
+            await self._cancel_open_tasks(TaskCancelReason.CASE_CLOSED)
             return await self._close(c.OUTCOME_OF_OPTION[decision.choice])
 
+        await self._guardian_takes_part()  # an assessment may have found her a child since
         self._set_stage(Stage.CONSENT)
         await self._task(TaskKind.INFORMED_CONSENT)
 
@@ -450,6 +457,46 @@ class ReturnCaseWorkflow(SignalledRoad):
         self._set_stage(Stage.RECEPTION)
         await self._task(TaskKind.RECEPTION_HANDOFF)
         await self._after_handoff()
+
+    async def _screening(self) -> msg.ScreeningResult:
+        """The one screening interview. A child's guardian appointment opens with it: her
+        interview may come first only with a child protection officer present (the
+        interview records who sat with her)."""
+        kind = TaskKind.SCREENING_INTERVIEW
+        if self._state.guardian_takes_part and self._state.minor:
+            _, task_id = await self._open_tasks([TaskKind.GUARDIAN_APPOINTMENT, kind])
+            self._set_blocked(f"task:{kind.value}")
+            result = await self._await_task(task_id)
+            self._set_blocked(None)
+        else:
+            result = await self._task(kind)
+        assert isinstance(result, msg.ScreeningResult)
+        return result
+
+    async def _guardian_takes_part(self) -> None:
+        """A child decides her options and consents with her guardian: both wait for the
+        appointment, whenever she is found to be a child before consent."""
+        s = self._state
+        if not (s.guardian_takes_part and s.minor) or s.guardian_appointed:
+            return
+        self._set_stage(Stage.MINOR_SAFEGUARDS)
+        await self._open_guardian_task()
+        self._set_blocked(f"task:{TaskKind.GUARDIAN_APPOINTMENT.value}")
+        await workflow.wait_condition(lambda: self._state.guardian_appointed
+                                      or not self._state.minor)
+        self._set_blocked(None)
+
+    async def _open_guardian_task(self) -> list[ev._Event]:
+        """The guardian appointment task, unless one is open (checked under the append lock:
+        the journey and an age assessment may both ask at once)."""
+        kind = TaskKind.GUARDIAN_APPOINTMENT
+        command = c.OpenTaskCommand(workflow.uuid4(), kind,
+                                    workflow.now() + self._input.config.due(kind))
+        opened = await self._apply([command], only_if=lambda: not any(
+            t.kind is kind for t in self._state.open_tasks.values()))
+        if opened:
+            self._watch(command.task_id, command.due_at)
+        return opened
 
     async def _travel_documents(self) -> bool:
         """Request → issued, or refused → a new request; after N refusals the coordinator
@@ -540,6 +587,8 @@ class ReturnCaseWorkflow(SignalledRoad):
             self._start_safeguards()
         elif s.consent_given:
             self._start_safeguards()  # documents and booking wait for the safeguards
+        elif s.guardian_takes_part:
+            done += await self._open_guardian_task()  # her decisions wait for the guardian
         self._road_changes += 1
         return done
 
@@ -925,6 +974,10 @@ class ReturnCaseWorkflow(SignalledRoad):
             await self._apply_now([c.WithdrawDocumentRequest()])
         for task_id in list(self._state.open_tasks):
             await self._apply_now([c.CancelTask(task_id, task_reason)])
+
+    async def _cancel_open_tasks(self, reason: TaskCancelReason) -> None:
+        for task_id in list(self._state.open_tasks):
+            await self._apply([c.CancelTask(task_id, reason)])
 
     async def _release_escorts(self, reason: EscortReleaseReason,
                                only: EscortScope | None = None, now: bool = False) -> None:

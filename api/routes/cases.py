@@ -42,8 +42,10 @@ from domain.policies import Refusal, treated_as_minor
 from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
+    ChildPresence,
     ConsentChange,
     CountryCode,
+    DecidedBy,
     FormVersion,
     LanguageCode,
     LegFailure,
@@ -111,12 +113,19 @@ class ScreeningIn(_Body):
     reads_languages: tuple[LanguageCode, ...] = Field(min_length=1, max_length=10)
     trafficking_status: TraffickingStatus
     repeat_reason: RepeatInterviewReason | None = None
+    child_accompanied_by: ChildPresence | None = Field(
+        default=None, description="Required for a child (under 18, age unknown or disputed): "
+        "who sat with her, her guardian or, before one is appointed, a child protection "
+        "officer.")
 
 
 class DecisionIn(_Body):
     choice: ReturnOption
     counselled_in_language: LanguageCode
     reflection_days: int | None = Field(default=None, ge=1, le=3650)
+    decided_by: DecidedBy = Field(
+        default=DecidedBy.PERSON, description="A child decides together with her appointed "
+        "guardian: child_with_guardian.")
 
 
 class ConsentIn(_Body):
@@ -130,6 +139,9 @@ class ConsentIn(_Body):
         default=None, min_length=1, max_length=2_000,
         description="Where the signed form is kept: stored in the vault as the form record.")
     interpreter_record_id: RecordId | None = None
+    consented_by: DecidedBy = Field(
+        default=DecidedBy.PERSON, description="A child consents together with her appointed "
+        "guardian: child_with_guardian.")
 
     @model_validator(mode="after")
     def _one_form(self) -> ConsentIn:
@@ -450,7 +462,7 @@ async def precheck(request: Request, case_id: str, completion: msg.TaskCompletio
     decision = decide(fold(CaseState(case_id=case_id), domain_events),
                       CompleteTask(completion, now()))
     if isinstance(decision, Refusal):
-        raise ApiError(409, "refused", decision.reason)
+        raise ApiError(409, decision.code, decision.reason)
 
 
 async def _open_task_id(request: Request, case_id: str, kind: TaskKind) -> uuid.UUID:

@@ -13,8 +13,11 @@ from domain import events as ev
 from domain import messages as msg
 from domain.policies import Refusal, handoff_code_hash
 from domain.vocabulary import (
+    AgeAssessor,
     AgeCategory,
+    ChildPresence,
     ConsentChange,
+    DecidedBy,
     Determination,
     EscalationReason,
     EscortKind,
@@ -74,22 +77,27 @@ def rec() -> str:
 
 
 def consented(**kw) -> c.CaseState:
+    """Through her consent; a child's guardian is appointed first and decides with her."""
     s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input(**kw)))
+    by, present = DecidedBy.PERSON, None
+    if s.minor:
+        s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
+            guardian_record_id=rec(), authority="court"))
+        by, present = DecidedBy.CHILD_WITH_GUARDIAN, ChildPresence.GUARDIAN
     s = open_and_complete(s, TaskKind.SCREENING_INTERVIEW, msg.ScreeningResult(
         interview_record_id=rec(), interview_language="ro", interpreter_used=False,
-        reads_languages=("ro",), trafficking_status="ActualVictimOfTrafficking"))
+        reads_languages=("ro",), trafficking_status="ActualVictimOfTrafficking",
+        child_accompanied_by=present))
     s = open_and_complete(s, TaskKind.OPTIONS_DECISION, msg.OptionsDecisionResult(
-        choice="return", counselled_in_language="ro"))
+        choice="return", counselled_in_language="ro", decided_by=by))
     return open_and_complete(s, TaskKind.INFORMED_CONSENT, msg.ConsentResult(
         consent_form_record_id=rec(), form_language="ro", form_version="2026-1",
-        interpreter_used=False, signed_at=NOW))
+        interpreter_used=False, signed_at=NOW, consented_by=by))
 
 
 def ready_to_book(**kw) -> c.CaseState:
     s = consented(**kw)
     if s.minor:
-        s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
-            guardian_record_id=rec(), authority="court"))
         s = open_and_complete(s, TaskKind.BEST_INTEREST_DETERMINATION, msg.BestInterestResult(
             determination=Determination.RETURN_IN_BEST_INTEREST,
             family_assessment_record_id=rec()))
@@ -113,15 +121,16 @@ def booking(departure_at=NOW + timedelta(days=2), entry_point="KIV") -> c.Record
 
 def test_minor_cannot_be_booked_before_the_best_interest_determination():
     s = consented(age_category=AgeCategory.AGE_12_TO_17)
-    s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
-        guardian_record_id=rec(), authority="court"))
+    assert s.guardian_appointed
     assert refused(s, booking()) == (
         "travel cannot be booked: best-interest determination for a minor is not complete")
     assert "best-interest determination" in refused(s, c.RequestDocuments(uuid.uuid4()))
 
 
 def test_minor_without_guardian_and_negative_determination_are_refused():
-    s = consented(age_category=AgeCategory.UNKNOWN)
+    # Found to be of unknown age after she consented as an adult: no guardian yet.
+    s = consented()
+    s = ok(s, c.RecordAgeAssessment(AgeAssessor.POLICE, AgeCategory.UNKNOWN, rec()))
     assert "no legal guardian" in refused(s, booking())
     s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
         guardian_record_id=rec(), authority="court"))

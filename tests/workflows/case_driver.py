@@ -12,10 +12,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from domain import messages as msg
 from domain.config import JourneyConfig
+from domain.policies import treated_as_minor
 from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
+    ChildPresence,
     ConsentChange,
+    DecidedBy,
     Determination,
     GuardianAuthority,
     HandoverTo,
@@ -34,6 +37,11 @@ from store.event_store import EventStore
 from workflows import ReturnCaseWorkflow
 from workflows.client import start_return_case
 
+# How long a test waits in real time for a condition before it fails rather than hang.
+# Generous on purpose: a shared 2-core machine can be slow; a condition that holds is seen
+# as soon as it holds, so a working case never waits for this bound.
+WAIT_BOUND = 300.0
+
 SENDING = "iom-belgrade"
 RECEIVING = "iom-chisinau"
 PARTNER = "ngo-border-companions"
@@ -50,6 +58,14 @@ ORG_OF = {
 REFERRAL_TO_CONSENT = [
     "case.referral_registered",
     "task.opened", "screening.interview_recorded",
+    "task.opened", "options.decision_recorded",
+    "task.opened", "consent.recorded",
+]
+# A child: her guardian appointment opens with the interview and comes before her decisions.
+CHILD_REFERRAL_TO_CONSENT = [
+    "case.referral_registered",
+    "task.opened", "task.opened",  # guardian appointment and screening interview, together
+    "minor.guardian_appointed", "screening.interview_recorded",
     "task.opened", "options.decision_recorded",
     "task.opened", "consent.recorded",
 ]
@@ -124,6 +140,7 @@ class CaseDriver:
         self.handle = handle
         self.input = input
         self.store = store
+        self.guardian_appointed = False  # by this driver
 
     @classmethod
     async def start(cls, client: Client, task_queue: str, store: EventStore,
@@ -134,7 +151,7 @@ class CaseDriver:
     async def status(self) -> msg.CaseView:
         return await self.handle.query(ReturnCaseWorkflow.status)
 
-    async def until(self, predicate, what: str, timeout: float = 20.0) -> msg.CaseView:
+    async def until(self, predicate, what: str, timeout: float = WAIT_BOUND) -> msg.CaseView:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             view = await self.status()
@@ -206,13 +223,33 @@ class CaseDriver:
     # --- the common stretches of a journey ---------------------------------------------
 
     async def through_consent(self, now: datetime) -> None:
-        await self.complete(TaskKind.SCREENING_INTERVIEW, screening())
-        await self.complete(TaskKind.OPTIONS_DECISION, decision())
-        await self.complete(TaskKind.INFORMED_CONSENT, consent(now))
+        """Screening, her decision to return and her consent; a child's guardian is
+        appointed first, sits in the interview and decides and consents with her."""
+        if not treated_as_minor(self.input.age_category):
+            await self.complete(TaskKind.SCREENING_INTERVIEW, screening())
+            await self.complete(TaskKind.OPTIONS_DECISION, decision())
+            await self.complete(TaskKind.INFORMED_CONSENT, consent(now))
+            return
+        await self.appoint_guardian()
+        await self.complete(TaskKind.SCREENING_INTERVIEW,
+                            screening(child_accompanied_by=ChildPresence.GUARDIAN))
+        await self.complete(TaskKind.OPTIONS_DECISION,
+                            decision(decided_by=DecidedBy.CHILD_WITH_GUARDIAN))
+        await self.complete(TaskKind.INFORMED_CONSENT,
+                            consent(now, consented_by=DecidedBy.CHILD_WITH_GUARDIAN))
+
+    async def appoint_guardian(self, **kw: Any) -> msg.TaskCompleted:
+        done = await self.complete(TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
+            **{"guardian_record_id": rec(),
+               "authority": GuardianAuthority.SOCIAL_WELFARE_CENTRE, **kw}))
+        self.guardian_appointed = True
+        return done
 
     async def minor_safeguards(self, determination: Determination) -> None:
-        await self.complete(TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
-            guardian_record_id=rec(), authority=GuardianAuthority.SOCIAL_WELFARE_CENTRE))
+        """The guardian (unless this driver appointed one already), then the best-interest
+        determination."""
+        if not self.guardian_appointed:
+            await self.appoint_guardian()
         await self.complete(TaskKind.BEST_INTEREST_DETERMINATION, msg.BestInterestResult(
             determination=determination, family_assessment_record_id=rec()))
 
@@ -257,7 +294,8 @@ class CaseDriver:
 
         ended = {E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
                  E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, E.EVENT_TYPE_ACTIVITY_TASK_CANCELED}
-        for _ in range(200):
+        deadline = asyncio.get_running_loop().time() + WAIT_BOUND
+        while asyncio.get_running_loop().time() < deadline:
             history = await self.handle.fetch_history()
             scheduled = sum(e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
                             for e in history.events)
@@ -266,20 +304,35 @@ class CaseDriver:
             await asyncio.sleep(0.05)
         await self.handle.terminate("scenario over")
 
+    async def settled(self) -> None:
+        """Until no activity of the case is running, so that time skipped next cannot
+        overtake a step still in flight (a retry's backoff would be skipped with it)."""
+        deadline = asyncio.get_running_loop().time() + WAIT_BOUND
+        while _busy(await describe(self.client, self.handle.id)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"activities still running: {await self.status()}")
+            await asyncio.sleep(0.01)
+
     async def result(self) -> msg.ReturnCaseResult:
         return await self.handle.result()
 
 
-async def search_attributes(client: Client, workflow_id: str) -> dict[str, object]:
-    """A workflow's search attributes as operators filter on them (decoded one by one: the
-    time-skipping server answers an unset datetime in a form the typed decoder rejects)."""
+async def describe(client: Client, workflow_id: str):
+    """The raw description (the typed one fails on the time-skipping server, which answers an
+    unset datetime search attribute in a form the typed decoder rejects)."""
     from temporalio.api.common.v1 import WorkflowExecution
     from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-    from temporalio.converter import PayloadConverter
 
-    raw = await client.workflow_service.describe_workflow_execution(
+    return await client.workflow_service.describe_workflow_execution(
         DescribeWorkflowExecutionRequest(namespace=client.namespace,
                                          execution=WorkflowExecution(workflow_id=workflow_id)))
+
+
+async def search_attributes(client: Client, workflow_id: str) -> dict[str, object]:
+    """A workflow's search attributes as operators filter on them, decoded one by one."""
+    from temporalio.converter import PayloadConverter
+
+    raw = await describe(client, workflow_id)
     fields = raw.workflow_execution_info.search_attributes.indexed_fields
     return {name: PayloadConverter.default.from_payload(payload)
             for name, payload in fields.items() if payload.data not in (b"", b"null")}
@@ -300,11 +353,16 @@ async def record_history(case: CaseDriver, name: str) -> None:
     (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
+def _busy(description) -> bool:
+    """A workflow task or an activity of the case is scheduled or running."""
+    return bool(description.pending_activities) or description.HasField("pending_workflow_task")
+
+
 async def advance(env, case: CaseDriver, predicate, what: str,
                   step: timedelta = timedelta(hours=1), max_steps: int = 24 * 12):
     """Skip time a step at a time until the case satisfies ``predicate``."""
     for _ in range(max_steps):
-        await asyncio.sleep(0.05)  # let activities of the last step finish (real time)
+        await case.settled()
         view = await case.status()
         if predicate(view):
             return view

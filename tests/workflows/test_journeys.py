@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from case_driver import (
     BOOKED,
+    CHILD_REFERRAL_TO_CONSENT,
     DOCUMENTS_AND_CLEARANCES,
     PARTNER,
     RECEIVING,
@@ -20,9 +21,12 @@ from case_driver import (
     CaseDriver,
     advance,
     case_input,
+    consent,
+    decision,
     documents_issued,
     rec,
     record_history,
+    screening,
 )
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -31,11 +35,14 @@ from domain import messages as msg
 from domain.config import JourneyConfig
 from domain.vocabulary import (
     AgeCategory,
+    ChildPresence,
+    DecidedBy,
     Determination,
     EscalationResolution,
     LegFailure,
     RiskLevel,
     TaskKind,
+    TraffickingStatus,
 )
 from workflows import ReturnCaseWorkflow
 
@@ -80,9 +87,6 @@ async def test_minor_with_negative_best_interest_determination_is_never_booked(
 ):
     case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
     await case.through_consent(datetime.now(UTC))
-    guardian = await case.task(TaskKind.GUARDIAN_APPOINTMENT)
-    assert guardian.assignee_org == SENDING
-    bid = await case.task(TaskKind.GUARDIAN_APPOINTMENT)
     await case.minor_safeguards(Determination.RETURN_NOT_IN_BEST_INTEREST)
 
     result = await case.result()
@@ -90,17 +94,63 @@ async def test_minor_with_negative_best_interest_determination_is_never_booked(
     await record_history(case, "minor_negative_determination")
     types = await case.event_types()
     assert types == [
-        *REFERRAL_TO_CONSENT,
-        "task.opened", "minor.guardian_appointed",
+        *CHILD_REFERRAL_TO_CONSENT,
         "task.opened", "minor.best_interest_determined",
         "outcome.return_not_in_best_interest",
     ]
     assert not any(t.startswith(("journey.", "documents.", "escort.")) for t in types)
+    opened = {e.payload["kind"]: e.payload for e in await case.events()
+              if e.event_type == "task.opened"}
+    assert opened["guardian_appointment"]["assignee_org"] == SENDING
+    # The family / home assessment is done by the receiving side.
+    assert opened["best_interest_determination"]["assignee_org"] == RECEIVING
+
+
+async def test_a_childs_guardian_comes_before_her_decisions_and_consents_with_her(
+    workflow_env, worker, task_queue, store
+):
+    """Interviewed first with a child protection officer present; her options decision
+    waits for the guardian, who decides and consents with her (recorded)."""
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
+    view = await case.until(lambda v: {t.kind for t in v.open_tasks} == {
+        TaskKind.GUARDIAN_APPOINTMENT, TaskKind.SCREENING_INTERVIEW}, "guardian and interview")
+    assert view.stage == "screening"
+    with pytest.raises(WorkflowUpdateFailedError, match="interviewed only with her guardian"):
+        await case.complete(TaskKind.SCREENING_INTERVIEW, screening())
+    with pytest.raises(WorkflowUpdateFailedError, match="no guardian is appointed yet"):
+        await case.complete(TaskKind.SCREENING_INTERVIEW,
+                            screening(child_accompanied_by=ChildPresence.GUARDIAN))
+    await case.complete(TaskKind.SCREENING_INTERVIEW,
+                        screening(child_accompanied_by=ChildPresence.CHILD_PROTECTION_OFFICER))
+
+    view = await case.stage("minor_safeguards")
+    assert view.blocked_on == "task:guardian_appointment"
+    assert [t.kind for t in view.open_tasks] == [TaskKind.GUARDIAN_APPOINTMENT]  # no options
+    await case.appoint_guardian()
+    with pytest.raises(WorkflowUpdateFailedError, match="together with her legal guardian"):
+        await case.complete(TaskKind.OPTIONS_DECISION, decision())
+    await case.complete(TaskKind.OPTIONS_DECISION,
+                        decision(decided_by=DecidedBy.CHILD_WITH_GUARDIAN))
+    with pytest.raises(WorkflowUpdateFailedError, match="together with her legal guardian"):
+        await case.complete(TaskKind.INFORMED_CONSENT, consent(datetime.now(UTC)))
+    await case.complete(TaskKind.INFORMED_CONSENT,
+                        consent(datetime.now(UTC), consented_by=DecidedBy.CHILD_WITH_GUARDIAN))
+    await case.task(TaskKind.BEST_INTEREST_DETERMINATION)
+    await record_history(case, "child_interviewed_before_her_guardian")
+
     events = await case.events()
-    bid_task = [e for e in events if e.event_type == "task.opened"][-1]
-    assert bid_task.payload["kind"] == "best_interest_determination"
-    assert bid_task.payload["assignee_org"] == RECEIVING  # done by the receiving side
-    assert bid is not None
+    assert [e.event_type for e in events] == [
+        "case.referral_registered", "task.opened", "task.opened",
+        "screening.interview_recorded", "minor.guardian_appointed",
+        "task.opened", "options.decision_recorded", "task.opened", "consent.recorded",
+        "task.opened",  # the best-interest determination, before any document or booking
+    ]
+    by_type = {e.event_type: e.payload for e in events}
+    assert by_type["screening.interview_recorded"]["child_accompanied_by"] == (
+        "child_protection_officer")
+    assert by_type["options.decision_recorded"]["decided_by"] == "child_with_guardian"
+    assert by_type["consent.recorded"]["consented_by"] == "child_with_guardian"
+    await case.terminate()
 
 
 @pytest.mark.parametrize("age", [AgeCategory.UNKNOWN, AgeCategory.DISPUTED])
@@ -108,11 +158,55 @@ async def test_unknown_or_disputed_age_is_treated_as_a_minor(
     workflow_env, worker, task_queue, store, age
 ):
     case = await start(workflow_env, task_queue, store, age_category=age)
-    await case.through_consent(datetime.now(UTC))
-    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
-    view = await case.status()
-    assert (view.stage, view.blocked_on) == ("minor_safeguards", "task:guardian_appointment")
+    await case.task(TaskKind.GUARDIAN_APPOINTMENT)  # opened with her interview
+    await case.complete(TaskKind.SCREENING_INTERVIEW,
+                        screening(child_accompanied_by=ChildPresence.CHILD_PROTECTION_OFFICER))
+    view = await case.stage("minor_safeguards")
+    assert view.blocked_on == "task:guardian_appointment"
+    assert [t.kind for t in view.open_tasks] == [TaskKind.GUARDIAN_APPOINTMENT]
+    assert (await case.search_attributes())["HomewardMinor"] is True
     await case.terminate()
+
+
+async def test_found_to_be_a_child_before_her_decision_her_guardian_is_appointed_first(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store)
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening())
+    await case.task(TaskKind.OPTIONS_DECISION)
+    assessed = await case.assess_age(AgeCategory.AGE_12_TO_17)
+    assert assessed.minor and assessed.event_types == ("case.age_assessed", "task.opened")
+    with pytest.raises(WorkflowUpdateFailedError, match="no guardian is appointed yet"):
+        await case.complete(TaskKind.OPTIONS_DECISION,
+                            decision(decided_by=DecidedBy.CHILD_WITH_GUARDIAN))
+    await case.appoint_guardian()
+    await case.complete(TaskKind.OPTIONS_DECISION,
+                        decision(decided_by=DecidedBy.CHILD_WITH_GUARDIAN))
+    await case.complete(TaskKind.INFORMED_CONSENT,
+                        consent(datetime.now(UTC), consented_by=DecidedBy.CHILD_WITH_GUARDIAN))
+    await case.task(TaskKind.BEST_INTEREST_DETERMINATION)
+    assert [t for t in await case.event_types()
+            if t.startswith("minor.")] == ["minor.guardian_appointed"]  # one guardian
+    await case.terminate()
+
+
+async def test_a_child_not_identified_as_a_victim_closes_with_nothing_left_open(
+    workflow_env, worker, task_queue, store
+):
+    case = await start(workflow_env, task_queue, store, age_category=AgeCategory.UNDER_12)
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening(
+        child_accompanied_by=ChildPresence.CHILD_PROTECTION_OFFICER,
+        trafficking_status=TraffickingStatus.NOT_A_VICTIM))
+    result = await case.result()
+    assert result.outcome == "not_identified_as_victim"
+    events = await case.events()
+    assert [e.event_type for e in events] == [
+        "case.referral_registered", "task.opened", "task.opened",
+        "screening.interview_recorded", "task.cancelled", "outcome.not_identified_as_victim"]
+    cancelled = next(e for e in events if e.event_type == "task.cancelled")
+    assert (cancelled.payload["kind"], cancelled.payload["reason"]) == (
+        "guardian_appointment", "case_closed")
+    assert (await case.status()).open_tasks == ()
 
 
 async def test_minor_with_positive_determination_escorted_end_to_end_to_the_guardian(
@@ -133,8 +227,7 @@ async def test_minor_with_positive_determination_escorted_end_to_end_to_the_guar
     await record_history(case, "minor_escorted_to_guardian")
     assert result.outcome == "returned"
     assert await case.event_types() == [
-        *REFERRAL_TO_CONSENT,
-        "task.opened", "minor.guardian_appointed",
+        *CHILD_REFERRAL_TO_CONSENT,
         "task.opened", "minor.best_interest_determined",
         *DOCUMENTS_AND_CLEARANCES,
         "journey.booked", "escort.assigned", "escort.assigned",  # staff end to end + police
@@ -207,6 +300,7 @@ async def test_consent_deferred_while_documents_pending_withdraws_the_request(
     ]
     outcome = (await case.events())[-1]
     assert outcome.payload == {"change": "deferred"}
+    await record_history(case, "consent_deferred")
 
 
 async def test_a_withdrawal_relayed_by_the_receiving_mission_is_hers_and_recorded(
@@ -257,6 +351,7 @@ async def test_every_non_return_choice_ends_with_its_own_outcome(
         "case.referral_registered", "task.opened", "screening.interview_recorded",
         "task.opened", "options.decision_recorded", f"outcome.{outcome}",
     ]
+    await record_history(case, f"outcome_{outcome}")
 
 
 async def test_reflection_period_shorter_than_the_host_country_minimum_is_refused(
@@ -479,8 +574,12 @@ async def test_entry_refused_replans_through_an_alternative_route(
     assert refused.payload == {"entry_point": "KIV"}
     # Escorts and the handoff code stay with the case through the re-planning.
     types = [e.event_type for e in events]
-    assert types.count("escort.assigned") == 1
-    assert types.count("reception.handoff_code_issued") == 1
+    assert types == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, *BOOKED, *TRAVEL_TO_BORDER,
+        "border.entry_refused", "journey.booked", *TRAVEL_TO_BORDER, "border.cleared",
+        *RECEPTION, "escort.released", "outcome.returned",
+    ]
+    await record_history(case, "entry_refused_replanned")
 
 
 # --- the witness ----------------------------------------------------------------------
@@ -524,6 +623,13 @@ async def test_witness_cannot_depart_before_the_prosecutor_notice_period(
     assert departed.occurred_at >= earliest
     notice = next(e for e in events if e.event_type == "clearance.prosecutor_notified")
     assert datetime.fromisoformat(notice.payload["earliest_departure_at"]) == earliest
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, "documents.requested", "task.opened", "documents.issued",
+        "task.opened", "task.opened", "task.opened",  # medical, prosecutor, security
+        "clearance.medical_recorded", "clearance.prosecutor_notified",
+        "clearance.security_assessed", *BOOKED, "journey.departed",
+    ]
+    await record_history(case, "witness_notice_period")
     await case.terminate()
 
 
@@ -547,7 +653,8 @@ async def test_document_refusals_request_again_then_escalate(
     await case.complete(TaskKind.TRAVEL_DOCUMENTS, documents_issued())
     await case.task(TaskKind.SECURITY_ASSESSMENT)
     types = await case.event_types()
-    assert types[len(REFERRAL_TO_CONSENT):] == [
+    assert types == [
+        *REFERRAL_TO_CONSENT,
         "documents.requested", "task.opened", "documents.refused",
         "documents.requested", "task.opened", "documents.refused",
         "case.escalated", "task.opened", "case.escalation_resolved",
@@ -557,6 +664,7 @@ async def test_document_refusals_request_again_then_escalate(
     requests = [e.payload for e in await case.events() if e.event_type == "documents.requested"]
     assert [r["attempt"] for r in requests] == [1, 2, 3]
     assert len({r["request_id"] for r in requests}) == 3
+    await record_history(case, "document_refusals_escalated")
     await case.terminate()
 
 
@@ -620,6 +728,12 @@ async def test_manual_travel_adapter_the_coordinator_enters_the_booking(
     cancelled = next(e for e in events if e.event_type == "journey.booking_cancelled")
     assert cancelled.payload == {"booking_ref": "JU-4F7K2Q", "provider": "manual"}
     assert not travel.is_cancelled("JU-4F7K2Q")  # the coordinator cancels with the carrier
+    assert [e.event_type for e in events] == [
+        *REFERRAL_TO_CONSENT, *DOCUMENTS_AND_CLEARANCES, "task.opened", *BOOKED,
+        "consent.withdrawn", "journey.booking_cancelled", "escort.released",
+        "outcome.alternative_pathway",
+    ]
+    await record_history(case, "manual_booking_withdrawn")
 
 
 async def test_medically_unfit_is_reassessed_before_booking(
@@ -639,8 +753,34 @@ async def test_medically_unfit_is_reassessed_before_booking(
     await case.complete(TaskKind.MEDICAL_CLEARANCE, medical_fit())
     await case.stage("awaiting_departure")
     types = await case.event_types()
-    assert types[-7:] == [
-        "clearance.medical_recorded", "clearance.security_assessed",
+    assert types == [
+        *REFERRAL_TO_CONSENT, "documents.requested", "task.opened", "documents.issued",
+        "task.opened", "task.opened", "clearance.medical_recorded",
+        "clearance.security_assessed",
         "task.opened", "clearance.medical_recorded", *BOOKED,
     ]
+    await record_history(case, "medical_reassessment")
     await case.terminate()
+
+
+# --- not identified as a victim -------------------------------------------------------
+
+
+async def test_an_adult_not_identified_as_a_victim_closes_after_the_screening(
+    workflow_env, worker, task_queue, store
+):
+    from case_driver import screening
+
+    from domain.vocabulary import TraffickingStatus
+
+    case = await start(workflow_env, task_queue, store)
+    await case.complete(TaskKind.SCREENING_INTERVIEW, screening(
+        trafficking_status=TraffickingStatus.NOT_A_VICTIM))
+    result = await case.result()
+    assert result.outcome == "not_identified_as_victim"
+    # The case exists and counts: no options, no consent, nothing booked.
+    assert await case.event_types() == [
+        "case.referral_registered", "task.opened", "screening.interview_recorded",
+        "outcome.not_identified_as_victim",
+    ]
+    await record_history(case, "outcome_not_identified_as_victim")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from case_driver import (
     BOOKED,
+    CHILD_REFERRAL_TO_CONSENT,
     DOCUMENTS_AND_CLEARANCES,
     PARTNER,
     RECEIVING,
@@ -222,7 +223,7 @@ async def test_facts_during_a_minors_safeguards_are_refused_not_replayed_later(
 ):
     case = await start(workflow_env, task_queue, store, age_category=AgeCategory.AGE_12_TO_17)
     await case.through_consent(datetime.now(UTC))
-    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    await case.task(TaskKind.BEST_INTEREST_DETERMINATION)
     for fact in ("departed", "arrived_at_border", "border_cleared"):
         code, expected, _ = await refusal(case.fact(fact))
         assert (code, expected) == ("fact_not_expected_now", [])
@@ -436,8 +437,8 @@ async def test_a_disputed_age_resolved_as_adult_ends_the_child_safeguards(
     workflow_env, worker, task_queue, store
 ):
     case = await start(workflow_env, task_queue, store, age_category=AgeCategory.DISPUTED)
-    await case.through_consent(datetime.now(UTC))
-    await case.task(TaskKind.GUARDIAN_APPOINTMENT)
+    await case.through_consent(datetime.now(UTC))  # her guardian took part: she was a child
+    await case.task(TaskKind.BEST_INTEREST_DETERMINATION)
     assessed = await case.assess_age(AgeCategory.AGE_18_TO_24, AgeAssessor.COURT)
     assert assessed.minor is False
     assert assessed.event_types == ("case.age_assessed", "task.cancelled")
@@ -445,7 +446,7 @@ async def test_a_disputed_age_resolved_as_adult_ends_the_child_safeguards(
     assert (await case.search_attributes())[sa.MINOR.name] is False
     await record_history(case, "disputed_age_resolved_as_adult")
     types = await case.event_types()
-    assert types == [*REFERRAL_TO_CONSENT, "task.opened", "case.age_assessed",
+    assert types == [*CHILD_REFERRAL_TO_CONSENT, "task.opened", "case.age_assessed",
                      "task.cancelled", "documents.requested", "task.opened"]
     await case.terminate()
 
