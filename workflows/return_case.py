@@ -911,6 +911,10 @@ class ReturnCaseWorkflow(SignalledRoad):
             await self._after_handoff()
             return
         await self._apply_now([command], author_org=w.organisation_id, actor=w.actor_id)
+        # She may board in the moments before her leg is cancelled: the departure is recorded
+        # (a fact), and from then on she is brought to safety, never stranded by the undoing.
+        if not self._state.on_road:
+            await self._cancel_booking()
         if self._state.on_road:
             await self._bring_to_safety(Outcome.ALTERNATIVE_PATHWAY, None,
                                         TaskCancelReason.CONSENT_WITHDRAWN)
