@@ -29,6 +29,8 @@ from domain.reintegration_vocabulary import (
     InstalmentStatus,
     InstalmentTrigger,
     Level,
+    NotRestoredReason,
+    OwedOnReopening,
     PaymentReviewResolution,
     ReintegrationEscalationReason,
     ReintegrationStage,
@@ -84,6 +86,9 @@ _UNSETTLED = frozenset({InstalmentStatus.PAYABLE, InstalmentStatus.OPEN,
                         InstalmentStatus.IN_REVIEW})
 _FINAL_CHECK_IN = frozenset({CheckinStatus.REACHED, CheckinStatus.NOT_REACHED,
                              CheckinStatus.SKIPPED, CheckinStatus.CANCELLED})
+# Cancellations that end the case, not a decision about the instalment itself (a payment
+# review's): what they cancel is still owed if the case reopens.
+_CLOSING = frozenset({InstalmentCancelReason.CASE_CLOSED, InstalmentCancelReason.OPTED_OUT})
 
 
 def stage_of(s: State) -> ReintegrationStage:
@@ -245,8 +250,12 @@ def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
                                         failures=0)
             return s
         case rev.GrantInstalmentCancelled():
-            return _with_instalment(s, event.instalment, status=InstalmentStatus.CANCELLED,
-                                    retry_at=None)
+            closing = event.reason in _CLOSING
+            return _with_instalment(
+                s, event.instalment, status=InstalmentStatus.CANCELLED, retry_at=None,
+                owed_if_reopened=closing,
+                due_when_cancelled=(closing and s.instalment(event.instalment).status
+                                    is not InstalmentStatus.WAITING))
         case rev.CheckInReached():
             s = _with_check_in(s, event.check_in, CheckinStatus.REACHED)
             s = s.model_copy(update={"consecutive_misses": 0})
@@ -284,6 +293,16 @@ def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
                 if c.status is CheckinStatus.SCHEDULED else c for c in s.check_ins)})
         case rev.ReintegrationReopened():
             new = tuple(rmsg.CheckIn(number=c.number, due_at=c.due_at) for c in event.check_ins)
+            for restored in event.restored_instalments:
+                waits = restored.check_in is not None
+                s = _with_instalment(
+                    s, restored.instalment,
+                    status=InstalmentStatus.WAITING if waits else InstalmentStatus.PAYABLE,
+                    check_in=(restored.check_in if waits
+                              else s.instalment(restored.instalment).check_in),
+                    failures=0, retry_at=None, owed_if_reopened=False, due_when_cancelled=False)
+            for number in event.kept_cancelled_instalments:
+                s = _with_instalment(s, number, owed_if_reopened=False, due_when_cancelled=False)
             return s.model_copy(update={
                 "closed_reason": None, "closed_at": None, "opted_out": False,
                 "reopenings": s.reopenings + 1, "contact_lost": False,
@@ -336,6 +355,9 @@ class Close:
 @dataclass(frozen=True)
 class Reopen:
     reopening: rmsg.Reopening
+    # False only to replay runs that reopened before decision 0041 (``workflow.patched``):
+    # then nothing the closure cancelled was restored and no decision was recorded.
+    restores_owed: bool = True
 
 
 @dataclass(frozen=True)
@@ -373,13 +395,7 @@ def decide(s: State, command: Command, ctx: Context) -> Decision:  # noqa: C901
         return [rev.AgeAssessedInFollowUp(assessed_by=a.assessed_by, result=a.result,
                                           minor=minor, evidence_record_id=a.evidence_record_id)]
     if isinstance(command, Reopen):
-        if not s.closed:
-            return Refusal("the case is not closed")
-        first = max((c.number for c in s.check_ins), default=0) + 1
-        return [rev.ReintegrationReopened(
-            reason=command.reopening.reason,
-            check_ins=tuple(rev.ScheduledCheckIn(number=first + n, due_at=ctx.now + after)
-                            for n, after in enumerate(ctx.config.check_ins_after_reopening)))]
+        return _reopen(s, command, ctx)
     if s.closed:
         return Refusal(f"the case is closed ({s.closed_reason.value.replace('_', ' ')}); "
                        "reopen it first")
@@ -465,6 +481,51 @@ def _wind_up(s: State, task_reason: ReintegrationTaskCancelReason,
           for i in s.instalments
           if i.status not in (InstalmentStatus.PAID, InstalmentStatus.CANCELLED)),
     ]
+
+
+# --- reopening ------------------------------------------------------------------------
+
+
+def _reopen(s: State, command: Reopen, ctx: Context) -> Decision:
+    """Reopened within the window: new check-ins; what the closure cancelled and she is still
+    owed is owed again unless the mission decides otherwise (recorded); a needs assessment
+    the closure cancelled opens again (decision 0041)."""
+    if not s.closed:
+        return Refusal("the case is not closed")
+    window = ctx.config.reopen_window
+    if s.closed_at is not None and ctx.now >= s.closed_at + window:
+        return Refusal(f"the case closed on {s.closed_at:%Y-%m-%d}; a closed case can be "
+                       f"reopened within {window.days} days of its closure only",
+                       code="reopen_window_passed")
+    reopening = command.reopening
+    kept = reopening.owed is OwedOnReopening.KEPT_CANCELLED
+    if kept != (reopening.not_restored_reason is not None):
+        return Refusal("keeping cancelled instalments cancelled needs a reason (and only "
+                       "then)", code="owed_decision_incomplete")
+    if (reopening.not_restored_reason is NotRestoredReason.OTHER
+            and reopening.decision_record_id is None):
+        return Refusal("another reason needs the record id of the written decision",
+                       code="owed_decision_incomplete")
+    first = max((c.number for c in s.check_ins), default=0) + 1
+    check_ins = tuple(rev.ScheduledCheckIn(number=first + n, due_at=ctx.now + after)
+                      for n, after in enumerate(ctx.config.check_ins_after_reopening))
+    if not command.restores_owed:
+        return [rev.ReintegrationReopened(reason=reopening.reason, check_ins=check_ins)]
+    owed = [i for i in s.instalments
+            if i.status is InstalmentStatus.CANCELLED and i.owed_if_reopened]
+    events: list[Event] = [rev.ReintegrationReopened(
+        reason=reopening.reason, check_ins=check_ins, owed=reopening.owed,
+        restored_instalments=() if kept else tuple(
+            rev.RestoredInstalment(instalment=i.number,
+                                   check_in=None if i.due_when_cancelled else first)
+            for i in owed),
+        kept_cancelled_instalments=tuple(i.number for i in owed) if kept else (),
+        not_restored_reason=reopening.not_restored_reason,
+        decision_record_id=reopening.decision_record_id)]
+    if not s.needs_assessed and not _open(s, Kind.NEEDS_ASSESSMENT):
+        events.append(_open_task(s, ctx, Kind.NEEDS_ASSESSMENT,
+                                 ctx.now + ctx.config.needs_assessment_within))
+    return events
 
 
 # --- completing a task ------------------------------------------------------------------

@@ -25,6 +25,8 @@ from domain.reintegration_vocabulary import (
     InstalmentTrigger,
     Level,
     NotReachedReason,
+    NotRestoredReason,
+    OwedOnReopening,
     PaymentFailure,
     PaymentMethod,
     PaymentReviewResolution,
@@ -330,11 +332,45 @@ class ReintegrationClosed(_ReintegrationEvent):
         return self
 
 
+class RestoredInstalment(BaseModel):
+    """A grant instalment the closure cancelled, owed again after reopening."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instalment: int = Field(ge=1)
+    # None: it was already due at the closure, so it is due at once; otherwise the check-in
+    # after reopening it now waits for (the one it waited for was cancelled with the case).
+    check_in: int | None = Field(default=None, ge=1)
+
+
 class ReintegrationReopened(_ReintegrationEvent):
+    """A closed case reopened within its window (decision 0041). ``owed`` records the
+    receiving mission's decision about what the closure cancelled: restored (the default)
+    or kept cancelled, with its reason. ``owed`` is None only in events recorded before
+    that decision existed, when nothing was restored (additive fields: still schema 1)."""
+
     type: Literal["reintegration.reopened"] = "reintegration.reopened"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     reason: ReopenReason
     check_ins: tuple[ScheduledCheckIn, ...] = Field(min_length=1, max_length=24)
+    owed: OwedOnReopening | None = None
+    restored_instalments: tuple[RestoredInstalment, ...] = Field(default=(), max_length=12)
+    kept_cancelled_instalments: tuple[int, ...] = Field(default=(), max_length=12)
+    not_restored_reason: NotRestoredReason | None = None
+    decision_record_id: RecordId | None = None
+
+    @model_validator(mode="after")
+    def _decision_is_consistent(self) -> ReintegrationReopened:
+        kept = self.owed is OwedOnReopening.KEPT_CANCELLED
+        if kept != (self.not_restored_reason is not None):
+            raise ValueError("a reason goes with (and only with) instalments kept cancelled")
+        if self.owed is not OwedOnReopening.RESTORED and self.restored_instalments:
+            raise ValueError("instalments are restored only when the decision restores them")
+        if not kept and self.kept_cancelled_instalments:
+            raise ValueError("instalments are kept cancelled only when the decision says so")
+        if self.not_restored_reason is NotRestoredReason.OTHER and not self.decision_record_id:
+            raise ValueError("another reason needs the record id of the written decision")
+        return self
 
 
 class AgeAssessedInFollowUp(_ReintegrationEvent):

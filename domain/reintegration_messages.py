@@ -22,6 +22,8 @@ from domain.reintegration_vocabulary import (
     InstalmentStatus,
     InstalmentTrigger,
     NotReachedReason,
+    NotRestoredReason,
+    OwedOnReopening,
     PaymentFailure,
     PaymentMethod,
     PaymentReviewResolution,
@@ -69,6 +71,10 @@ class Instalment(_Message):
     attempts: int = Field(default=0, ge=0)  # payment tasks opened so far
     failures: int = Field(default=0, ge=0)  # consecutive failures since the last review
     retry_at: datetime | None = None
+    # Cancelled by a closure or her opting out: owed again if the case reopens (unless the
+    # mission decides otherwise then); was it already due, or waiting for a check-in?
+    owed_if_reopened: bool = False
+    due_when_cancelled: bool = False
 
 
 class SustainabilityScores(_Message):
@@ -269,11 +275,19 @@ class Closure(_Message):
 
 
 class Reopening(_Message):
-    """Update ``reopen``: the check-ins after reopening come from the configuration."""
+    """Update ``reopen``: the check-ins after reopening come from the configuration.
+
+    What the closure cancelled and she is still owed (grant instalments) is owed again
+    (``owed="restored"``, the default) unless the mission decides otherwise here
+    (``owed="kept_cancelled"`` with ``not_restored_reason``; ``other`` also needs
+    ``decision_record_id``, the written decision in the vault). Recorded in the event."""
 
     organisation_id: OrganisationId
     actor_id: ActorId
     reason: ReopenReason
+    owed: OwedOnReopening = OwedOnReopening.RESTORED
+    not_restored_reason: NotRestoredReason | None = None
+    decision_record_id: RecordId | None = None
 
 
 class Recorded(_Message):

@@ -174,6 +174,23 @@ class ReopenReason(StrEnum):
     CLOSED_IN_ERROR = "closed_in_error"
 
 
+class OwedOnReopening(StrEnum):
+    """The receiving mission's decision at reopening about what the closure cancelled
+    (decision 0041): what she was still owed is owed again unless it decides otherwise."""
+
+    RESTORED = "restored"  # the default: the grant instalments cancelled at closure are due
+    KEPT_CANCELLED = "kept_cancelled"  # decided otherwise, with a reason code
+
+
+class NotRestoredReason(StrEnum):
+    """Why the mission decided at reopening not to restore cancelled instalments."""
+
+    PERSON_DECLINED = "person_declined"  # her choice: she does not want the grant
+    PAID_OUTSIDE_PROGRAMME = "paid_outside_programme"  # another programme paid it meanwhile
+    REPLACED_BY_OTHER_SUPPORT = "replaced_by_other_support"  # in-kind support instead
+    OTHER = "other"  # with the record id of the written decision (vault), never free text
+
+
 class ReintegrationStage(StrEnum):
     """The ``HomewardReintegrationStage`` search attribute."""
 

@@ -44,6 +44,9 @@ ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coef
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PAYMENT_FAILING = "grant_payment_failing"  # HomewardBlockedOn while a payment is failing
 ROLLING_OVER = "the case is moving to a new run of its history; retry in a moment"
+# Reopening restores what the closure cancelled and she is still owed, with the mission's
+# decision recorded (decision 0041). Runs that reopened before replay without it.
+REOPEN_RESTORES_OWED = "reintegration-reopen-restores-owed"
 
 
 def reintegration_id_for(case_id: str) -> str:
@@ -69,6 +72,7 @@ class ReintegrationWorkflow:
         self._lock = asyncio.Lock()
         self._changed = False
         self._rolling_over = False
+        self._restores_owed = False  # set by a reopening (decision 0041)
         self._attributes: dict[str, Any] = {}
 
     # --- entry point ------------------------------------------------------------------
@@ -88,8 +92,11 @@ class ReintegrationWorkflow:
         while True:
             while await self._advance():
                 pass
-            if self._state.closed and not await self._reopened_in_time():
-                break
+            if self._state.closed:
+                if not await self._reopened_in_time():
+                    break
+                if self._restores_owed:
+                    continue  # what the reopening made due (a payment owed) is done now
             if self._history_full():
                 await self._continue_as_new()
             wake = r.next_wake(self._state)
@@ -183,8 +190,11 @@ class ReintegrationWorkflow:
 
     @workflow.update
     async def reopen(self, reopening: rmsg.Reopening) -> rmsg.Recorded:
-        return await self._handle(r.Reopen(reopening), reopening.organisation_id,
-                                  reopening.actor_id)
+        # Runs that reopened before decision 0041 replay as they ran: nothing restored, and
+        # the agenda waited for its next wake instead of running at once.
+        self._restores_owed = workflow.patched(REOPEN_RESTORES_OWED)
+        return await self._handle(r.Reopen(reopening, restores_owed=self._restores_owed),
+                                  reopening.organisation_id, reopening.actor_id)
 
     @reopen.validator
     def _validate_reopening(self, reopening: rmsg.Reopening) -> None:

@@ -23,7 +23,10 @@ from domain.reintegration_vocabulary import (
     InstalmentTrigger,
     Level,
     NotReachedReason,
+    NotRestoredReason,
+    OwedOnReopening,
     PaymentFailure,
+    PaymentReviewResolution,
     ReintegrationTaskKind,
     ReopenReason,
     RiskIndicator,
@@ -341,3 +344,134 @@ def test_the_workflow_module_imports_only_stdlib_temporalio_and_domain():
             roots.add(node.module.split(".")[0])
     third_party = {r for r in roots if r not in sys.stdlib_module_names and r != "__future__"}
     assert third_party <= {"temporalio", "domain", "workflows"}
+
+
+# --- reopening: what she is still owed (decision 0041) ----------------------------------
+
+
+def close(s: rm.ReintegrationState, now: datetime,
+          reason: ClosureReason = ClosureReason.MOVED_AWAY) -> rm.ReintegrationState:
+    events = r.decide(s, r.Close(rm.Closure(organisation_id=RM, actor_id="u-1",
+                                            reason=reason)), ctx(now))
+    assert not isinstance(events, Refusal), events
+    # The workflow stamps the closure time on the state (``closed_at``) as it records it.
+    return r.fold(s, events).model_copy(update={"closed_at": now})
+
+
+def reopen(s: rm.ReintegrationState, now: datetime, **decision) -> list | Refusal:
+    return r.decide(s, r.Reopen(rm.Reopening(
+        organisation_id=RM, actor_id="u-1", reason=ReopenReason.SAFETY_CONCERN, **decision)),
+        ctx(now))
+
+
+def payment_tasks(s: rm.ReintegrationState) -> list[int | None]:
+    return [t.instalment for t in s.open_tasks if t.kind is K.GRANT_PAYMENT]
+
+
+def test_reopening_for_a_safety_concern_restores_the_instalments_the_closure_cancelled():
+    s = started(pre_paid=True)  # instalment 1 due at reception, 2 at the first check-in
+    s = close(s, T0 + 5 * DAY)
+    assert [i.status for i in s.instalments] == [InstalmentStatus.CANCELLED] * 2
+    assert payment_tasks(s) == []
+
+    at = T0 + 40 * DAY
+    events = reopen(s, at)
+    reopened, needs = events
+    assert reopened.owed is OwedOnReopening.RESTORED
+    # Instalment 1 was due at the closure: due at once. Instalment 2 waited for check-in 1,
+    # cancelled with the case: it now waits for the first check-in after reopening (5).
+    assert reopened.restored_instalments == (
+        rev.RestoredInstalment(instalment=1, check_in=None),
+        rev.RestoredInstalment(instalment=2, check_in=5))
+    assert [c.number for c in reopened.check_ins] == [5, 6]
+    assert reopened.kept_cancelled_instalments == () and reopened.not_restored_reason is None
+    # The closure came before her needs assessment: it is owed too, and opens again.
+    assert (needs.kind, needs.due_at) == (K.NEEDS_ASSESSMENT, at + 7 * DAY)
+
+    s = settle(r.fold(s, events), at)
+    assert payment_tasks(s) == [1]
+    assert [(i.status, i.check_in) for i in s.instalments] == [
+        (InstalmentStatus.OPEN, None), (InstalmentStatus.WAITING, 5)]
+    s = done(s, K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), at)
+    s = done(settle(s, at + 30 * DAY), K.CHECK_IN, REACHED, at + 30 * DAY)
+    assert payment_tasks(s) == [2]  # paid at the first check-in after reopening
+    s = done(s, K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), at + 30 * DAY)
+    assert [i.status for i in s.instalments] == [InstalmentStatus.PAID] * 2
+
+
+def test_reopening_after_she_opted_out_restores_the_whole_grant_still_owed():
+    s = started()  # three instalments, none paid
+    events = r.decide(s, r.RecordOptOut(rm.OptOut(organisation_id=RM, actor_id="u-1")), ctx())
+    s = r.fold(s, events).model_copy(update={"closed_at": T0})
+    [reopened, _needs] = reopen(s, T0 + 60 * DAY)
+    assert [(x.instalment, x.check_in) for x in reopened.restored_instalments] == [
+        (1, None), (2, None), (3, 5)]
+
+
+def test_the_mission_may_decide_at_reopening_not_to_restore_and_that_is_recorded():
+    s = done(started(pre_paid=True), K.NEEDS_ASSESSMENT, rm.NeedsAssessmentResult(
+        assessment_record_id="rec_abcdefgh1"))
+    s = close(s, T0 + 5 * DAY)
+    at = T0 + 40 * DAY
+    assert "needs a reason" in reopen(s, at, owed=OwedOnReopening.KEPT_CANCELLED).reason
+    assert "needs a reason" in reopen(
+        s, at, not_restored_reason=NotRestoredReason.PERSON_DECLINED).reason
+    assert "written decision" in reopen(s, at, owed=OwedOnReopening.KEPT_CANCELLED,
+                                        not_restored_reason=NotRestoredReason.OTHER).reason
+
+    [reopened] = reopen(s, at, owed=OwedOnReopening.KEPT_CANCELLED,
+                        not_restored_reason=NotRestoredReason.PAID_OUTSIDE_PROGRAMME,
+                        decision_record_id="rec_decision01")
+    assert payload_of(reopened) == {
+        "reason": "safety_concern",
+        "check_ins": [{"number": 5, "due_at": (at + 30 * DAY).isoformat().replace(
+            "+00:00", "Z")}, {"number": 6, "due_at": (at + 90 * DAY).isoformat().replace(
+                "+00:00", "Z")}],
+        "owed": "kept_cancelled", "restored_instalments": [],
+        "kept_cancelled_instalments": [1, 2],
+        "not_restored_reason": "paid_outside_programme",
+        "decision_record_id": "rec_decision01"}
+    s = settle(r.fold(s, [reopened]), at)
+    assert payment_tasks(s) == []
+    s = done(settle(s, at + 30 * DAY), K.CHECK_IN, REACHED, at + 30 * DAY)
+    assert payment_tasks(s) == []
+    assert [i.status for i in s.instalments] == [InstalmentStatus.CANCELLED] * 2
+    # The decision stands: a later closure and reopening does not bring them back.
+    s = close(s, at + 31 * DAY)
+    [again] = reopen(s, at + 32 * DAY)
+    assert again.owed is OwedOnReopening.RESTORED and again.restored_instalments == ()
+
+
+def test_an_instalment_a_payment_review_cancelled_is_not_restored_by_reopening():
+    config = ReintegrationConfig(payment_attempts=1)
+    s = started(pre_paid=True, config=config)
+    s = done(s, K.GRANT_PAYMENT, rm.GrantPaymentResult(
+        paid=False, failure=PaymentFailure.ACCOUNT_UNAVAILABLE), config=config)
+    s = done(s, K.PAYMENT_REVIEW, rm.PaymentReviewResult(
+        resolution=PaymentReviewResolution.CANCEL), config=config)
+    s = close(s, T0 + 5 * DAY)
+    [reopened, _needs] = reopen(s, T0 + 6 * DAY)
+    assert reopened.restored_instalments == (rev.RestoredInstalment(instalment=2, check_in=5),)
+
+
+def test_reopening_is_refused_once_a_year_has_passed_since_the_closure():
+    s = close(started(), T0 + 10 * DAY)
+    assert CONFIG.reopen_window == 365 * DAY
+    assert not isinstance(reopen(s, T0 + 10 * DAY + 364 * DAY), Refusal)
+    late = reopen(s, T0 + 10 * DAY + 365 * DAY)
+    assert isinstance(late, Refusal) and late.code == "reopen_window_passed"
+    assert "within 365 days" in late.reason
+
+
+def test_runs_that_reopened_before_the_owed_decision_replay_without_restoring():
+    s = close(started(pre_paid=True), T0 + 5 * DAY)
+    [reopened] = r.decide(s, r.Reopen(rm.Reopening(
+        organisation_id=RM, actor_id="u-1", reason=ReopenReason.NEW_NEEDS),
+        restores_owed=False), ctx(T0 + 6 * DAY))
+    assert (reopened.owed, reopened.restored_instalments) == (None, ())
+    s = settle(r.fold(s, [reopened]), T0 + 6 * DAY)
+    assert payment_tasks(s) == []
+    # Stored events of that time (no decision fields) still parse: nothing was restored.
+    old = {k: v for k, v in payload_of(reopened).items()
+           if k in ("reason", "check_ins")}
+    assert parse_event(reopened.type, 1, old) == reopened

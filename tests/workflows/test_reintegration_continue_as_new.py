@@ -4,6 +4,9 @@ every run's history under the documented bound (decision 0032)."""
 
 from __future__ import annotations
 
+import uuid
+
+from case_driver import RECEIVING
 from temporalio.api.enums.v1 import EventType
 from test_reintegration import (  # noqa: F401 - the autouse clean-up fixture
     ASSESSED_AND_PLANNED,
@@ -26,7 +29,14 @@ from test_reintegration import (  # noqa: F401 - the autouse clean-up fixture
 
 from domain import reintegration_messages as rm
 from domain.config import ReintegrationConfig
-from domain.reintegration_vocabulary import ClosureReason, ContactChannel, InstalmentStatus
+from domain.reintegration_events import ServiceLine
+from domain.reintegration_vocabulary import (
+    ClosureReason,
+    ContactChannel,
+    InstalmentStatus,
+    ServiceKind,
+)
+from workflows.reintegration import ReintegrationWorkflow
 
 THRESHOLD = 40
 MARGIN = 40  # one agenda pass plus the Updates already accepted when the run rolls over
@@ -58,13 +68,24 @@ async def test_state_survives_continue_as_new_and_every_run_stays_small(
     await f.complete(K.GRANT_PAYMENT, paid(), instalment=2)
     await f.check_in(1, not_reached(), MONTH)
     first_miss_run = (await f.status()).run
+    assert first_miss_run > 1
+    # The mission adds service lines until the history rolls over (where it does depends
+    # on the workflow's steps, not on this test): the first miss and every line must be
+    # carried into the next run.
+    added: list[ServiceLine] = []
+    while (await f.status()).run == first_miss_run:
+        assert len(added) < THRESHOLD, "the history never rolled over"
+        added.append(ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.EDUCATION,
+                                 provider_org="ngo-school-md", due_at=f.arrived_at + 4 * MONTH))
+        await f.update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+            organisation_id=RECEIVING, actor_id="u-3001", lines=(added[-1],)))
 
     await f.sleep_to(3 * MONTH)
     await f.task(K.CHECK_IN, check_in=2)
     view = await f.status()
-    assert view.run > first_miss_run > 1  # rolled over between the two misses
+    assert view.run > first_miss_run  # rolled over between the two misses
     s = view.state
-    assert s.plan == plan
+    assert s.plan == (*plan, *added)
     assert [i.status for i in s.instalments] == [InstalmentStatus.PAID, InstalmentStatus.PAID,
                                                  InstalmentStatus.WAITING]
     assert s.consecutive_misses == 1
@@ -82,7 +103,8 @@ async def test_state_survives_continue_as_new_and_every_run_stays_small(
     # Nothing lost, nothing written twice across the runs.
     assert await f.types() == [
         *STARTED, *ASSESSED_AND_PLANNED, PAID, PAID,
-        OPENED, NOT_REACHED, OPENED, NOT_REACHED,
+        OPENED, NOT_REACHED, *["reintegration.plan_changed"] * len(added),
+        OPENED, NOT_REACHED,
         "reintegration.contact_lost", OPENED, "reintegration.tracing_completed",
         "reintegration.contact_restored", OPENED, PAID,
         OPENED, REACHED, OPENED, REACHED,
