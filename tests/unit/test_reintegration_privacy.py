@@ -31,4 +31,6 @@ def test_every_reintegration_model_is_covered():
     names = {m.__name__ for m in reintegration_models()}
     assert {"ReintegrationInput", "ReintegrationState", "ReintegrationTaskCompletion",
             "PlanChange", "RiskReport", "Closure", "CheckInReached",
-            "SustainabilityAssessed", "ReintegrationConfig"} <= names
+            "SustainabilityAssessed", "ReintegrationConfig",
+            # the mission's decision at reopening: codes and a vault record id only
+            "Reopening", "ReintegrationReopened", "RestoredInstalment"} <= names
