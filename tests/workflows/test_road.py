@@ -864,3 +864,22 @@ async def test_withdrawal_in_transit_cancels_the_onward_leg_not_yet_started(
     assert cancelled.payload["booking_ref"] == onward
     released = next(e for e in events if e.event_type == "escort.released")
     assert released.payload["reason"] == "safe_place_reached"
+
+
+# --- the list of recorded histories in docs/testing.md stays true ------------------------
+
+
+def test_docs_name_every_recorded_journey_history():
+    """docs/testing.md lists the journey's recorded histories (the follow-up's as
+    ``reintegration_*``): each one it names exists, and each one that exists is named."""
+    import re
+
+    from case_driver import HISTORIES
+
+    docs = (HISTORIES.parents[2] / "docs" / "testing.md").read_text()
+    section = docs[docs.index("## Recorded histories"):docs.index("## Time")]
+    named = {n for n in re.findall(r"`([a-z0-9_]+)`", section)
+             if not n.startswith(("test_", "pre_", "reintegration_", "_"))}
+    recorded = {p.stem for p in HISTORIES.glob("*.json")
+                if not p.stem.startswith("reintegration_")}
+    assert named == recorded, (sorted(named - recorded), sorted(recorded - named))
