@@ -667,7 +667,8 @@ async def admitted(case: CaseDriver, update_id: str) -> bool:
                 wait_policy=WaitPolicy(lifecycle_stage=stage)),
             timeout=timedelta(seconds=10))
     except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
+        # Not there yet; or a slow answer: ``eventually`` asks again, within its bound.
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.DEADLINE_EXCEEDED):
             return False
         raise
     return True
