@@ -105,10 +105,9 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 
 # The README's queries for the follow-up, and which of the cases below each must find.
 QUERIES = {
-    # A case closed as no longer reachable keeps HomewardContactLost = true (the flag is
-    # not cleared at closure), so this query also lists it; open cases only need
-    # `AND HomewardReintegrationStage = 'contact_lost'`. Pinned here until decided.
-    "HomewardContactLost = true": {"contact_lost", "no_longer_reachable"},
+    # A case closed as no longer reachable keeps the flag (a fact of its follow-up); the
+    # query for contact lost now leaves it out.
+    "HomewardContactLost = true AND HomewardReintegrationStage != 'closed'": {"contact_lost"},
     "HomewardBlockedOn = 'grant_payment_failing'": {"payment_failing"},
     "HomewardBlockedOn = 'grant_payment_failing' AND HomewardReceivingMission = 'mission-md'":
         {"payment_failing"},
