@@ -138,6 +138,12 @@ async def live_stack(capfd: pytest.CaptureFixture[str]):
     saved_structlog = structlog.get_config()
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+    # A uvicorn server started earlier in the session with access_log=False (the fuzz
+    # test, the dev stack's) cut its access logger off from the root for the rest of the
+    # process: reattach it, as a fresh `homeward api` process has it, and restore after.
+    access = logging.getLogger("uvicorn.access")
+    saved_access = access.handlers[:], access.propagate, access.disabled
+    access.handlers, access.propagate, access.disabled = [], True, False
     configure_logging("json", "DEBUG", stream=logs)
     try:
         async with DevStack(settings, with_api=False) as running:
@@ -165,4 +171,5 @@ async def live_stack(capfd: pytest.CaptureFixture[str]):
         structlog.configure(**saved_structlog)
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        access.handlers, access.propagate, access.disabled = saved_access
         shutil.rmtree(home, ignore_errors=True)
