@@ -147,6 +147,27 @@ class NoteKind(StrEnum):
     FOLLOW_UP_NOTE = "follow_up_note"
 
 
+RECORD_ID_PREFIX = "rec_"
+
+
+def record_id_of(note_id: uuid.UUID) -> str:
+    """The record id a note is known by outside the vault: ``rec_`` and the 32 hex digits
+    of its random note id. Events and workflows carry this, never the note."""
+    return f"{RECORD_ID_PREFIX}{note_id.hex}"
+
+
+def note_id_of(record_id: str) -> uuid.UUID | None:
+    """The note a record id names, or None when the vault cannot have made it: only the
+    exact form ``record_id_of`` gives is one (not upper-case hex, not any other text)."""
+    if not isinstance(record_id, str) or not record_id.startswith(RECORD_ID_PREFIX):
+        return None
+    try:
+        note_id = uuid.UUID(hex=record_id.removeprefix(RECORD_ID_PREFIX))
+    except ValueError:
+        return None
+    return note_id if record_id_of(note_id) == record_id else None
+
+
 @dataclass(frozen=True)
 class Note:
     note_id: uuid.UUID
@@ -571,6 +592,24 @@ class PersonVault:
             query = query.where(person_keys.c.case_id > after)
         async with self._engine.connect() as conn:
             return list((await conn.execute(query)).scalars())
+
+    async def existing_records(self, case_id: str, record_ids: Iterable[str]) -> frozenset[str]:
+        """Those of ``record_ids`` that name a record of this case's vault, in one query.
+
+        A record of another case, of an erased case (its notes are gone), or an id the
+        vault did not make is not among them. Nothing is decrypted and nothing is recorded:
+        whether a record id exists discloses no identity."""
+        wanted = {record_id: note_id_of(record_id) for record_id in set(record_ids)}
+        note_ids = {n for n in wanted.values() if n is not None}
+        if not note_ids:
+            return frozenset()
+        async with self._engine.connect() as conn:
+            found = set((await conn.execute(
+                select(person_notes.c.note_id).where(
+                    person_notes.c.case_id == case_id,
+                    person_notes.c.note_id.in_(sorted(note_ids, key=str)),
+                ))).scalars())
+        return frozenset(r for r, n in wanted.items() if n in found)
 
     @staticmethod
     async def _key_row(conn: AsyncConnection, case_id: str) -> Any:
