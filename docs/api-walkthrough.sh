@@ -63,6 +63,10 @@ say "documents and clearances (details in the vault, a record id in the case)"
 REC=$(curl -sf -X POST "$API/cases/$CASE/person/notes" -H "$C" -H "$J" \
   -d '{"kind": "assessment_note", "text": "temporary travel document issued"}' \
   | field "['record_id']")
+# A record id is a record of this case's vault, never a made-up reference: refused (422).
+curl -s -X POST "$API/tasks/$(task_of "$C" travel_documents)/complete" -H "$C" -H "$J" \
+  -d '{"result": {"kind": "travel_documents", "issued": true, "document_record_id": "rec_MadeUp2026"}}' \
+  | field "['error']['code']"
 complete "$C" travel_documents "{\"kind\": \"travel_documents\", \"issued\": true, \"document_record_id\": \"$REC\"}"
 complete "$C" medical_clearance "{\"kind\": \"medical_clearance\", \"fit_to_travel\": true, \"medical_record_id\": \"$REC\"}"
 complete "$C" security_assessment '{"kind": "security_assessment", "risk_level": "low"}'

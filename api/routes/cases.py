@@ -1,5 +1,9 @@
 """Cases: register a referral, steer the journey (screening, decision, consent, road
-facts, withdrawal), see a case and its timeline."""
+facts, withdrawal), see a case and its timeline.
+
+A record id a request names (the consent form, the withdrawal form, the age assessment's
+evidence) must be a record of the case's vault: ``api.references`` refuses any other
+before anything is written or forwarded (decision 0046)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from api.deps import (
     temporal_call,
 )
 from api.errors import ApiError
+from api.references import check_references
 from api.timeline import render, visible
 from api.workflow_ref import workflow_id_for
 from domain import events as ev
@@ -63,7 +68,7 @@ from domain.vocabulary import (
 )
 from store.accounts import OrgKind, Principal
 from store.read_models import SHARING_REVOKED
-from store.vault import NoteKind, PersonRecord, VaultError
+from store.vault import NoteKind, PersonRecord, VaultError, record_id_of
 
 log = structlog.get_logger("homeward.api")
 router = APIRouter(tags=["cases"])
@@ -246,7 +251,7 @@ async def register_referral(
             risk_level=body.risk_level, age_category=body.age_category, witness=body.witness,
             travel_adapter=adapter, simulated_disruptions=body.simulated_disruptions,
             config=body.journey_config or JourneyConfig(),
-            # Every return is followed up after reception (issue 4, evaluation §5.5).
+            # Every return is followed up after reception (§5.5).
             reintegration=body.reintegration_config or ReintegrationConfig(),
         )
     except ValueError as error:
@@ -491,7 +496,7 @@ async def record_screening(case_id: CaseIdPath, body: ScreeningIn, request: Requ
         result=placeholder))
     note_id = await _vault_note(request, case_id, NoteKind.INTERVIEW_ANSWER, body.answers,
                                 caller)
-    result = msg.ScreeningResult(interview_record_id=f"rec_{note_id.hex}", **fields)
+    result = msg.ScreeningResult(interview_record_id=record_id_of(note_id), **fields)
     return await _complete(request, caller, case_id, TaskKind.SCREENING_INTERVIEW, result,
                            task_id)
 
@@ -510,6 +515,7 @@ async def record_decision(case_id: CaseIdPath, body: DecisionIn, request: Reques
 async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
                          caller: Caller) -> TaskDone:
     await authorise_case(request, caller, Action.CASE_STEER, case_id)
+    await check_references(request, case_id, body)  # before the form reference is stored
     fields = body.model_dump(exclude={"consent_form_record_id", "form_reference"})
     try:
         placeholder = msg.ConsentResult(
@@ -526,7 +532,7 @@ async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
         assert body.form_reference is not None
         note = await _vault_note(request, case_id, NoteKind.ASSESSMENT_NOTE,
                                  body.form_reference, caller)
-        record_id = f"rec_{note.hex}"
+        record_id = record_id_of(note)
     result = placeholder.model_copy(update={"consent_form_record_id": record_id})
     return await _complete(request, caller, case_id, TaskKind.INFORMED_CONSENT, result,
                            task_id)
@@ -566,6 +572,7 @@ async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
 async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Request,
                            caller: Caller) -> WithdrawalOut:
     _, facts = await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
+    await check_references(request, case_id, body)  # before sharing is revoked
     if facts.shared_with:
         await append_api_event(request, caller, case_id, SHARING_REVOKED,
                                {"org_id": None, "reason": f"consent_{body.change.value}"})
@@ -586,6 +593,7 @@ async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Req
 async def record_age_assessment(case_id: CaseIdPath, body: AgeAssessmentIn, request: Request,
                                 caller: Caller) -> AgeAssessmentOut:
     _, facts = await authorise_case(request, caller, Action.AGE_ASSESSMENT, case_id)
+    await check_references(request, case_id, body)
     assessment = msg.AgeAssessment(organisation_id=caller.org_id, actor_id=caller.user_id,
                                    **body.model_dump())
     if caller.org_id == facts.sending_mission:

@@ -4,7 +4,6 @@ names. Every read is recorded (``identity.read``) before anything is returned.""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from api.access import IDENTITY_GROUPS, Action, shareable
 from api.deps import Caller, CaseIdPath, authorise_case, facts_for, services
 from api.errors import ApiError
+from api.references import check_references
 from api.routes.cases import append_api_event
 from domain.vocabulary import OrganisationId, RecordId
 from store.accounts import OrgKind
@@ -27,6 +27,7 @@ from store.vault import (
     PersonRecord,
     ReadPurpose,
     VaultError,
+    record_id_of,
 )
 
 router = APIRouter(tags=["person vault"])
@@ -88,7 +89,7 @@ async def add_note(case_id: CaseIdPath, body: NoteIn, request: Request,
         raise ApiError(410, "erased", str(error)) from None
     except VaultError as error:
         raise ApiError(409, "vault_refused", str(error)) from None
-    return {"case_id": case_id, "record_id": f"rec_{note_id.hex}", "kind": body.kind}
+    return {"case_id": case_id, "record_id": record_id_of(note_id), "kind": body.kind}
 
 
 @router.post("/cases/{case_id}/person/disclosures",
@@ -116,7 +117,7 @@ async def disclose(case_id: CaseIdPath, body: DisclosureIn, request: Request,
                        f"the identity of this case was erased on {view.erased_at:%Y-%m-%d}")
     record = view.record.model_dump(mode="json", include={
         f for g in view.groups for f in _fields(g)})
-    notes = [{"record_id": f"rec_{n.note_id.hex}", "kind": n.kind.value, "text": n.text,
+    notes = [{"record_id": record_id_of(n.note_id), "kind": n.kind.value, "text": n.text,
               "recorded_at": n.recorded_at, "recorded_by_org": n.recorded_by_org}
              for n in view.notes]
     return {"case_id": case_id, "purpose": body.purpose.value,
@@ -131,18 +132,6 @@ def _fields(group: FieldGroup) -> tuple[str, ...]:
 
 
 # --- sharing on recorded consent --------------------------------------------------------
-
-
-async def _note_exists(request: Request, case_id: str, record_id: str) -> bool:
-    try:
-        note_id = uuid.UUID(hex=record_id.removeprefix("rec_"))
-    except ValueError:
-        return False
-    async with services(request).engine.connect() as conn:
-        found = await conn.execute(text(
-            "SELECT 1 FROM person_notes WHERE note_id = :n AND case_id = :c"),
-            {"n": note_id, "c": case_id})
-        return found.scalar() is not None
 
 
 @router.post("/cases/{case_id}/sharing", status_code=201,
@@ -163,11 +152,8 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
         raise ApiError(422, "not_shareable",
                        "identity can be shared only with a registered mission or partner "
                        "organisation, never with operators or analysts")
-    if not await _note_exists(request, case_id, body.consent_record_id):
-        raise ApiError(422, "consent_not_recorded",
-                       "consent_record_id is not a record of this case's vault: record her "
-                       "signed consent naming the organisation first "
-                       "(POST /cases/{case_id}/person/notes)")
+    # Her signed consent is a record of this case's vault (decision 0046).
+    await check_references(request, case_id, body)
     await append_api_event(request, caller, case_id, SHARING_GRANTED,
                            {"org_id": body.org_id, "consent_record_id": body.consent_record_id})
     after = await facts_for(request, case_id)

@@ -1,5 +1,8 @@
 """The task inbox of every organisation: its open tasks, one task, completing it.
 
+Every record id in a result must name a record of the case's vault and every
+organisation a registered one, or the completion is refused (422 ``unknown_record``,
+``unknown_organisation``; ``api.references``, decision 0046) before anything is forwarded.
 Completion is forwarded to the case's workflow as the ``complete_task`` Update with id
 ``complete-<task id>``: completing twice with the same result returns the first answer and
 writes nothing; a different result for a completed task is a 409
@@ -23,6 +26,7 @@ from api.access import Action, View, authorise, authorise_role
 from api.completions import FirstCompletion, completion_update_id, first_completion
 from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
+from api.references import check_references
 from api.routes.cases import TaskDone, forward_completion, forward_reintegration_completion
 from domain import messages as msg
 from domain import reintegration_messages as rm
@@ -107,6 +111,9 @@ async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Reques
         raise ApiError(422, "wrong_result_kind",
                        f"this is a {task.kind} task; a {body.result.kind} result cannot "
                        "complete it")
+    # Its record ids name records of this case's vault, its organisations registered
+    # ones (decision 0046): checked before anything reaches the workflow.
+    await check_references(request, task.case_id, body)
     completion: msg.TaskCompletion | rm.ReintegrationTaskCompletion
     if isinstance(body.result, _FOLLOW_UP_RESULTS):
         # Follow-up tasks belong to the case's reintegration workflow.

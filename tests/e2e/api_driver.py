@@ -117,16 +117,22 @@ async def through_consent(stack: Stack, case_id: str, user: str = "coord.rs") ->
     assert r.status_code == 200, r.text
 
 
-async def documents_and_clearances(stack: Stack, case_id: str, user: str = "coord.rs") -> None:
+async def record(stack: Stack, case_id: str, user: str = "coord.rs",
+                 text: str = "a file of this case", kind: str = "assessment_note") -> str:
+    """A note in the case's vault, and the record id it answers: the only kind of record
+    id the API accepts in a request about this case (decision 0046)."""
     note = await stack.http.post(f"/cases/{case_id}/person/notes",
-                                 json={"kind": "assessment_note", "text": "documents file"},
-                                 headers=stack.auth(user))
+                                 json={"kind": kind, "text": text}, headers=stack.auth(user))
     assert note.status_code == 201, note.text
-    record = note.json()["record_id"]
+    return note.json()["record_id"]
+
+
+async def documents_and_clearances(stack: Stack, case_id: str, user: str = "coord.rs") -> None:
+    record_id = await record(stack, case_id, user, "documents file")
     await complete(stack, user, case_id, "travel_documents",
-                   {"issued": True, "document_record_id": record})
+                   {"issued": True, "document_record_id": record_id})
     await complete(stack, user, case_id, "medical_clearance",
-                   {"fit_to_travel": True, "medical_record_id": record})
+                   {"fit_to_travel": True, "medical_record_id": record_id})
     await complete(stack, user, case_id, "security_assessment", {"risk_level": "low"})
 
 
@@ -135,3 +141,57 @@ async def fact(stack: Stack, case_id: str, name: str, user: str = "coord.rs") ->
                               headers=stack.auth(user))
     assert r.status_code == 200, r.text
     assert r.json()["event_types"], r.text  # recorded at once
+
+
+async def returned(stack: Stack) -> str:
+    """A case driven through the journey to a confirmed handoff: its follow-up runs."""
+    case_id = await register(stack)
+    await through_consent(stack, case_id)
+    await documents_and_clearances(stack, case_id)
+    await stage(stack, case_id, "awaiting_departure")
+    await fact(stack, case_id, "departed")
+    await stage(stack, case_id, "in_transit")
+    await fact(stack, case_id, "arrived_at_border")
+    await stage(stack, case_id, "border")
+    await fact(stack, case_id, "border_cleared")
+    task = await open_task(stack, "officer.md", case_id, "reception_handoff")
+    code = (await stack.http.get(f"/cases/{case_id}/handoff-code",
+                                 headers=stack.auth("officer.md"))).json()["handoff_code"]
+    done = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": {
+        "kind": "reception_handoff", "identification": "handoff_code", "handoff_code": code,
+        "safe_arrival_confirmed": True}}, headers=stack.auth("officer.md"))
+    assert done.status_code == 200, done.text
+    return case_id
+
+
+async def history_text(stack: Stack, workflow_id: str) -> bytes:
+    """Everything a workflow's history holds, its payloads decrypted with the stack's
+    codec: where a request's values would be if the API had forwarded them."""
+    from temporalio.api.common.v1 import Payload
+    from temporalio.api.history.v1 import History
+
+    history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
+    raw = History(events=history.events)
+    payloads: list[Payload] = []
+
+    def collect(message: Any) -> None:
+        if isinstance(message, Payload):
+            payloads.append(message)
+            return
+        for descriptor, value in message.ListFields():
+            if descriptor.message_type is None:
+                continue
+            if descriptor.message_type.GetOptions().map_entry:
+                items = list(value.values())
+            elif descriptor.is_repeated:
+                items = list(value)
+            else:
+                items = [value]
+            for item in items:
+                if hasattr(item, "ListFields") or isinstance(item, Payload):
+                    collect(item)
+
+    collect(raw)
+    codec = stack.client.data_converter.payload_codec
+    decoded = await codec.decode(payloads) if codec else payloads
+    return raw.SerializeToString() + b"\n" + b"\n".join(p.data for p in decoded)

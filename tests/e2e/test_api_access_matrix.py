@@ -110,7 +110,7 @@ ENDPOINTS = [
               "coord.al": 404, "officer.ua": 404, "partner.ua": 404}),
     Endpoint("complete task", "POST", "/tasks/{task}/complete",
              lambda ids: {"result": {"kind": "border_companion",
-                                     "companion_record_id": "rec_companion01"}},
+                                     "companion_record_id": ids["consent"]}},
              {"partner.md": 200, "coord.rs": 403, "officer.md": 403, "coord.al": 404,
               "officer.ua": 404, "partner.ua": 404}),
     Endpoint("stuck cases", "GET", "/operations/stuck-cases", None, {"operator": 200}),

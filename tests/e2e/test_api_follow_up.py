@@ -4,38 +4,11 @@ reintegration workflow; no one else sees them."""
 
 from __future__ import annotations
 
-from api_driver import (
-    documents_and_clearances,
-    fact,
-    open_task,
-    register,
-    stage,
-    through_consent,
-)
-
-
-async def _returned_case(stack) -> str:
-    case_id = await register(stack)
-    await through_consent(stack, case_id)
-    await documents_and_clearances(stack, case_id)
-    await stage(stack, case_id, "awaiting_departure")
-    await fact(stack, case_id, "departed")
-    await stage(stack, case_id, "in_transit")
-    await fact(stack, case_id, "arrived_at_border")
-    await stage(stack, case_id, "border")
-    await fact(stack, case_id, "border_cleared")
-    task = await open_task(stack, "officer.md", case_id, "reception_handoff")
-    code = (await stack.http.get(f"/cases/{case_id}/handoff-code",
-                                 headers=stack.auth("officer.md"))).json()["handoff_code"]
-    done = await stack.http.post(f"/tasks/{task['task_id']}/complete", json={"result": {
-        "kind": "reception_handoff", "identification": "handoff_code", "handoff_code": code,
-        "safe_arrival_confirmed": True}}, headers=stack.auth("officer.md"))
-    assert done.status_code == 200, done.text
-    return case_id
+from api_driver import open_task, record, returned
 
 
 async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
-    case_id = await _returned_case(stack)
+    case_id = await returned(stack)
     task = await open_task(stack, "officer.md", case_id, "needs_assessment")
     assert task["kind"] == "needs_assessment"
 
@@ -43,7 +16,9 @@ async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
                                    headers=stack.auth("partner.md"))
     assert all(t["case_id"] != case_id for t in partner.json()["tasks"])
 
-    result = {"kind": "needs_assessment", "assessment_record_id": "rec_0123456789abcdef",
+    assessment = await record(stack, case_id, "officer.md", "needs assessment",
+                              "follow_up_note")
+    result = {"kind": "needs_assessment", "assessment_record_id": assessment,
               "needs": ["medical", "vocational_training"]}
     refused = await stack.http.post(f"/tasks/{task['task_id']}/complete",
                                     json={"result": result}, headers=stack.auth("coord.rs"))
@@ -75,10 +50,10 @@ async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
 
 
 async def test_after_the_handoff_the_receiving_mission_records_an_age_assessment(stack):
-    case_id = await _returned_case(stack)
+    case_id = await returned(stack)
     await open_task(stack, "officer.md", case_id, "needs_assessment")  # follow-up runs
     body = {"assessed_by": "social_welfare_centre", "result": "12_17",
-            "evidence_record_id": "rec_0123456789abcdef"}
+            "evidence_record_id": await record(stack, case_id, "officer.md")}
     recorded = await stack.http.post(f"/cases/{case_id}/age-assessment", json=body,
                                      headers=stack.auth("officer.md"))
     assert recorded.status_code == 200, recorded.text

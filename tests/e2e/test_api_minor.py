@@ -5,7 +5,7 @@ written (not even the interview answers in the vault)."""
 
 from __future__ import annotations
 
-from api_driver import complete, consent_body, open_task, register, screening_body, stage
+from api_driver import complete, consent_body, open_task, record, register, screening_body, stage
 
 
 async def post(stack, path: str, body: dict, user: str = "coord.rs"):
@@ -42,7 +42,7 @@ async def test_a_childs_guardian_comes_first_and_decides_and_consents_with_her(s
     assert (early.status_code, early.json()["error"]["code"]) == (409, "no_open_task")
 
     await complete(stack, "coord.rs", case_id, "guardian_appointment",
-                   {"guardian_record_id": "rec_0123456789abcdef", "authority": "court"})
+                   {"guardian_record_id": await record(stack, case_id), "authority": "court"})
     await open_task(stack, "coord.rs", case_id, "options_decision")
     herself = await post(stack, f"/cases/{case_id}/decision",
                          {"choice": "return", "counselled_in_language": "ro"})

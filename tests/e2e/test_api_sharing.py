@@ -30,7 +30,7 @@ async def test_sharing_needs_a_recorded_consent_naming_the_organisation(stack):
     for body, code in (
         ({"org_id": "ngo-md-border"}, "invalid_request"),
         ({"org_id": "ngo-md-border", "consent_record_id": f"rec_{uuid.uuid4().hex}"},
-         "consent_not_recorded"),
+         "unknown_record"),
         ({"org_id": "ops", "consent_record_id": f"rec_{uuid.uuid4().hex}"}, "not_shareable"),
         ({"org_id": "analysts", "consent_record_id": f"rec_{uuid.uuid4().hex}"},
          "not_shareable"),
@@ -51,7 +51,9 @@ async def test_sharing_needs_a_recorded_consent_naming_the_organisation(stack):
         f"/cases/{case_id}/sharing",
         json={"org_id": "ngo-md-border", "consent_record_id": foreign.json()["record_id"]},
         headers=coord)
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "unknown_record"
+    assert response.json()["error"]["fields"] == ["consent_record_id"]
 
     consent = await stack.http.post(f"/cases/{case_id}/person/notes",
                                     json={"kind": "assessment_note",

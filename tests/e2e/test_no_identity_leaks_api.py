@@ -27,8 +27,9 @@ The markers ARE where they belong: an authorised reader gets every one of them b
 decrypted, through the API; each search has a positive control (a case id, a log line we
 know is written) so that it cannot pass by searching nothing.
 
-A second test pins a leak found on the way (marked xfail until the API is fixed): a record
-id is checked for its shape only, so free text in it reaches the workflow and the events.
+A second test pins a leak found on the way: a record id was checked for its shape only, so
+free text in it reached the workflow and the events; now one that names no record of the
+case's vault is refused (decision 0046).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pytest
 from api_driver import open_task, stage
 from api_stack import FAST_CONFIG
 from google.protobuf.message import Message
@@ -591,14 +591,11 @@ async def test_no_identity_sent_through_the_api_leaks_anywhere(live_stack):
     assert len(search.searched) > 50
 
 
-@pytest.mark.xfail(strict=True, reason="LEAK, to fix in api/: a record id that is no record "
-                   "of the case's vault is accepted, so free text in it (a name, a birth "
-                   "date) reaches the workflow and the event store. When the API refuses it, "
-                   "this test passes: remove this mark.")
 async def test_a_record_id_that_is_no_vault_record_is_refused(stack):
     """Record ids are opaque references into the person vault; ``rec_`` and 8-64 letters
-    or digits is all the API checks, so ``rec_AnaPopescu19870319`` goes into the
-    ``documents.issued`` event and the workflow's history."""
+    or digits is only their shape, and ``rec_AnaPopescu19870319`` has it. A record id
+    that names no record of the case's vault is refused (decision 0046), so it never
+    reaches the ``documents.issued`` event or the workflow's history."""
     from api_driver import register as register_case
     from api_driver import through_consent as consent_given
 
@@ -612,3 +609,5 @@ async def test_a_record_id_that_is_no_vault_record_is_refused(stack):
     events = await stack.store.read_stream(case_id)
     assert smuggled not in json.dumps([e.payload for e in events])
     assert answer.status_code in (409, 422), answer.text
+    assert answer.json()["error"]["code"] == "unknown_record"
+    assert "Popescu" not in answer.text  # the field is named, the value never echoed

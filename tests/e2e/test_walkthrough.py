@@ -34,6 +34,7 @@ async def test_the_readme_walkthrough_runs_against_the_dev_stack(tmp_path):
     assert proc.returncode == 0, text
     assert "['reception.handoff_confirmed', 'reception.safe_arrival_confirmed'" in text
     assert "fact_not_expected_now" in text  # a fact out of its moment is refused
+    assert "unknown_record" in text  # a record id that is no record of the vault too
     assert "['border.hold_lifted']" in text  # and each fact is recorded at once
     assert "walk-through complete: case " in text
     assert "Ana" in text.split("stating the purpose")[1]  # the purposeful read answers

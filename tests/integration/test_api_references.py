@@ -1,0 +1,119 @@
+"""The one check of the ids a request names (decision 0046), below the HTTP layer: which
+fields it finds by their type, that every route whose body names one calls it, and the
+vault's lookup it rests on (a record of this case only, in the exact form handed out)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.references import Reference, RefKind, reference_fields, references
+from api.routes import cases, operations, person, tasks
+from api.routes.tasks import CompletionIn
+from store.event_store import EventStore
+from store.keys import Key, Keyring
+from store.vault import NoteKind, PersonRecord, PersonVault, note_id_of, record_id_of
+
+# Every route whose body names a record or organisation id, and where it is checked.
+# A new route (or a new id in a body) fails the test below until it is added here, with
+# a call of api.references.check_references and an e2e test (test_api_record_ids.py).
+CHECKED = {
+    ("POST", "/tasks/{task_id}/complete"): "check_references",
+    ("POST", "/cases/{case_id}/consent"): "check_references",
+    ("POST", "/cases/{case_id}/consent-withdrawal"): "check_references",
+    ("POST", "/cases/{case_id}/age-assessment"): "check_references",
+    ("POST", "/cases/{case_id}/sharing"): "check_references (after the kind of org_id)",
+    ("POST", "/cases"): "register_referral checks the missions' kinds; no record ids",
+}
+
+
+def _routes_naming_ids() -> dict[tuple[str, str], dict[str, RefKind]]:
+    found = {}
+    for router in (cases.router, person.router, tasks.router, operations.router):
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or route.body_field is None:
+                continue
+            fields = reference_fields(route.body_field.field_info.annotation)
+            for method in route.methods:
+                if fields:
+                    found[(method, route.path)] = fields
+    return found
+
+
+def test_every_route_whose_body_names_a_record_or_organisation_checks_it():
+    assert set(_routes_naming_ids()) == set(CHECKED)
+
+
+def test_the_fields_are_found_by_their_type_in_every_result_kind():
+    fields = _routes_naming_ids()[("POST", "/tasks/{task_id}/complete")]
+    assert fields["result.document_record_id"] is RefKind.RECORD
+    assert fields["result.assessment_record_id"] is RefKind.RECORD  # follow-up results too
+    assert fields["result.guardian_org"] is RefKind.ORGANISATION
+    assert fields["result.lines.provider_org"] is RefKind.ORGANISATION  # inside a plan line
+    assert "result.kind" not in fields and "result.needs" not in fields
+    assert _routes_naming_ids()[("POST", "/cases/{case_id}/consent")] == {
+        "consent_form_record_id": RefKind.RECORD, "interpreter_record_id": RefKind.RECORD}
+
+
+def test_references_names_each_id_with_where_it_is():
+    line = {"line_id": str(uuid.uuid4()), "service": "medical", "provider_org": "ngo-x",
+            "due_at": (datetime.now(UTC) + timedelta(days=9)).isoformat()}
+    body = CompletionIn.model_validate({"result": {
+        "kind": "reintegration_plan", "lines": [line, {**line, "line_id": str(uuid.uuid4()),
+                                                       "provider_org": "ngo-y"}],
+        "plan_record_id": "rec_abcdefgh"}})
+    assert references(body) == [
+        Reference("result.lines.0.provider_org", RefKind.ORGANISATION, "ngo-x"),
+        Reference("result.lines.1.provider_org", RefKind.ORGANISATION, "ngo-y"),
+        Reference("result.plan_record_id", RefKind.RECORD, "rec_abcdefgh")]
+    unset = CompletionIn.model_validate({"result": {"kind": "travel_documents",
+                                                    "issued": False,
+                                                    "refusal_reason": "photos_rejected"}})
+    assert references(unset) == []  # an optional record id not given is not looked up
+
+
+def test_a_record_id_is_the_exact_form_the_vault_hands_out():
+    note_id = uuid.uuid4()
+    assert note_id_of(record_id_of(note_id)) == note_id
+    assert note_id_of(f"rec_{note_id.hex.upper()}") is None  # the same bits, another text
+    assert note_id_of(f"rec_{note_id.hex}0") is None
+    assert note_id_of("rec_AnaPopescu19870319") is None
+    assert note_id_of(note_id.hex) is None
+
+
+@pytest.fixture
+def vault(engine: AsyncEngine) -> PersonVault:
+    return PersonVault(engine, Keyring(Key(b"k" * 32)), EventStore(engine))
+
+
+async def test_existing_records_are_this_cases_notes_only(vault: PersonVault):
+    mine = record_id_of(await vault.add_note("case-aaaaaa", NoteKind.ASSESSMENT_NOTE,
+                                             "signed form", by_org="o-1", by_actor="u-1"))
+    theirs = record_id_of(await vault.add_note("case-bbbbbb", NoteKind.ASSESSMENT_NOTE,
+                                               "another file", by_org="o-1", by_actor="u-1"))
+    made_up = "rec_AnaPopescu19870319"
+    never = record_id_of(uuid.uuid4())
+    asked = {mine, theirs, made_up, never, mine.upper().replace("REC_", "rec_")}
+    assert await vault.existing_records("case-aaaaaa", asked) == {mine}
+    assert await vault.existing_records("case-bbbbbb", asked) == {theirs}
+    assert await vault.existing_records("case-cccccc", asked) == frozenset()
+    assert await vault.existing_records("case-aaaaaa", [made_up]) == frozenset()  # no query
+
+
+async def test_an_erased_cases_records_exist_no_more(vault: PersonVault):
+    await vault.record("case-dddddd", PersonRecord(nationality="MD"), by_org="o-1",
+                       by_actor="u-1")
+    note = record_id_of(await vault.add_note("case-dddddd", NoteKind.WELLBEING_NOTE, "calm",
+                                             by_org="o-1", by_actor="u-1"))
+    assert await vault.existing_records("case-dddddd", [note]) == {note}
+
+    async def closed(case_id: str) -> bool:
+        return False
+
+    await vault.erase("case-dddddd", "person_request", by_org="o-1", by_actor="u-1",
+                      is_case_active=closed)
+    assert await vault.existing_records("case-dddddd", [note]) == frozenset()
