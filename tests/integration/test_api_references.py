@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from api.references import Reference, RefKind, reference_fields, references
-from api.routes import cases, operations, person, tasks
+from api.routes import cases
 from api.routes.tasks import CompletionIn
+from domain.vocabulary import OrganisationId, RecordId
 from store.event_store import EventStore
 from store.keys import Key, Keyring
 from store.vault import NoteKind, PersonRecord, PersonVault, note_id_of, record_id_of
@@ -31,31 +34,60 @@ CHECKED = {
 }
 
 
-def _routes_naming_ids() -> dict[tuple[str, str], dict[str, RefKind]]:
-    found = {}
-    for router in (cases.router, person.router, tasks.router, operations.router):
-        for route in router.routes:
-            if not isinstance(route, APIRoute) or route.body_field is None:
-                continue
-            fields = reference_fields(route.body_field.field_info.annotation)
-            for method in route.methods:
-                if fields:
-                    found[(method, route.path)] = fields
+def _routes_naming_ids() -> dict[tuple[str, str], set[RefKind]]:
+    """Every operation of the whole app (its OpenAPI description, so a router added later
+    is included) whose request body holds a record or organisation id anywhere."""
+    services = MagicMock()
+    services.codec_cors_origins = []
+    spec = create_app(services).openapi()
+    patterns = {kind: constraints[0].pattern
+                for kind, constraints in ((RefKind.RECORD, RecordId.__metadata__),
+                                          (RefKind.ORGANISATION, OrganisationId.__metadata__))}
+    found: dict[tuple[str, str], set[RefKind]] = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {})
+            kinds = {kind for kind, pattern in patterns.items()
+                     if pattern in _patterns(body, spec, set())}
+            if kinds:
+                found[(method.upper(), path)] = kinds
+    return found
+
+
+def _patterns(node: Any, spec: dict[str, Any], seen: set[str]) -> set[str]:
+    if isinstance(node, list):
+        return set().union(*(_patterns(item, spec, seen) for item in node))
+    if not isinstance(node, dict):
+        return set()
+    found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref not in seen:
+        seen.add(ref)
+        target: Any = spec
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        found |= _patterns(target, spec, seen)
+    for key, value in node.items():
+        if key != "$ref":
+            found |= _patterns(value, spec, seen)
     return found
 
 
 def test_every_route_whose_body_names_a_record_or_organisation_checks_it():
-    assert set(_routes_naming_ids()) == set(CHECKED)
+    routes = _routes_naming_ids()
+    assert set(routes) == set(CHECKED)
+    assert routes[("POST", "/tasks/{task_id}/complete")] == set(RefKind)
+    assert routes[("POST", "/cases/{case_id}/consent")] == {RefKind.RECORD}
 
 
 def test_the_fields_are_found_by_their_type_in_every_result_kind():
-    fields = _routes_naming_ids()[("POST", "/tasks/{task_id}/complete")]
+    fields = reference_fields(CompletionIn)
     assert fields["result.document_record_id"] is RefKind.RECORD
     assert fields["result.assessment_record_id"] is RefKind.RECORD  # follow-up results too
     assert fields["result.guardian_org"] is RefKind.ORGANISATION
     assert fields["result.lines.provider_org"] is RefKind.ORGANISATION  # inside a plan line
     assert "result.kind" not in fields and "result.needs" not in fields
-    assert _routes_naming_ids()[("POST", "/cases/{case_id}/consent")] == {
+    assert reference_fields(cases.ConsentIn) == {
         "consent_form_record_id": RefKind.RECORD, "interpreter_record_id": RefKind.RECORD}
 
 
