@@ -9,29 +9,17 @@ Bounds on real time below only stop a broken stack from hanging the suite; they 
 generous because the machine running the tests may be shared and loaded.
 """
 
-# ruff: noqa: E402 - sys.path must be fixed before the project imports below
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# pytest puts tests/ on sys.path (rootdir conftest, prepend import mode), where
-# tests/workflows would shadow the project's ``workflows`` package that workers.dev
-# imports (as in tests/workflows/conftest.py). The project root goes first.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-_shadow = sys.modules.get("workflows")
-if _shadow is not None and getattr(_shadow, "__file__", None) is None:
-    del sys.modules["workflows"]
 
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest

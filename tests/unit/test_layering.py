@@ -1,5 +1,6 @@
-"""Dependencies point one way: domain/ is pure; the workflow module imports only the
-standard library, temporalio and domain/ (the workflow sandbox rejects the rest)."""
+"""Dependencies point one way: domain/ is pure; workflow modules import only the standard
+library, temporalio and domain/ (the workflow sandbox rejects the rest); the API and the
+store import no workflow code."""
 
 from __future__ import annotations
 
@@ -31,8 +32,32 @@ def test_domain_is_pure(path):
     assert third_party(imported_roots(path)) <= {"domain", "pydantic"}
 
 
-def test_workflow_module_imports_only_stdlib_temporalio_and_domain():
-    roots = third_party(imported_roots(ROOT / "workflows" / "return_case.py"))
-    assert roots <= {"temporalio", "domain", "workflows"}
-    search_attributes = third_party(imported_roots(ROOT / "workflows" / "search_attributes.py"))
-    assert search_attributes <= {"temporalio"}
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules("workflows"), ids=lambda p: p.name)
+def test_workflow_modules_import_only_stdlib_temporalio_and_domain(path):
+    # pydantic: the models a workflow passes (the sandbox accepts it; no I/O library).
+    assert third_party(imported_roots(path)) <= {"temporalio", "domain", "workflows",
+                                                 "pydantic"}
+
+
+def test_search_attributes_need_only_temporalio():
+    assert third_party(imported_roots(ROOT / "workflows" / "search_attributes.py")) <= {
+        "temporalio"}
+
+
+@pytest.mark.parametrize("package", ["api", "store"])
+def test_api_and_store_import_no_workflow_module(package):
+    """The API reaches workflows through the Temporal client and the message contract, the
+    store knows nothing of them: neither imports workflow code."""
+    importing = [p.relative_to(ROOT) for p in modules(package)
+                 if "workflows" in imported_roots(p)]
+    assert importing == []
+
+
+def test_the_layering_walk_sees_the_modules():
+    """The walk above looks at real files (a moved package must not empty it silently)."""
+    assert {p.name for p in modules("workflows")} >= {"return_case.py", "reintegration.py"}
+    assert len(modules("api")) > 5 and len(modules("store")) > 5

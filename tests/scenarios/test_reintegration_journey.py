@@ -117,7 +117,7 @@ def test_reintegration_histories_are_recorded():
     names = {p.stem for p in reintegration_histories()}
     assert REINTEGRATION_PATHS <= names, (
         f"missing {sorted(REINTEGRATION_PATHS - names)}: record them with "
-        "HOMEWARD_RECORD_HISTORIES=1 pytest tests/workflows/test_reintegration*")
+        "HOMEWARD_RECORD_HISTORIES=1 pytest tests/scenarios/test_reintegration*")
 
 
 @pytest.mark.parametrize("path", reintegration_histories(), ids=lambda p: p.stem)

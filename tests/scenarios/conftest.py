@@ -1,4 +1,3 @@
-# ruff: noqa: E402 - sys.path must be fixed before the project imports below
 """Time-skipping Temporal test server with homeward's search attributes registered, and a
 worker per test against a real event store (the ``engine`` fixture's fresh database)."""
 
@@ -8,16 +7,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-
-# pytest puts tests/ on sys.path (rootdir conftest, prepend import mode), where this
-# directory, tests/workflows, would shadow the project's ``workflows`` package (the
-# editable install's finder comes after the path finder). The project root goes first.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-_shadow = sys.modules.get("workflows")
-if _shadow is not None and getattr(_shadow, "__file__", None) is None:
-    del sys.modules["workflows"]
 
 import pytest
 import temporalio.api.operatorservice.v1 as operatorservice

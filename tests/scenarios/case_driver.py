@@ -265,6 +265,7 @@ class CaseDriver:
     async def depart(self, sleep) -> None:
         """She boards when the flight leaves: skip to the departure and report it."""
         await self.stage("awaiting_departure")
+        await self.settled()  # time does not skip while an activity runs
         await sleep(self.input.config.departure_lead + timedelta(minutes=1))
         await self.fact("departed")
 
