@@ -5,12 +5,7 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
-WORKFLOW_ID_PREFIX = "return-"
-
-
-def case_id_of(workflow_id: str) -> str:
-    """Case id from a workflow id such as ``return-<case id>`` or ``reintegration-<case id>``."""
-    return workflow_id.split("-", 1)[1] if "-" in workflow_id else workflow_id
+from domain.boundary import case_id_of
 
 
 def activity_logger() -> structlog.stdlib.BoundLogger:

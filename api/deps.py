@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Action, CaseFacts, Decision, authorise, case_facts
 from api.errors import ApiError
-from api.workflow_ref import REFUSED, workflow_id_for
+from domain.boundary import REFUSED, workflow_id_for
 from store.accounts import AuthenticationFailed, Principal
 from store.events import StoredEvent
 

@@ -132,7 +132,7 @@ class CaseState:
     handoff_confirmed: bool = False
     safe_arrival: bool = False
     handed_over_to_guardian: bool = False
-    outcome: str | None = None
+    outcome: Outcome | None = None
 
     @property
     def minor(self) -> bool:
@@ -300,7 +300,7 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
         case ev.HandedOverToGuardian():
             return replace(s, handed_over_to_guardian=True)
         case _ if event.type in ev.OUTCOME_TYPES:  # type: ignore[attr-defined]
-            return replace(s, outcome=event.type.removeprefix("outcome."))  # type: ignore[attr-defined]
+            return replace(s, outcome=Outcome(event.type.removeprefix("outcome.")))  # type: ignore[attr-defined]
         case _:
             return s
 

@@ -1,4 +1,4 @@
-"""Every duration and limit of the journey, with the field's defaults (domain brief).
+"""Every duration and limit of the journey, with the field's defaults.
 
 Passed in the workflow input, so a demo can run a whole journey in seconds and a test
 can state the numbers it relies on.
@@ -76,7 +76,7 @@ class JourneyConfig(BaseModel):
         return min(delay, self.rebook_backoff_max)
 
 
-# --- reintegration and follow-up (domain brief, step 11) --------------------------------
+# --- reintegration and follow-up --------------------------------------------------------
 
 
 class GrantInstalmentSpec(BaseModel):

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.reintegration_events import REINTEGRATION_EVENTS
 from domain.vocabulary import (
@@ -601,8 +601,6 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
-
 EVENT_CLASSES: dict[str, type[_Event]] = {
     cls.model_fields["type"].default: cls
     for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
@@ -610,10 +608,6 @@ EVENT_CLASSES: dict[str, type[_Event]] = {
 OUTCOME_TYPES = frozenset(
     cls.model_fields["type"].default for cls in OutcomeEvent.__args__  # type: ignore[attr-defined]
 )
-
-
-def event_type(event: _Event) -> str:
-    return event.type  # type: ignore[attr-defined]
 
 
 def owner_of(event_type_: str) -> Role:

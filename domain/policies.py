@@ -1,4 +1,4 @@
-"""The field's rules, one small named function each (domain brief, "The journey of one case").
+"""The field's rules, one small named function each.
 
 A policy that can say no returns a ``Refusal`` (or None when satisfied): a sentence a
 coordinator understands, never an exception.

@@ -1,4 +1,4 @@
-"""Reintegration and follow-up as a state machine (domain brief, step 11; evaluation §5.5).
+"""Reintegration and follow-up as a state machine (§5.5).
 
 ``evolve(state, event)`` folds events into ``ReintegrationState``; ``decide(state, command,
 ctx)`` turns a command of the receiving mission into events or a ``Refusal``;

@@ -1,4 +1,4 @@
-"""Reintegration and follow-up, as events (domain brief, step 11).
+"""Reintegration and follow-up, as events.
 
 Members of the one event union in ``domain.events`` (added there), with the same contract:
 a schema version, an owning role, codes and opaque ids only. The receiving mission owns

@@ -1,4 +1,4 @@
-"""Codes of reintegration and follow-up (domain brief, step 11; evaluation §5.5).
+"""Codes of reintegration and follow-up (§5.5).
 
 Codes only, never prose: a closure "other" reason is a code, wellbeing notes are vault
 record ids.
@@ -16,7 +16,7 @@ CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 class ServiceKind(StrEnum):
-    """The programme's reintegration services (§5.5; annex counts in the domain brief)."""
+    """The programme's reintegration services (§5.5 and its annex counts)."""
 
     MEDICAL = "medical"
     REPRODUCTIVE_HEALTH = "reproductive_health"

@@ -1,4 +1,4 @@
-"""The road as a state machine over facts (domain brief, steps 8–9).
+"""The road as a state machine over facts.
 
 Facts arrive in the order they happen, not in an order a script expects: at any moment a
 set of facts is possible (``expected_facts``), each one is recorded as an event or

@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
 from domain import reintegration_messages as rm
+from domain.boundary import reintegration_workflow_id_for, workflow_id_for
 from domain.config import DEFAULT_TASK_DUE, JourneyConfig, ReintegrationConfig
 from domain.reintegration_events import ServiceLine, SustainabilityIndicators
 from domain.reintegration_vocabulary import (
@@ -44,12 +45,7 @@ from domain.vocabulary import (
     TraffickingStatus,
 )
 from store.event_store import EventStore
-from workflows import (
-    ReintegrationWorkflow,
-    ReturnCaseWorkflow,
-    reintegration_id_for,
-    workflow_id_for,
-)
+from workflows import ReintegrationWorkflow, ReturnCaseWorkflow
 from workflows.client import start_return_case
 
 SENDING = "mission-rs"
@@ -236,7 +232,7 @@ class _FollowUpDemo:
     def __init__(self, client: Client, store: EventStore, case_id: str,
                  out: Callable[[str], Any]):
         self.handle = client.get_workflow_handle_for(ReintegrationWorkflow.run,
-                                                     reintegration_id_for(case_id))
+                                                     reintegration_workflow_id_for(case_id))
         self.store = store
         self.case_id = case_id
         self.out = out

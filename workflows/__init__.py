@@ -1,9 +1,9 @@
-"""Temporal workflows. ``WORKFLOWS`` is what a worker registers."""
+"""Temporal workflows. ``WORKFLOWS`` is what a worker registers; their names and ids are
+in ``domain.boundary``."""
 
-from workflows.reintegration import ReintegrationWorkflow, reintegration_id_for
-from workflows.return_case import ReturnCaseWorkflow, workflow_id_for
+from workflows.reintegration import ReintegrationWorkflow
+from workflows.return_case import ReturnCaseWorkflow
 
 WORKFLOWS: list[type] = [ReturnCaseWorkflow, ReintegrationWorkflow]
 
-__all__ = ["WORKFLOWS", "ReintegrationWorkflow", "ReturnCaseWorkflow", "reintegration_id_for",
-           "workflow_id_for"]
+__all__ = ["WORKFLOWS", "ReintegrationWorkflow", "ReturnCaseWorkflow"]

@@ -8,8 +8,9 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from domain.boundary import workflow_id_for
 from domain.messages import ReturnCaseInput, ReturnCaseResult
-from workflows.return_case import ReturnCaseWorkflow, workflow_id_for
+from workflows.return_case import ReturnCaseWorkflow
 
 
 async def start_return_case(
@@ -25,8 +26,3 @@ async def start_return_case(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
-
-
-def case_handle(client: Client, case_id: str) -> WorkflowHandle[ReturnCaseWorkflow,
-                                                                 ReturnCaseResult]:
-    return client.get_workflow_handle_for(ReturnCaseWorkflow.run, workflow_id_for(case_id))

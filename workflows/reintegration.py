@@ -1,5 +1,5 @@
 """``ReintegrationWorkflow``: a year (or more) of follow-up after safe arrival, owned by the
-receiving mission (domain brief, step 11; evaluation §5.5).
+receiving mission (§5.5).
 
 A child of ``ReturnCaseWorkflow`` (id ``reintegration-<case id>``), started at reception
 with non-identifying input. The workflow is a small reactor: it sleeps on a durable timer
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.refusals import Refused
 
-WORKFLOW_ID_PREFIX = "reintegration-"
 APPEND_EVENTS = "append_events"
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                              maximum_interval=timedelta(minutes=1))
@@ -47,10 +46,6 @@ ROLLING_OVER = "the case is moving to a new run of its history; retry in a momen
 # Reopening restores what the closure cancelled and she is still owed, with the mission's
 # decision recorded (decision 0041). Runs that reopened before replay without it.
 REOPEN_RESTORES_OWED = "reintegration-reopen-restores-owed"
-
-
-def reintegration_id_for(case_id: str) -> str:
-    return f"{WORKFLOW_ID_PREFIX}{case_id}"
 
 
 def _no_id() -> UUID:
@@ -333,12 +328,3 @@ class ReintegrationWorkflow:
                                else sa.BLOCKED_SINCE.value_set(workflow.now()))
         if updates:
             workflow.upsert_search_attributes(updates)
-
-
-def reintegration_input(case_id: str, receiving_mission: str, destination_country: str,
-                        minor: bool, arrived_at: datetime,
-                        config: Any) -> rmsg.ReintegrationInput:
-    """The child's input, from the journey: ids, codes and the arrival time only."""
-    return rmsg.ReintegrationInput(case_id=case_id, receiving_mission=receiving_mission,
-                                   destination_country=destination_country, minor=minor,
-                                   arrived_at=arrived_at, config=config)

@@ -1,5 +1,5 @@
 """``ReturnCaseWorkflow``: one assisted return, referral to safe reception, as a durable
-workflow (domain brief, "The journey of one case").
+workflow.
 
 The workflow decides with ``domain.case.decide`` and records every step as events through
 the ``append_events`` activity; it never holds identity data. Human steps are tasks opened
@@ -27,6 +27,10 @@ with workflow.unsafe.imports_passed_through():
     from domain import case as c
     from domain import events as ev
     from domain import messages as msg
+    from domain.boundary import (
+        REINTEGRATION_WORKFLOW_TYPE,
+        reintegration_workflow_id_for,
+    )
     from domain.policies import (
         Refusal,
         border_hold_steps,
@@ -68,8 +72,6 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-WORKFLOW_ID_PREFIX = "return-"
-
 # Runs started before this patch take facts as queued signals (workflows/legacy_road.py).
 ROAD_PATCH = "road-facts-as-updates"
 # Runs started before this patch appoint a child's guardian after her consent.
@@ -90,10 +92,6 @@ ACTIVITY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-
-
-def workflow_id_for(case_id: str) -> str:
-    return f"{WORKFLOW_ID_PREFIX}{case_id}"
 
 
 class _Stopped(ApplicationError):
@@ -864,14 +862,14 @@ class ReturnCaseWorkflow(SignalledRoad):
         # the journey (ABANDON). Histories recorded before it existed replay without it.
         if self._input.reintegration is not None and workflow.patched("start-reintegration"):
             await workflow.start_child_workflow(
-                "ReintegrationWorkflow",
+                REINTEGRATION_WORKFLOW_TYPE,
                 ReintegrationInput(
                     case_id=self._input.case_id,
                     receiving_mission=self._input.receiving_mission,
                     destination_country=self._input.destination_country,
                     minor=self._state.minor, arrived_at=workflow.now(),
                     config=self._input.reintegration),
-                id=f"reintegration-{self._input.case_id}",
+                id=reintegration_workflow_id_for(self._input.case_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             )
 

@@ -19,7 +19,6 @@ from sqlalchemy import text
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api import workflow_ref as wf
 from api.access import Action, View, authorise, project
 from api.deps import (
     Caller,
@@ -37,10 +36,11 @@ from api.deps import (
 from api.errors import ApiError
 from api.references import check_references
 from api.timeline import render, visible
-from api.workflow_ref import workflow_id_for
+from domain import boundary as wf
 from domain import events as ev
 from domain import messages as msg
 from domain import reintegration_messages as rm
+from domain.boundary import workflow_id_for
 from domain.case import CaseState, CompleteTask, decide, fold
 from domain.config import JourneyConfig, ReintegrationConfig
 from domain.policies import Refusal, treated_as_minor

@@ -28,8 +28,8 @@ from api.deps import (
 )
 from api.errors import ApiError
 from api.routes.cases import append_api_event
-from api.workflow_ref import workflow_id_for
 from domain import events as ev
+from domain.boundary import workflow_id_for
 from domain.vocabulary import AgeCategory
 from store.read_models import (
     OPERATOR_ESCALATED,

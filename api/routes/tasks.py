@@ -21,13 +21,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from temporalio.service import RPCError
 
-from api import workflow_ref as wf
 from api.access import Action, View, authorise, authorise_role
 from api.completions import FirstCompletion, completion_update_id, first_completion
 from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.references import check_references
 from api.routes.cases import TaskDone, forward_completion, forward_reintegration_completion
+from domain import boundary as wf
 from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.reintegration_vocabulary import ReintegrationTaskKind

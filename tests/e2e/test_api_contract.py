@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from api import workflow_ref as wf
-from workflows import ReturnCaseWorkflow, workflow_id_for
+from domain import boundary as wf
+from workflows import ReintegrationWorkflow, ReturnCaseWorkflow
 from workflows.refusals import REFUSED
-from workflows.return_case import WORKFLOW_ID_PREFIX
 
 
-def test_the_api_names_the_workflow_and_its_handlers_as_the_workflow_does():
+def test_the_boundary_names_the_workflows_and_their_handlers_as_they_do():
     definition = ReturnCaseWorkflow.__temporal_workflow_definition
     assert wf.WORKFLOW_TYPE == definition.name
     assert {wf.COMPLETE_TASK, wf.REPORT_FACT, wf.RECORD_WITHDRAWAL,
             wf.RECORD_AGE_ASSESSMENT} <= set(definition.updates)
     assert {wf.STATUS, wf.HANDOFF_CODE} <= set(definition.queries)
-    assert wf.WORKFLOW_ID_PREFIX == WORKFLOW_ID_PREFIX
+    follow_up = ReintegrationWorkflow.__temporal_workflow_definition
+    assert wf.REINTEGRATION_WORKFLOW_TYPE == follow_up.name
+    assert wf.COMPLETE_TASK in follow_up.updates
     assert wf.REFUSED == REFUSED
-    assert wf.workflow_id_for("c-123456") == workflow_id_for("c-123456")
+
+
+def test_a_workflow_id_gives_back_its_case_id():
+    for workflow_id in (wf.workflow_id_for("c-1234-56"), wf.reintegration_workflow_id_for(
+            "c-1234-56")):
+        assert wf.case_id_of(workflow_id) == "c-1234-56"
+    assert wf.case_id_of("stack-check-1") == "stack-check-1"

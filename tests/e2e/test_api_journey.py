@@ -17,7 +17,7 @@ from api_driver import (
     through_consent,
 )
 
-from workflows import workflow_id_for
+from domain.boundary import workflow_id_for
 
 MARKERS = (MARKER_NAME, MARKER_FAMILY, MARKER_ADDRESS, MARKER_ANSWERS)
 

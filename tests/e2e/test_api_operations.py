@@ -14,7 +14,7 @@ from api_driver import (
     through_consent,
 )
 
-from api.workflow_ref import workflow_id_for
+from domain.boundary import workflow_id_for
 
 
 async def _events(stack, case_id, event_type):

@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain import case as c
 from domain import reintegration_messages as rm
+from domain.boundary import reintegration_workflow_id_for
 from domain.config import ReintegrationConfig
 from domain.events import payload_of
 from domain.reintegration_events import ServiceLine, SustainabilityIndicators
@@ -53,7 +54,6 @@ from workflows.reintegration import (
     PAYMENT_FAILING,
     ROLLING_OVER,
     ReintegrationWorkflow,
-    reintegration_id_for,
 )
 
 K = ReintegrationTaskKind
@@ -222,7 +222,7 @@ class FollowUp:
             "destination_country": "MD", "minor": False, "arrived_at": arrived_at,
             "config": config or ReintegrationConfig(), **overrides})
         handle = await env.client.start_workflow(
-            ReintegrationWorkflow.run, input, id=reintegration_id_for(journey.case_id),
+            ReintegrationWorkflow.run, input, id=reintegration_workflow_id_for(journey.case_id),
             task_queue=task_queue)
         return cls(env, handle, store, journey.case_id, arrived_at)
 

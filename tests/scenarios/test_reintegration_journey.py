@@ -16,9 +16,10 @@ from temporalio.worker import Replayer
 from test_reintegration import FollowUp, _end_what_is_left  # noqa: F401
 
 from domain import reintegration_messages as rm
+from domain.boundary import reintegration_workflow_id_for
 from domain.config import ReintegrationConfig
 from domain.vocabulary import AgeCategory, Determination, RiskLevel
-from workflows import WORKFLOWS, ReintegrationWorkflow, reintegration_id_for
+from workflows import WORKFLOWS, ReintegrationWorkflow
 from workflows import search_attributes as sa
 
 
@@ -35,7 +36,7 @@ async def test_safe_arrival_starts_the_reintegration_child(workflow_env, worker,
     assert result.outcome == "returned"
 
     child = workflow_env.client.get_workflow_handle_for(
-        ReintegrationWorkflow.run, reintegration_id_for(case.input.case_id))
+        ReintegrationWorkflow.run, reintegration_workflow_id_for(case.input.case_id))
     # The journey started the child before it completed: the child exists now.
     f = FollowUp(workflow_env, child, store, case.input.case_id, datetime.now(UTC))
     view = await f.until(lambda v: len(v.state.open_tasks) == 3, "first tasks")
@@ -79,7 +80,7 @@ async def test_a_childs_journey_hands_her_to_a_childs_follow_up(workflow_env, wo
     assert (await case.result()).outcome == "returned"
 
     child = workflow_env.client.get_workflow_handle_for(
-        ReintegrationWorkflow.run, reintegration_id_for(case.input.case_id))
+        ReintegrationWorkflow.run, reintegration_workflow_id_for(case.input.case_id))
     f = FollowUp(workflow_env, child, store, case.input.case_id, datetime.now(UTC))
     view = await f.until(lambda v: len(v.state.open_tasks) == 3, "first tasks")
     assert view.state.minor is True
