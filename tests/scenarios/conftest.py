@@ -50,6 +50,21 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture(scope="module")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal dev server (real visibility: operator queries run as in the UI), one per
+    module so that each module's queries see only its own cases."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN_DIR / "temporal"),
+        search_attributes=ALL,
+        data_converter=TEST_DATA_CONVERTER,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture
 def store(engine) -> EventStore:
     return EventStore(engine)

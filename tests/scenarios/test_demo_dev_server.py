@@ -7,15 +7,9 @@ conditions; how fast a case runs is `homeward bench`'s business."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from case_driver import SENDING, CaseDriver, case_input, consent, decision, screening
-from converter import TEST_DATA_CONVERTER
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import build_activities
@@ -24,20 +18,7 @@ from domain.vocabulary import TaskKind
 from store.event_store import EventStore
 from workers.demo import DEMO_CONFIG, run_demo
 from workflows import WORKFLOWS
-from workflows.search_attributes import ALL, BLOCKED_ON, DESTINATION_COUNTRY, MINOR, STAGE
-
-
-@pytest.fixture(scope="module")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=ALL,
-        data_converter=TEST_DATA_CONVERTER,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+from workflows.search_attributes import BLOCKED_ON, DESTINATION_COUNTRY, MINOR, STAGE
 
 
 async def test_demo_runs_a_case_end_to_end(dev_server, engine, task_queue):

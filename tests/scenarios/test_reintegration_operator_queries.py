@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from case_driver import RECEIVING, WAIT_BOUND
-from converter import TEST_DATA_CONVERTER
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from test_reintegration import FollowUp, K, failed, not_reached
@@ -29,7 +25,6 @@ from domain.config import ReintegrationConfig
 from domain.reintegration_vocabulary import ClosureReason, RiskIndicator
 from store.event_store import EventStore
 from workflows import WORKFLOWS, ReintegrationWorkflow
-from workflows.search_attributes import ALL
 
 S = timedelta(seconds=1)
 DAY = timedelta(days=1)
@@ -88,19 +83,6 @@ async def found_exactly(env: WorkflowEnvironment, query: str, expected: set[str]
             break
         await asyncio.sleep(0.2)
     assert ids == expected, (query, sorted(ids), sorted(expected))
-
-
-@pytest.fixture(scope="module")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        search_attributes=ALL,
-        data_converter=TEST_DATA_CONVERTER,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 # The README's queries for the follow-up, and which of the cases below each must find.

@@ -18,7 +18,6 @@ from temporalio.worker import Worker
 from test_reintegration_operator_queries import QUERIES as FOLLOW_UP_QUERIES
 from test_reintegration_operator_queries import (
     as_run,
-    dev_server,  # noqa: F401 - a fixture
     found_exactly,
     readme_queries,
 )
@@ -64,7 +63,7 @@ async def blocked_since(case: CaseDriver) -> datetime:
 
 
 async def test_every_journey_query_in_the_readme_finds_exactly_its_cases(
-    dev_server, engine, task_queue  # noqa: F811 - the fixture imported above
+    dev_server, engine, task_queue
 ):
     env = dev_server
     store = EventStore(engine)
