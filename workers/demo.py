@@ -34,18 +34,16 @@ from domain.reintegration_vocabulary import (
 )
 from domain.vocabulary import (
     AgeCategory,
-    IdentificationMethod,
     LegFailure,
     Placement,
-    PostArrivalAssistance,
     ReferralSource,
-    ReturnOption,
     RiskLevel,
     TaskKind,
-    TraffickingStatus,
 )
 from store.event_store import EventStore
-from workflows import ReintegrationWorkflow, ReturnCaseWorkflow
+from workers import parties
+from workers.parties import FollowUpParties, Parties, Stuck
+from workflows import ReintegrationWorkflow
 from workflows.client import start_return_case
 
 SENDING = "mission-rs"
@@ -82,10 +80,6 @@ class DemoFailed(Exception):
     pass
 
 
-def _rec() -> str:
-    return f"rec_{uuid.uuid4().hex[:16]}"
-
-
 async def run_demo(client: Client, store: EventStore, task_queue: str,
                    out: Callable[[str], Any] = print, follow_up: bool = True) -> int:
     case_id = f"demo-{uuid.uuid4().hex[:12]}"
@@ -116,7 +110,7 @@ async def run_demo(client: Client, store: EventStore, task_queue: str,
             follow = _FollowUpDemo(client, store, case_id, out)
             await follow.play()
             closed = await asyncio.wait_for(follow.handle.result(), STEP_TIMEOUT)
-    except (DemoFailed, TimeoutError) as error:
+    except (DemoFailed, Stuck, TimeoutError) as error:
         out(f"demo failed: {error or 'timed out'} (is the worker running? `homeward dev`)")
         out(f"inspect it: {UI_URL.format(workflow_id=workflow_id)}")
         return 1
@@ -133,92 +127,53 @@ async def run_demo(client: Client, store: EventStore, task_queue: str,
 class _Demo:
     def __init__(self, handle: WorkflowHandle, store: EventStore, case_id: str,
                  out: Callable[[str], Any]):
-        self.handle = handle
+        self.parties = Parties(handle, road_org=SENDING, actor="u-demo", timeout=STEP_TIMEOUT,
+                               interval=0.2, give_up_when_closed=True)
         self.store = store
         self.case_id = case_id
         self.out = out
 
     async def play(self) -> None:
         now = datetime.now(UTC)
-        await self.complete(TaskKind.SCREENING_INTERVIEW, msg.ScreeningResult(
-            interview_record_id=_rec(), interview_language="ro", interpreter_used=False,
-            reads_languages=("ro", "ru"), trafficking_status=TraffickingStatus.ACTUAL))
-        await self.complete(TaskKind.OPTIONS_DECISION, msg.OptionsDecisionResult(
-            choice=ReturnOption.RETURN, counselled_in_language="ro"))
-        await self.complete(TaskKind.INFORMED_CONSENT, msg.ConsentResult(
-            consent_form_record_id=_rec(), form_language="ro", form_version="2026-1",
-            interpreter_used=False, signed_at=now))
-        await self.complete(TaskKind.TRAVEL_DOCUMENTS, msg.TravelDocumentsResult(
-            issued=True, document_record_id=_rec()))
-        await self.complete(TaskKind.MEDICAL_CLEARANCE, msg.MedicalClearanceResult(
-            fit_to_travel=True, medical_record_id=_rec()))
-        await self.complete(TaskKind.SECURITY_ASSESSMENT, msg.SecurityAssessmentResult(
-            risk_level=RiskLevel.HIGH))
+        await self.complete(TaskKind.SCREENING_INTERVIEW, parties.screening())
+        await self.complete(TaskKind.OPTIONS_DECISION, parties.decision())
+        await self.complete(TaskKind.INFORMED_CONSENT, parties.consent(now))
+        await self.complete(TaskKind.TRAVEL_DOCUMENTS, parties.documents_issued())
+        await self.complete(TaskKind.MEDICAL_CLEARANCE, parties.medical_fit())
+        await self.complete(TaskKind.SECURITY_ASSESSMENT, parties.security(RiskLevel.HIGH))
 
         self.out("journey: the first flight is cancelled by the carrier; rebooking…")
-        view = await self.until(lambda v: v.booking_attempts >= 2 and
-                                v.stage == "awaiting_departure", "the rebooked flight")
-        await self.progress(view, "rebooked after the cancelled flight")
+        view = await self.parties.until(lambda v: v.booking_attempts >= 2 and
+                                        v.stage == "awaiting_departure", "the rebooked flight")
+        await self.progress(view.stage, "rebooked after the cancelled flight")
         await self.fact("departed")
         await self.fact("arrived_at_border")
         await self.fact("border_hold_started")
-        view = await self.until(lambda v: v.blocked_on == "border_hold", "the border hold")
-        await self.progress(view, "held at the border")
+        view = await self.parties.until(lambda v: v.blocked_on == "border_hold",
+                                        "the border hold")
+        await self.progress(view.stage, "held at the border")
         await self.complete(TaskKind.BORDER_COMPANION, msg.BorderCompanionResult(
-            companion_record_id=_rec()), org=PARTNER)
+            companion_record_id=parties.record_id()))
         await self.fact("border_hold_lifted")
         await self.fact("border_cleared")
 
-        code = await self.handle.query(ReturnCaseWorkflow.handoff_code)
-        if code is None:
-            raise DemoFailed("no handoff code was issued")
-        await self.complete(TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
-            identification=IdentificationMethod.HANDOFF_CODE, handoff_code=code,
-            safe_arrival_confirmed=True,
-            assistance_provided=(PostArrivalAssistance.OVERNIGHT_ACCOMMODATION,
-                                 PostArrivalAssistance.ONWARD_TRANSFER)), org=RECEIVING)
+        code = await self.parties.handoff_code()
+        await self.complete(TaskKind.RECEPTION_HANDOFF, parties.reception_handoff(code))
 
-    async def status(self) -> msg.CaseView:
-        return await self.handle.query(ReturnCaseWorkflow.status)
-
-    async def until(self, predicate, what: str) -> msg.CaseView:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STEP_TIMEOUT
-        while True:
-            view = await self.status()
-            if predicate(view):
-                return view
-            if view.outcome is not None:
-                raise DemoFailed(f"the case closed ({view.outcome}) while waiting for {what}")
-            if loop.time() > deadline:
-                raise DemoFailed(f"no {what} after {STEP_TIMEOUT:.0f} s (stage {view.stage})")
-            await asyncio.sleep(0.2)
-
-    async def complete(self, kind: TaskKind, result: Any, org: str = SENDING) -> None:
-        view = await self.until(lambda v: any(t.kind == kind for t in v.open_tasks),
-                                f"open {kind.value} task")
-        task = next(t for t in view.open_tasks if t.kind == kind)
-        await self.handle.execute_update(
-            ReturnCaseWorkflow.complete_task,
-            msg.TaskCompletion(task_id=task.task_id, organisation_id=org,
-                               actor_id="u-demo", result=result),
-        )
-        await self.progress(await self.status(), f"task completed: {kind.value} ({org})",
-                            stage=view.stage)
+    async def complete(self, kind: TaskKind, result: Any) -> None:
+        """Her task of ``kind``, completed by the organisation it is assigned to."""
+        view, task = await self.parties.open_task(kind)
+        await self.parties.complete_task(task, result)
+        await self.progress(view.stage, f"task completed: {kind.value} ({task.assignee_org})")
 
     async def fact(self, fact: str) -> None:
         """A fact from the road, recorded at once (the Update answers with its events)."""
-        recorded = await self.handle.execute_update(ReturnCaseWorkflow.report_fact,
-                                                    msg.JourneyFact(organisation_id=SENDING,
-                                                                    actor_id="u-demo",
-                                                                    fact=fact))
-        await self.progress(await self.status(),
-                            f"fact {fact}: {', '.join(recorded.event_types)}",
-                            stage=recorded.stage)
+        recorded = await self.parties.fact(fact)
+        await self.progress(recorded.stage, f"fact {fact}: {', '.join(recorded.event_types)}")
 
-    async def progress(self, view: msg.CaseView, what: str, stage: str | None = None) -> None:
+    async def progress(self, stage: str, what: str) -> None:
         events = len(await self.store.read_stream(self.case_id))
-        self.out(f"[{stage or view.stage}] {what} · {events} events")
+        self.out(f"[{stage}] {what} · {events} events")
 
 
 K = ReintegrationTaskKind
@@ -233,6 +188,8 @@ class _FollowUpDemo:
                  out: Callable[[str], Any]):
         self.handle = client.get_workflow_handle_for(ReintegrationWorkflow.run,
                                                      reintegration_workflow_id_for(case_id))
+        self.mission = FollowUpParties(self.handle, actor="u-demo", timeout=STEP_TIMEOUT,
+                                       interval=0.2)
         self.store = store
         self.case_id = case_id
         self.out = out
@@ -240,8 +197,8 @@ class _FollowUpDemo:
     async def play(self) -> None:
         self.out(f"reintegration: {UI_URL.format(workflow_id=self.handle.id)}")
         await self.complete(K.NEEDS_ASSESSMENT, rm.NeedsAssessmentResult(
-            assessment_record_id=_rec(), needs=(ServiceKind.VOCATIONAL_TRAINING,
-                                                ServiceKind.PSYCHOLOGICAL_SUPPORT)))
+            assessment_record_id=parties.record_id(),
+            needs=(ServiceKind.VOCATIONAL_TRAINING, ServiceKind.PSYCHOLOGICAL_SUPPORT)))
         now = datetime.now(UTC)
         training = ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.VOCATIONAL_TRAINING,
                                provider_org="ngo-skills-md", due_at=now + timedelta(days=60))
@@ -259,12 +216,12 @@ class _FollowUpDemo:
         await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), instalment=2,
                             attempt=2)
         reached = rm.CheckInResult(reached=True, channel=ContactChannel.HOME_VISIT,
-                                   wellbeing_record_id=_rec())
+                                   wellbeing_record_id=parties.record_id())
         await self.complete(K.CHECK_IN, reached, check_in=1)
         await self.complete(K.GRANT_PAYMENT, rm.GrantPaymentResult(paid=True), instalment=3)
         await self.complete(K.CHECK_IN, rm.CheckInResult(
             reached=False, not_reached_reason=NotReachedReason.NO_ANSWER), check_in=2)
-        await self.handle.execute_update(ReintegrationWorkflow.change_plan, rm.PlanChange(
+        await self.mission.update(ReintegrationWorkflow.change_plan, rm.PlanChange(
             organisation_id=RECEIVING, actor_id="u-demo",
             lines=(training.model_copy(update={"status": ServiceStatus.IN_PROGRESS}),)))
         await self.progress("plan changed: vocational training in progress")
@@ -276,35 +233,15 @@ class _FollowUpDemo:
                 family_support=Level.FULL, access_to_services=True, stigma_experienced=False,
                 feels_safe=True, wellbeing_rating=4, has_trusted_person=True)))
 
-    async def status(self) -> rm.ReintegrationView:
-        return await self.handle.query(ReintegrationWorkflow.status)
-
     async def complete(self, kind: ReintegrationTaskKind, result: Any, **refs: Any) -> None:
-        def match(t: rm.OpenReintegrationTask) -> bool:
-            return t.kind is kind and all(getattr(t, k) == v for k, v in refs.items())
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STEP_TIMEOUT
-        while True:
-            view = await self.status()
-            task = next((t for t in view.state.open_tasks if match(t)), None)
-            if task is not None:
-                break
-            if view.state.closed_reason is not None:
-                raise DemoFailed(f"reintegration closed ({view.state.closed_reason}) while "
-                                 f"waiting for {kind.value}")
-            if loop.time() > deadline:
-                raise DemoFailed(f"no {kind.value} task after {STEP_TIMEOUT:.0f} s "
-                                 f"(stage {view.stage})")
-            await asyncio.sleep(0.2)
-        await self.handle.execute_update(
-            ReintegrationWorkflow.complete_task,
-            rm.ReintegrationTaskCompletion(task_id=task.task_id, organisation_id=RECEIVING,
-                                           actor_id="u-demo", result=result))
+        """Her task of ``kind`` (``refs`` pick the instalment, check-in or attempt),
+        completed by the receiving mission it is assigned to."""
+        task = await self.mission.task(kind, **refs)
+        await self.mission.complete_task(task, result)
         detail = "".join(f" {k} {v}" for k, v in refs.items())
-        await self.progress(f"task completed: {kind.value}{detail} ({RECEIVING})")
+        await self.progress(f"task completed: {kind.value}{detail} ({task.assignee_org})")
 
     async def progress(self, what: str) -> None:
-        view = await self.status()
+        view = await self.mission.status()
         events = len(await self.store.read_stream(self.case_id))
         self.out(f"[reintegration:{view.stage.value}] {what} · {events} events")
