@@ -12,7 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.log import activity_logger
 from domain.case import CaseState, evolve, role_of
-from domain.events import ReferralRegistered, may_author, parse_event, payload_of
+from domain.catalogue import may_author, parse_event, payload_of
+from domain.events import ReferralRegistered
 from domain.messages import AppendEventsRequest, AppendEventsResult
 from store.event_store import EventStore
 from store.events import Causation, DuplicateEventConflict, NewEvent
@@ -84,12 +85,11 @@ class EventActivities:
         first event, but the person vault may record identity (``identity.*``) before the
         workflow's first append lands, so it is looked up by type, not by version 1."""
         state = CaseState(case_id=case_id)
-        referral_type = ReferralRegistered.model_fields["type"].default
         version = 1
         while True:
             page = await self._store.read_stream(case_id, from_version=version, limit=50)
             for stored in page:
-                if stored.event_type == referral_type:
+                if stored.event_type == ReferralRegistered.TYPE:
                     event = parse_event(stored.event_type, stored.schema_version, stored.payload)
                     return evolve(state, event)
             if len(page) < 50:

@@ -7,12 +7,12 @@ part, neither the other's). Payloads hold codes and opaque ids only; anything ab
 person (interview answers, forms, assessments) lives in the person vault and is
 referenced by a ``rec_…`` record id.
 
-Old schema versions are upcast on read (``parse_event``), never rewritten.
+The registry of every event type (these, the follow-up's, and those the API and the
+vault write), ownership, parsing and upcasting live in ``domain.catalogue``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 from uuid import UUID
@@ -70,11 +70,19 @@ from domain.vocabulary import (
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    TYPE: ClassVar[str]  # the stored type name, the ``type`` literal: refer to events by it
     schema_version: ClassVar[int] = 1
     owner: ClassVar[Role]
     # A few facts are reported by whichever mission is with her (a person not met at
     # arrival, a safe place confirmed): those roles may append them too.
     also_owned_by: ClassVar[frozenset[Role]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        type_field = cls.model_fields.get("type")
+        if type_field is not None:
+            cls.TYPE = type_field.default
 
 
 # --- system: tasks, escalations, the handoff code, outcomes -----------------------------
@@ -601,90 +609,23 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_CLASSES: dict[str, type[_Event]] = {
-    cls.model_fields["type"].default: cls
-    for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
-}
-OUTCOME_TYPES = frozenset(
-    cls.model_fields["type"].default for cls in OutcomeEvent.__args__  # type: ignore[attr-defined]
-)
+WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = Event.__origin__.__args__  # type: ignore[attr-defined]
+"""The events a workflow appends (the journey's and the follow-up's), in union order."""
+
+OUTCOME_TYPES = frozenset(cls.TYPE for cls in OutcomeEvent.__args__)  # type: ignore[attr-defined]
+
+# The catalogue (``domain.catalogue``) holds the registry, ownership, parsing and upcasting
+# of every event type. These names are looked up there, on first use, for modules that
+# still import them from here (the catalogue imports this module, so not at import time).
+_IN_THE_CATALOGUE = frozenset({
+    "EVENT_CLASSES", "UPCASTERS", "UnknownEventType", "UnsupportedSchemaVersion", "Upcaster",
+    "authors_of", "may_author", "owner_of", "parse_event", "payload_of", "upcaster",
+})
 
 
-def owner_of(event_type_: str) -> Role:
-    try:
-        return EVENT_CLASSES[event_type_].owner
-    except KeyError:
-        raise UnknownEventType(event_type_) from None
+def __getattr__(name: str) -> Any:
+    if name in _IN_THE_CATALOGUE:
+        from domain import catalogue
 
-
-def may_author(role: Role, event_type_: str) -> bool:
-    """Only the owning role appends an event type; nobody appends an unknown type."""
-    cls = EVENT_CLASSES.get(event_type_)
-    return cls is not None and role in authors_of(cls)
-
-
-def authors_of(cls: type[BaseModel]) -> frozenset[Role]:
-    """The roles that may append an event type: its owner, and a few co-owners."""
-    return frozenset({cls.owner}) | getattr(cls, "also_owned_by", frozenset())  # type: ignore[attr-defined]
-
-
-def payload_of(event: _Event) -> dict[str, Any]:
-    """The JSON payload stored for an event (its type lives in its own column)."""
-    return event.model_dump(mode="json", exclude={"type"})
-
-
-class UnknownEventType(ValueError):
-    def __init__(self, event_type_: str):
-        super().__init__(f"unknown event type {event_type_!r}")
-
-
-class UnsupportedSchemaVersion(ValueError):
-    pass
-
-
-# --- upcasting --------------------------------------------------------------------------
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-"""(event type, from version) → function returning the payload at from version + 1."""
-
-
-def upcaster(event_type_: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-    def register(fn: Upcaster) -> Upcaster:
-        key = (event_type_, from_version)
-        if key in UPCASTERS:
-            raise ValueError(f"two upcasters for {key}")
-        UPCASTERS[key] = fn
-        return fn
-
-    return register
-
-
-@upcaster("case.referral_registered", 1)
-def _referral_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
-    """v1 (before age bands were recorded) called the first placement ``placement`` and had
-    no age. An age that was never recorded is unknown, and unknown age means a minor: the
-    8% of the programme's cases with no age were exactly the ones this rule protects."""
-    upcast = {k: v for k, v in payload.items() if k != "placement"}
-    upcast["first_placement"] = payload["placement"]
-    upcast.setdefault("age_category", AgeCategory.UNKNOWN.value)
-    return upcast
-
-
-def parse_event(event_type_: str, schema_version: int, payload: dict[str, Any]) -> _Event:
-    """A stored payload as the current event model, upcasting old schema versions."""
-    cls = EVENT_CLASSES.get(event_type_)
-    if cls is None:
-        raise UnknownEventType(event_type_)
-    if schema_version < 1 or schema_version > cls.schema_version:
-        raise UnsupportedSchemaVersion(
-            f"{event_type_} schema version {schema_version} (current: {cls.schema_version})"
-        )
-    data = dict(payload)
-    data.pop("type", None)
-    for version in range(schema_version, cls.schema_version):
-        step = UPCASTERS.get((event_type_, version))
-        if step is None:
-            raise UnsupportedSchemaVersion(f"no upcaster for {event_type_} v{version}")
-        data = step(data)
-    return cls.model_validate({**data, "type": event_type_})
+        return getattr(catalogue, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

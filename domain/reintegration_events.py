@@ -12,7 +12,7 @@ union in ``domain.events`` imports this module).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,8 +44,14 @@ from domain.vocabulary import AgeAssessor, AgeCategory, Code, OrganisationId, Re
 class _ReintegrationEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    TYPE: ClassVar[str]  # the stored type name, the ``type`` literal: refer to events by it
     schema_version: ClassVar[int] = 1
     owner: ClassVar[Role]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.TYPE = cls.model_fields["type"].default
 
 
 class ScheduledCheckIn(BaseModel):
