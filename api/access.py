@@ -20,14 +20,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from domain import catalogue
+from domain import events as ev
+from domain import outside_events as out
+from domain import reintegration_events as rev
+from domain.policies import treated_as_minor
+from domain.vocabulary import AgeCategory
 from store.accounts import OrgKind, Principal, UserRole
 from store.events import StoredEvent
-from store.read_models import (
-    MINOR_AGE_CATEGORIES,
-    OPERATOR_TASK_REASSIGNED,
-    SHARING_GRANTED,
-    SHARING_REVOKED,
-)
+from store.projections import catalogued
 from store.vault import FieldGroup
 
 
@@ -91,11 +92,13 @@ CASE_FIELDS: dict[View, tuple[str, ...]] = {
 # Timeline: the receiving mission sees the journey from the referral's basics to its
 # own tasks, not the screening interview, the options counselling or the consent form.
 RECEIVING_TIMELINE_EXCLUDES = frozenset({
-    "screening.interview_recorded", "screening.repeat_interview_requested",
-    "options.decision_recorded", "consent.recorded", "minor.guardian_appointed",
-    "clearance.medical_recorded", "clearance.prosecutor_notified", "sharing.granted",
-    "sharing.revoked", "identity.recorded", "identity.read",
+    ev.ScreeningInterviewRecorded.TYPE, ev.RepeatInterviewRequested.TYPE,
+    ev.OptionsDecisionRecorded.TYPE, ev.ConsentRecorded.TYPE, ev.GuardianAppointed.TYPE,
+    ev.MedicalClearanceRecorded.TYPE, ev.ProsecutorNotified.TYPE, out.SharingGranted.TYPE,
+    out.SharingRevoked.TYPE, out.IdentityRecorded.TYPE, out.IdentityRead.TYPE,
 })
+# Operations see what happened and when, never who reads or shares her identity.
+OPERATIONS_TIMELINE_EXCLUDES = catalogue.IDENTITY_TYPES | catalogue.SHARING_TYPES
 
 # Field groups of the person's identity each view may ask the vault for. The receiving
 # mission never needs the shelter address in the host country; an organisation named by
@@ -194,35 +197,38 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
     guardian_org = None
     minor = True
     for event in events:
+        if not catalogued(event, "access"):
+            continue
         t, p = event.event_type, event.payload
-        if t == "case.referral_registered" and facts is None:
-            minor = p.get("age_category", "unknown") in MINOR_AGE_CATEGORIES
+        if t == ev.ReferralRegistered.TYPE and facts is None:
+            # v1 referrals recorded no age: unknown (see the catalogue's upcaster).
+            minor = treated_as_minor(AgeCategory(p.get("age_category", AgeCategory.UNKNOWN)))
             facts = CaseFacts(case_id, p["sending_mission"], p["receiving_mission"],
                               p["border_partner"], minor)
-        elif t == "case.age_assessed":
+        elif t == ev.AgeAssessed.TYPE:
             minor = bool(p["minor"])  # an assessment found her a child, or resolved a doubt
-        elif t in ("task.opened", "reintegration.task_opened"):
+        elif t in (ev.TaskOpened.TYPE, rev.ReintegrationTaskOpened.TYPE):
             task_orgs.add(p["assignee_org"])
             assignees[p["task_id"]] = (p["assignee_org"], None)
             if facts is not None and p["assignee_org"] == facts.receiving_mission:
                 receiving_involved = True
-        elif t == "reception.handoff_code_issued":
+        elif t == ev.HandoffCodeIssued.TYPE:
             receiving_involved = True
-        elif t == OPERATOR_TASK_REASSIGNED and p.get("task_id") in assignees:
+        elif t == out.OperatorTaskReassigned.TYPE and p.get("task_id") in assignees:
             assignees[p["task_id"]] = (assignees[p["task_id"]][0], p.get("to_user"))
-        elif t == SHARING_GRANTED and not withdrawn:
+        elif t == out.SharingGranted.TYPE and not withdrawn:
             # A grant appended after a withdrawal (a race with the coordinator) is void:
             # after a withdrawal only a new consent could share again.
             shared[p["org_id"]] = True
-        elif t == SHARING_REVOKED:
+        elif t == out.SharingRevoked.TYPE:
             for org in ([p["org_id"]] if p.get("org_id") else list(shared)):
                 shared[org] = False
-        elif t == "consent.withdrawn":
+        elif t == ev.ConsentWithdrawn.TYPE:
             withdrawn = True
             shared = dict.fromkeys(shared, False)
-        elif t == "minor.guardian_appointed":
+        elif t == ev.GuardianAppointed.TYPE:
             guardian_org = p.get("guardian_org")
-        elif t.startswith("outcome."):
+        elif t in catalogue.OUTCOME_TYPES:
             closed = True
     if facts is None:
         return None

@@ -10,18 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-REFERRAL = "case.referral_registered"
-OUTCOME_PREFIX = "outcome."
-FOLLOW_UP_PREFIX = "reintegration."
-FOLLOW_UP_CLOSED = "reintegration.closed"
+from domain.catalogue import FOLLOW_UP_TYPES, OUTCOME_TYPES
+from domain.events import ReferralRegistered
+from domain.reintegration_events import ReintegrationClosed
+
+# Types the catalogue does not hold match none of these: they neither open nor close a case.
 
 
 def journey_active(event_types: Iterable[str]) -> bool:
     """Referred and no journey outcome yet: identity must not be erased now."""
     referred = ended = False
     for event_type in event_types:
-        referred = referred or event_type == REFERRAL
-        ended = ended or event_type.startswith(OUTCOME_PREFIX)
+        referred = referred or event_type == ReferralRegistered.TYPE
+        ended = ended or event_type in OUTCOME_TYPES
     return referred and not ended
 
 
@@ -29,10 +30,8 @@ def closed_at(events: Iterable[tuple[str, datetime]]) -> datetime | None:
     """The moment the case closed, or None while it is open (or was never referred)."""
     closed: datetime | None = None
     for event_type, occurred_at in events:
-        if event_type.startswith(OUTCOME_PREFIX):
+        if event_type in OUTCOME_TYPES or event_type == ReintegrationClosed.TYPE:
             closed = occurred_at
-        elif event_type == FOLLOW_UP_CLOSED:
-            closed = occurred_at
-        elif event_type.startswith(FOLLOW_UP_PREFIX):
+        elif event_type in FOLLOW_UP_TYPES:
             closed = None  # follow-up running, or reopened
     return closed

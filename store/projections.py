@@ -5,10 +5,15 @@ and the new checkpoint commit in one transaction, so a crash never applies an ev
 twice or skips one, and a projection can be rebuilt from position zero at any time.
 Appends commit in position order (see event_store.append), so following positions
 never misses a late commit.
+
+Every reader of case events (the read models, the access facts, the timeline) asks
+``catalogued`` first: a type the catalogue does not hold is skipped there, in one place,
+logged on first sight and counted, never folded by guesswork.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -16,17 +21,36 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.catalogue import is_catalogued
 from store.event_store import EventStore
 from store.events import StoredEvent
 
 log = structlog.get_logger("homeward.projections")
+
+SKIPPED_UNKNOWN: Counter[tuple[str, str]] = Counter()
+"""(reader, event type) → how many events of a type the catalogue does not hold it skipped."""
+
+
+def catalogued(event: StoredEvent, reader: str) -> bool:
+    """Whether ``reader`` folds this event: False, logged once per reader and type and
+    counted, for a type the catalogue does not hold (written by a newer version, or an
+    event renamed without its history)."""
+    if is_catalogued(event.event_type):
+        return True
+    key = (reader, event.event_type)
+    if key not in SKIPPED_UNKNOWN:
+        log.warning("unknown event type skipped", reader=reader, event_type=event.event_type,
+                    case_id=event.case_id, position=event.position)
+    SKIPPED_UNKNOWN[key] += 1
+    return False
 
 
 class Projection(Protocol):
     name: str
 
     async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
-        """Apply one event inside the batch's transaction; ignore types it does not read."""
+        """Apply one event inside the batch's transaction; ignore types it does not read
+        (a read model of case events skips uncatalogued types with ``catalogued``)."""
 
     async def reset(self, conn: AsyncConnection) -> None:
         """Empty the read model (before a rebuild)."""

@@ -2,8 +2,10 @@
 identity-sharing grants. Each is a projection of the event store (``ProjectionRunner``),
 rebuildable from position zero; none holds identity data (codes, ids and times only).
 
-Projections read payloads as stored JSON, by type name, and skip every type they do not
-know (identity events of the vault, future types): a new event type never breaks them.
+Projections read payloads as stored JSON, and name event types only through the
+catalogue (``Model.TYPE`` or its sets, ``domain.catalogue``). A type the catalogue does not
+hold is skipped explicitly, first thing (``store.projections.catalogued``); catalogued
+types a projection does not fold (the vault's identity events) fall through.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain import catalogue
+from domain import events as ev
+from domain import outside_events as out
+from domain import reintegration_events as rev
+from domain.policies import treated_as_minor
+from domain.vocabulary import AgeCategory
 from store.events import StoredEvent
+from store.projections import catalogued
 
-# --- event types the API appends itself (like the vault's identity.* events) ------------
-
-SHARING_GRANTED = "sharing.granted"
-SHARING_REVOKED = "sharing.revoked"
-OPERATOR_RETRY_REQUESTED = "operator.retry_requested"
-OPERATOR_TASK_REASSIGNED = "operator.task_reassigned"
-OPERATOR_ESCALATED = "operator.escalated"
-API_EVENT_TYPES = frozenset({SHARING_GRANTED, SHARING_REVOKED, OPERATOR_RETRY_REQUESTED,
-                             OPERATOR_TASK_REASSIGNED, OPERATOR_ESCALATED})
+# Names api/routes/ still imports from here; the catalogue is their home.
+SHARING_GRANTED = out.SharingGranted.TYPE
+SHARING_REVOKED = out.SharingRevoked.TYPE
+OPERATOR_RETRY_REQUESTED = out.OperatorRetryRequested.TYPE
+OPERATOR_TASK_REASSIGNED = out.OperatorTaskReassigned.TYPE
+OPERATOR_ESCALATED = out.OperatorEscalated.TYPE
+API_EVENT_TYPES = catalogue.API_TYPES
 
 _TASK_STAGE = {
     "screening_interview": "screening",
@@ -48,24 +55,24 @@ _TASK_STAGE = {
     "tracing": "tracing",
 }
 _EVENT_STAGE = {
-    "documents.requested": "documents",
-    "journey.booked": "awaiting_departure",
-    "journey.departed": "in_transit",
-    "journey.arrived_at_border": "border",
-    "journey.leg_failed": "booking",
-    "journey.rebooking_scheduled": "booking",
-    "border.entry_refused": "booking",
-    "border.cleared": "reception",
-    "journey.did_not_arrive": "tracing",
+    ev.DocumentsRequested.TYPE: "documents",
+    ev.JourneyBooked.TYPE: "awaiting_departure",
+    ev.JourneyDeparted.TYPE: "in_transit",
+    ev.ArrivedAtBorder.TYPE: "border",
+    ev.JourneyLegFailed.TYPE: "booking",
+    ev.RebookingScheduled.TYPE: "booking",
+    ev.BorderEntryRefused.TYPE: "booking",
+    ev.BorderCleared.TYPE: "reception",
+    ev.DidNotArrive.TYPE: "tracing",
 }
 # Task-lifecycle events carry a task id but do not complete the task.
-_NOT_COMPLETING = frozenset({"task.opened", "task.overdue_escalated", "task.cancelled",
-                             "reintegration.task_opened", "reintegration.task_overdue",
-                             "reintegration.task_cancelled",
-                             "screening.repeat_interview_requested",
-                             OPERATOR_TASK_REASSIGNED, OPERATOR_RETRY_REQUESTED,
-                             OPERATOR_ESCALATED})
-MINOR_AGE_CATEGORIES = frozenset({"under_12", "12_17", "unknown", "disputed"})
+_NOT_COMPLETING = frozenset({ev.TaskOpened.TYPE, ev.TaskOverdueEscalated.TYPE,
+                             ev.TaskCancelled.TYPE, rev.ReintegrationTaskOpened.TYPE,
+                             rev.ReintegrationTaskOverdue.TYPE,
+                             rev.ReintegrationTaskCancelled.TYPE,
+                             ev.RepeatInterviewRequested.TYPE}) | catalogue.OPERATOR_TYPES
+_BORDER_HOLD_ENDS = frozenset({ev.BorderHoldLifted.TYPE, ev.BorderEntryRefused.TYPE,
+                               ev.BorderCleared.TYPE})
 
 
 class CaseListProjection:
@@ -77,9 +84,11 @@ class CaseListProjection:
         await conn.execute(text("DELETE FROM rm_cases"))
 
     async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
+        if not catalogued(event, self.name):
+            return
         t, p, at = event.event_type, event.payload, event.occurred_at
-        if t == "case.referral_registered":
-            age = p.get("age_category", "unknown")
+        if t == ev.ReferralRegistered.TYPE:
+            age = p.get("age_category", AgeCategory.UNKNOWN.value)  # v1: see the upcaster
             await conn.execute(text(
                 "INSERT INTO rm_cases (case_id, sending_mission, receiving_mission, "
                 "border_partner, host_country, destination_country, age_category, minor, "
@@ -88,7 +97,8 @@ class CaseListProjection:
                 "ON CONFLICT (case_id) DO NOTHING"),
                 {"c": event.case_id, "s": p["sending_mission"], "r": p["receiving_mission"],
                  "b": p["border_partner"], "h": p["host_country"],
-                 "d": p["destination_country"], "a": age, "m": age in MINOR_AGE_CATEGORIES,
+                 "d": p["destination_country"], "a": age,
+                 "m": treated_as_minor(AgeCategory(age)),
                  "w": bool(p.get("witness")), "rl": p["risk_level"],
                  "src": p.get("source", "unknown"), "at": at})
             return
@@ -101,51 +111,51 @@ class CaseListProjection:
         stage = row.stage
         sets: dict[str, Any] = {}
         task_id = p.get("task_id")
-        if t == "task.opened":
+        if t == ev.TaskOpened.TYPE:
             working.setdefault("tasks", {})[task_id] = [p["kind"], at.isoformat()]
             stage = _TASK_STAGE.get(p["kind"], stage)
             if p["assignee_org"] == row.receiving_mission:
                 sets["receiving_visible_at"] = at
-        elif (task_id and t not in _NOT_COMPLETING) or t == "task.cancelled":
+        elif (task_id and t not in _NOT_COMPLETING) or t == ev.TaskCancelled.TYPE:
             working.get("tasks", {}).pop(task_id, None)
-            if t == "screening.interview_recorded" and any(
+            if t == ev.ScreeningInterviewRecorded.TYPE and any(
                     kind == "guardian_appointment" for kind, _ in working["tasks"].values()):
                 stage = "minor_safeguards"  # a child's decisions wait for her guardian
-        if t == "reception.handoff_code_issued":
+        if t == ev.HandoffCodeIssued.TYPE:
             sets["receiving_visible_at"] = at
-        if t == "case.escalated":
+        if t == ev.CaseEscalated.TYPE:
             working["escalation"] = [p["reason"], at.isoformat()]
             sets["escalated"] = True
-        elif t == "case.escalation_resolved":
+        elif t == ev.EscalationResolved.TYPE:
             working.pop("escalation", None)
-        elif t == OPERATOR_ESCALATED:
+        elif t == out.OperatorEscalated.TYPE:
             sets["escalated"] = True
-        elif t == "border.hold_started":
+        elif t == ev.BorderHoldStarted.TYPE:
             working["hold"] = at.isoformat()
-        elif t in ("border.hold_lifted", "border.entry_refused", "border.cleared"):
+        elif t in _BORDER_HOLD_ENDS:
             working.pop("hold", None)
-        elif t == "journey.rebooking_scheduled":
+        elif t == ev.RebookingScheduled.TYPE:
             working["rebooking"] = at.isoformat()
-        elif t == "journey.booked":
+        elif t == ev.JourneyBooked.TYPE:
             working.pop("rebooking", None)
-        elif t == "journey.did_not_arrive":
+        elif t == ev.DidNotArrive.TYPE:
             working["tracing"] = [p["fact"], at.isoformat(), stage]
-        elif t == "tracing.concluded":
+        elif t == ev.TracingConcluded.TYPE:
             _, _, before = working.pop("tracing", [None, None, stage])
             if (working.get("escalation") or [None])[0] == "person_missing":
                 working.pop("escalation")
             stage = before
-        elif t == "case.age_assessed":
+        elif t == ev.AgeAssessed.TYPE:
             sets.update(age_category=p["result"], minor=bool(p["minor"]))
-        if t == "consent.withdrawn":
+        if t == ev.ConsentWithdrawn.TYPE:
             stage = "to_safety" if p.get("after_departure") else "compensating"
-        elif t == "journey.leg_failed" and "hold" in working:
+        elif t == ev.JourneyLegFailed.TYPE and "hold" in working:
             pass  # an onward leg failed while she is held: she is still at the border
         elif t in _EVENT_STAGE:
             stage = _EVENT_STAGE[t]
-        if t.startswith("outcome."):
+        if t in catalogue.OUTCOME_TYPES:
             stage = "closed"
-            sets["outcome"] = t.removeprefix("outcome.")
+            sets["outcome"] = catalogue.outcome_code(t)
             sets["closed_at"] = at
             working = {}
         blocked_on, blocked_since = _blocked(working, stage)
@@ -197,8 +207,10 @@ class TaskInboxProjection:
         await conn.execute(text("DELETE FROM rm_tasks"))
 
     async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
+        if not catalogued(event, self.name):
+            return
         t, p, at = event.event_type, event.payload, event.occurred_at
-        if t == "task.opened":
+        if t == ev.TaskOpened.TYPE:
             await conn.execute(text(
                 "INSERT INTO rm_tasks (task_id, case_id, kind, assignee_org, assignee_role, "
                 "status, opened_at, due_at) VALUES (:t, :c, :k, :o, :r, 'open', :at, :due) "
@@ -206,27 +218,27 @@ class TaskInboxProjection:
                 {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
                  "o": p["assignee_org"], "r": p["assignee_role"], "at": at,
                  "due": datetime.fromisoformat(p["due_at"])})
-        elif t == "reintegration.task_opened":  # follow-up: the receiving mission's tasks
+        elif t == rev.ReintegrationTaskOpened.TYPE:  # follow-up: the receiving mission's tasks
             await conn.execute(text(
                 "INSERT INTO rm_tasks (task_id, case_id, kind, assignee_org, assignee_role, "
                 "status, opened_at, due_at) VALUES (:t, :c, :k, :o, 'receiving_mission', "
                 "'open', :at, :due) ON CONFLICT (task_id) DO NOTHING"),
                 {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
                  "o": p["assignee_org"], "at": at, "due": datetime.fromisoformat(p["due_at"])})
-        elif t in ("task.overdue_escalated", "reintegration.task_overdue"):
+        elif t in (ev.TaskOverdueEscalated.TYPE, rev.ReintegrationTaskOverdue.TYPE):
             await conn.execute(text("UPDATE rm_tasks SET escalated = true WHERE task_id = :t"),
                                {"t": uuid.UUID(p["task_id"])})
-        elif t in ("task.cancelled", "reintegration.task_cancelled"):
+        elif t in (ev.TaskCancelled.TYPE, rev.ReintegrationTaskCancelled.TYPE):
             await conn.execute(text(
                 "UPDATE rm_tasks SET status = 'cancelled', closed_at = :at "
                 "WHERE task_id = :t AND status = 'open'"),
                 {"t": uuid.UUID(p["task_id"]), "at": at})
-        elif t == OPERATOR_TASK_REASSIGNED:
+        elif t == out.OperatorTaskReassigned.TYPE:
             await conn.execute(text(
                 "UPDATE rm_tasks SET assignee_user = :u, reassigned_by = :by "
                 "WHERE task_id = :t AND status = 'open'"),
                 {"t": uuid.UUID(p["task_id"]), "u": p.get("to_user"), "by": event.actor})
-        elif p.get("task_id") and t not in _NOT_COMPLETING and not t.startswith("identity."):
+        elif p.get("task_id") and t not in _NOT_COMPLETING and t not in catalogue.IDENTITY_TYPES:
             await conn.execute(text(
                 "UPDATE rm_tasks SET status = 'completed', closed_at = :at, "
                 "closed_by_org = :o WHERE task_id = :t AND status = 'open'"),
@@ -243,12 +255,15 @@ class SharingProjection:
         await conn.execute(text("DELETE FROM rm_sharing"))
 
     async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
+        if not catalogued(event, self.name):
+            return
         t, p, at = event.event_type, event.payload, event.occurred_at
-        if t == SHARING_GRANTED:
+        if t == out.SharingGranted.TYPE:
             withdrawn_before = (await conn.execute(text(
-                "SELECT 1 FROM events WHERE case_id = :c AND event_type = 'consent.withdrawn' "
+                "SELECT 1 FROM events WHERE case_id = :c AND event_type = :withdrawn "
                 "AND position < :pos LIMIT 1"),
-                {"c": event.case_id, "pos": event.position})).scalar()
+                {"c": event.case_id, "pos": event.position,
+                 "withdrawn": ev.ConsentWithdrawn.TYPE})).scalar()
             if withdrawn_before:  # void, as in api.access.case_facts
                 return
             await conn.execute(text(
@@ -259,13 +274,13 @@ class SharingProjection:
                 "revoked_at = NULL, revocation_reason = NULL"),
                 {"c": event.case_id, "o": p["org_id"], "r": p["consent_record_id"], "at": at,
                  "bo": event.author_org, "ba": event.actor})
-        elif t == SHARING_REVOKED:
+        elif t == out.SharingRevoked.TYPE:
             await conn.execute(text(
                 "UPDATE rm_sharing SET revoked_at = :at, revocation_reason = :why "
                 "WHERE case_id = :c AND revoked_at IS NULL "
                 "AND (CAST(:o AS text) IS NULL OR org_id = :o)"),
                 {"c": event.case_id, "o": p.get("org_id"), "at": at, "why": p["reason"]})
-        elif t == "consent.withdrawn":
+        elif t == ev.ConsentWithdrawn.TYPE:
             await conn.execute(text(
                 "UPDATE rm_sharing SET revoked_at = :at, revocation_reason = 'consent_withdrawn' "
                 "WHERE case_id = :c AND revoked_at IS NULL"), {"c": event.case_id, "at": at})

@@ -42,14 +42,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.catalogue import IDENTITY_TYPES
+from domain.outside_events import IdentityErased, IdentityRead, IdentityRecorded
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
 from store.keys import Key, Keyring, UnknownKeyError
 
-IDENTITY_RECORDED = "identity.recorded"
-IDENTITY_READ = "identity.read"
-IDENTITY_ERASED = "identity.erased"
-IDENTITY_EVENT_TYPES = frozenset({IDENTITY_RECORDED, IDENTITY_READ, IDENTITY_ERASED})
+# The vault's events are defined in the catalogue (domain.outside_events).
+IDENTITY_RECORDED = IdentityRecorded.TYPE
+IDENTITY_READ = IdentityRead.TYPE
+IDENTITY_ERASED = IdentityErased.TYPE
+IDENTITY_EVENT_TYPES = IDENTITY_TYPES
 
 _NONCE_BYTES = 12
 
