@@ -25,22 +25,17 @@ from typing import Any
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from domain import messages as msg
     from domain import reintegration as r
     from domain import reintegration_messages as rmsg
     from domain.policies import Refusal
-    from domain.vocabulary import SYSTEM_ORGANISATION, WORKFLOW_ACTOR, Role
+    from domain.vocabulary import WORKFLOW_ACTOR, Role
     from workflows import search_attributes as sa
-    from workflows.refusals import Refused
+    from workflows.recording import Recorder, Refused, refuse_if
 
-APPEND_EVENTS = "append_events"
-ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(minutes=1))
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PAYMENT_FAILING = "grant_payment_failing"  # HomewardBlockedOn while a payment is failing
 ROLLING_OVER = "the case is moving to a new run of its history; retry in a moment"
 # Reopening restores what the closure cancelled and she is still owed, with the mission's
@@ -64,6 +59,7 @@ class ReintegrationWorkflow:
         if self._state.minor is None:
             self._state = self._state.model_copy(update={"minor": input.minor})
         self._events_recorded = input.events_recorded
+        self._recorder = Recorder(input.case_id, self._organisation_for)
         self._lock = asyncio.Lock()
         self._changed = False
         self._rolling_over = False
@@ -218,10 +214,8 @@ class ReintegrationWorkflow:
             # inbox, not yet in this state): the handler decides after it, under the lock,
             # and refuses there if the completion is still wrong.
             return
-        decision = r.decide(self._state, command,
-                            r.Context(self._config, workflow.now(), _no_id))
-        if isinstance(decision, Refusal):
-            raise Refused(decision)
+        refuse_if(r.decide(self._state, command,
+                           r.Context(self._config, workflow.now(), _no_id)))
 
     async def _handle(self, command: r.Command, organisation_id: str,
                       actor_id: str) -> rmsg.Recorded:
@@ -264,40 +258,21 @@ class ReintegrationWorkflow:
 
     async def _append(self, events: Sequence[r.Event], *, author_org: str | None = None,
                       actor: str = WORKFLOW_ACTOR) -> None:
-        now = workflow.now()
         state = r.fold(self._state, events)
         if state.closed and state.closed_at is None:
-            state = state.model_copy(update={"closed_at": now})
-        envelopes = tuple(
-            msg.EventEnvelope(
-                event_id=workflow.uuid4(), occurred_at=now,
-                author_org=self._author(event, author_org), actor=actor,
-                event=event,  # type: ignore[arg-type]
-            )
-            for event in events
-        )
-        for start in range(0, len(envelopes), 50):
-            try:
-                await workflow.execute_activity(
-                    APPEND_EVENTS,
-                    msg.AppendEventsRequest(case_id=self._input.case_id,
-                                            events=envelopes[start:start + 50]),
-                    result_type=msg.AppendEventsResult,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY,
-                )
-            except ActivityError as error:
-                if author_org is not None:  # an Update: tell its caller; nothing was written
-                    raise Refused(Refusal(str(error.cause or error))) from error
-                raise
+            state = state.model_copy(update={"closed_at": workflow.now()})
+        # An Update names its organisation: a failed append is refused to its caller.
+        appended = await self._recorder.append(events, author_org=author_org, actor=actor,
+                                               refuse_on_failure=author_org is not None)
         self._state = state
-        self._events_recorded += len(envelopes)
+        self._events_recorded += appended
         self._changed = True
         self._publish()
 
-    def _author(self, event: r.Event, author_org: str | None) -> str:
-        if event.owner is Role.SYSTEM:
-            return SYSTEM_ORGANISATION
-        return author_org or self._input.receiving_mission
+    def _organisation_for(self, role: Role) -> str:
+        """Who writes an event that no person's Update names: the receiving mission, which
+        owns the follow-up."""
+        return self._input.receiving_mission
 
     # --- search attributes --------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.road import expected_facts, road_stage
     from domain.vocabulary import (
         DID_NOT_ARRIVE,
-        SYSTEM_ORGANISATION,
         WORKFLOW_ACTOR,
         Determination,
         EscalationReason,
@@ -68,7 +67,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.legacy_road import SignalledRoad
-    from workflows.refusals import Refused
+    from workflows.recording import (
+        ACTIVITY_RETRY,
+        ACTIVITY_TIMEOUT,
+        Recorder,
+        Refused,
+        refuse_if,
+    )
 
 T = TypeVar("T")
 
@@ -77,21 +82,11 @@ ROAD_PATCH = "road-facts-as-updates"
 # Runs started before this patch appoint a child's guardian after her consent.
 GUARDIAN_PATCH = "guardian-before-decisions"
 
-# Activity names (the workflow refers to them by name: activities import the database).
-APPEND_EVENTS = "append_events"
+# Activity names (the workflow refers to them by name: activities import the database);
+# events are appended through workflows.recording.
 BOOK_JOURNEY = "book_journey"
 CANCEL_BOOKING = "cancel_booking"
 NO_ROUTE = "NoRouteAvailable"  # business error of book_journey
-
-# Transient failures (database down, provider timeout) retry with backoff, without limit:
-# an operator sees the failing activity in the UI. Business failures are non-retryable
-# ApplicationErrors, handled by the workflow as decisions.
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 
 class _Stopped(ApplicationError):
@@ -102,17 +97,13 @@ class _Stopped(ApplicationError):
                          type="ConsentWithdrawn", non_retryable=True)
 
 
-def _refuse_if(decision: c.Decision, stage: Stage) -> None:
-    if isinstance(decision, Refusal):
-        raise Refused(decision, stage)
-
-
 @workflow.defn
 class ReturnCaseWorkflow(SignalledRoad):
     @workflow.init
     def __init__(self, input: msg.ReturnCaseInput) -> None:
         self._input = input
         self._state = c.CaseState(case_id=input.case_id, config=input.config)
+        self._recorder = Recorder(input.case_id, self._organisation_for)
         self._stage = Stage.REFERRAL
         self._blocked_on: str | None = None
         self._events_appended = 0
@@ -274,7 +265,7 @@ class ReturnCaseWorkflow(SignalledRoad):
             if fact.organisation_id != self._input.sending_mission:
                 raise ValueError("only the sending mission reports facts of this case")
             return
-        _refuse_if(c.decide(self._state, self._fact_command(fact)), self._stage)
+        refuse_if(c.decide(self._state, self._fact_command(fact)), self._stage)
 
     def _role_of(self, organisation_id: str) -> Role:
         """The role an organisation plays in this case; an outsider is refused as a partner
@@ -310,7 +301,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         if self._closing or self._state.closed:
             raise Refused(Refusal("the case is closing with its own outcome",
                                   code="case_closing"), self._stage)
-        _refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)), self._stage)
+        refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)), self._stage)
 
     def _withdrawal_command(self, w: msg.ConsentWithdrawal) -> c.WithdrawConsent:
         relayed_by = self._role_of(w.organisation_id)
@@ -348,7 +339,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         if assessment.organisation_id != self._input.sending_mission:
             raise Refused(Refusal("the sending mission records an age assessment before the "
                                   "handoff", code="not_your_fact"))
-        _refuse_if(c.decide(self._state, c.RecordAgeAssessment(
+        refuse_if(c.decide(self._state, c.RecordAgeAssessment(
             assessment.assessed_by, assessment.result, assessment.evidence_record_id)),
             self._stage)
 
@@ -1112,46 +1103,18 @@ class ReturnCaseWorkflow(SignalledRoad):
                 decided.append(event)
         if not decided:
             return []
-        now = workflow.now()
-        envelopes = tuple(
-            msg.EventEnvelope(
-                event_id=workflow.uuid4(),
-                occurred_at=now,
-                # System-owned events (tasks, outcomes) are always the system's, even
-                # when a person's Update caused them.
-                author_org=(author_org if author_org and event.owner is not Role.SYSTEM
-                            else self._author_for(event)),
-                actor=actor,
-                event=event,
-            )
-            for event in decided
-        )
-        # The workflow is the only writer of the journey, but the API and the vault
-        # append other events to the same case: append at the end (expected_version
-        # None) and rely on event-id idempotency for retries.
-        try:
-            await workflow.execute_activity(
-                APPEND_EVENTS,
-                msg.AppendEventsRequest(case_id=self._input.case_id, events=envelopes),
-                result_type=msg.AppendEventsResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
-            )
-        except ActivityError as error:
-            if refusal_raises:  # tell the Update caller why; nothing was written
-                raise Refused(Refusal(str(error.cause or error))) from error
-            raise
+        appended = await self._recorder.append(decided, author_org=author_org, actor=actor,
+                                               refuse_on_failure=refusal_raises)
         self._state = state
-        self._events_appended += len(envelopes)
+        self._events_appended += appended
         return decided
 
-    def _author_for(self, event: ev._Event) -> str:
-        role = event.owner
-        if role is Role.SYSTEM:
-            return SYSTEM_ORGANISATION
-        return self._state.organisation_for(role) if self._state.referral else (
-            self._input.sending_mission
-        )
+    def _organisation_for(self, role: Role) -> str:
+        """Who writes an event of ``role`` that no person's Update names: the case's
+        organisation in that role (the sending mission until the referral is recorded)."""
+        if self._state.referral is None:
+            return self._input.sending_mission
+        return self._state.organisation_for(role)
 
     # --- search attributes --------------------------------------------------------------
 
