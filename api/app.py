@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,6 +18,8 @@ from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_rout
 from api.errors import error_response, install_error_handlers, internal_error, log_unexpected
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
+from api.service.cases import CaseService
+from api.service.referrals import ReferralService
 from store.accounts import Accounts, AuthenticationFailed, Principal
 from store.audit import AuditEntry, AuditLog
 from store.event_store import EventStore
@@ -43,8 +45,16 @@ class ApiServices:
     read_models: ReadModels | None = None
     audit: AuditLog | None = None
     projections: ProjectionRunner | None = None
+    # The use cases the routes call (decision 0048).
+    cases: CaseService = field(init=False)
+    referrals: ReferralService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.cases = CaseService(self.store, self.vault, self.temporal)
+        self.referrals = ReferralService(
+            self.store, self.vault, self.accounts, self.temporal, self.task_queue,
+            allow_journey_config=self.allow_journey_config,
+            travel_adapter=self.travel_adapter)
         self.read_models = self.read_models or ReadModels(self.engine)
         self.audit = self.audit or AuditLog(self.engine)
         self.projections = self.projections or ProjectionRunner(self.engine, all_projections())

@@ -1,28 +1,26 @@
 """Request plumbing shared by the routes: the services, the authenticated principal, the
-audit mark, the case's access facts, and Temporal calls with their errors translated."""
+audit mark, and the case read once and authorised (``load_case``)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Path, Request
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowHandle
 
-from api.access import Action, CaseFacts, Decision, authorise, case_facts
+from api.access import Action, CaseFacts, Decision, authorise
 from api.errors import ApiError
-from domain.boundary import REFUSED, workflow_id_for
+from api.service.calls import now, refusal_details, require, temporal_call
+from api.service.cases import CaseService, LoadedCase
 from store.accounts import AuthenticationFailed, Principal
 from store.events import StoredEvent
 
+__all__ = ["now", "refusal_details", "require", "temporal_call"]  # shared with the routes
+
 log = structlog.get_logger("homeward.api")
-T = TypeVar("T")
 
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{5,63}$"
 CaseIdPath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
@@ -33,8 +31,8 @@ def services(request: Request) -> Any:
     return request.app.state.services
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+def case_service(request: Request) -> CaseService:
+    return services(request).cases
 
 
 @dataclass
@@ -69,58 +67,31 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 async def read_case_events(request: Request, case_id: str) -> list[StoredEvent]:
-    return await services(request).store.read_case(case_id)
+    return (await case_service(request).load(case_id)).events
 
 
 async def facts_for(request: Request, case_id: str) -> CaseFacts | None:
-    return case_facts(case_id, await read_case_events(request, case_id))
+    return (await case_service(request).load(case_id)).facts
 
 
-def require(decision: Decision) -> Decision:
-    if not decision.allowed:
-        raise ApiError(decision.status, decision.code, decision.reason)
-    return decision
+async def load_case(request: Request, caller: Principal, action: Action,
+                    case_id: str) -> tuple[Decision, LoadedCase]:
+    """Mark the audit, read the case once, decide; raise the refusal. The loaded case
+    serves every later check of the request."""
+    mark(request, action, case_id)
+    case = await case_service(request).load(case_id)
+    decision = require(authorise(caller, action, case.facts))
+    assert case.facts is not None
+    return decision, case
 
 
 async def authorise_case(request: Request, caller: Principal, action: Action,
                          case_id: str) -> tuple[Decision, CaseFacts]:
     """Mark the audit, load the case's facts, decide; raise the refusal."""
-    mark(request, action, case_id)
-    facts = await facts_for(request, case_id)
-    decision = require(authorise(caller, action, facts))
-    assert facts is not None
-    return decision, facts
+    decision, case = await load_case(request, caller, action, case_id)
+    assert case.facts is not None
+    return decision, case.facts
 
 
 def handle_for(request: Request, case_id: str) -> WorkflowHandle:
-    return services(request).temporal.get_workflow_handle(workflow_id_for(case_id))
-
-
-def refusal_details(details: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    """The workflow's ``Refused`` details (code, expected, allowed_from, stage) as an error
-    code and the fields of the error body that are set."""
-    code, expected, allowed_from, stage = (*details, None, None, None, None)[:4]
-    body = {"expected": expected, "allowed_from": allowed_from, "stage": stage}
-    return str(code or "refused"), {k: v for k, v in body.items() if v}
-
-
-async def temporal_call(call: Awaitable[T], *, what: str) -> T:
-    """Await a Temporal call; its failures become 4xx/503 with a sentence, never a 500."""
-    try:
-        return await call
-    except WorkflowUpdateFailedError as failure:
-        cause = failure.cause
-        reason = getattr(cause, "message", None) or str(cause or failure)
-        if isinstance(cause, ApplicationError) and cause.type == REFUSED and cause.details:
-            code, details = refusal_details(cause.details)
-            raise ApiError(409, code, reason, **details) from None
-        raise ApiError(409, "refused", reason) from None
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "case_not_running",
-                           f"{what}: the case's workflow is no longer running") from None
-        if error.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
-            raise ApiError(409, "refused", f"{what}: {error.message}") from None
-        log.warning("temporal call failed", what=what, status=error.status.name)
-        raise ApiError(503, "temporal_unavailable",
-                       f"{what}: the workflow service did not answer; try again") from None
+    return case_service(request).handle(case_id)

@@ -12,12 +12,12 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -222,6 +222,32 @@ class Accounts:
             raise refusal
         return Principal(row.user_id, row.org_id, OrgKind(row.kind), UserRole(row.role))
 
+    async def org_kinds(self, org_ids: Iterable[str]) -> dict[str, OrgKind]:
+        """The kind of each of ``org_ids`` that names a registered organisation, in one
+        query; an unknown id is not among the keys."""
+        wanted = sorted(set(org_ids))
+        if not wanted:
+            return {}
+        query = text("SELECT org_id, kind FROM organisations WHERE org_id IN :ids").bindparams(
+            bindparam("ids", expanding=True))
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(query, {"ids": wanted})
+            return {row.org_id: OrgKind(row.kind) for row in rows}
+
+    async def org_kind(self, org_id: str) -> OrgKind | None:
+        """The kind of a registered organisation, or None."""
+        return (await self.org_kinds([org_id])).get(org_id)
+
+    async def user(self, user_id: str) -> UserAccount | None:
+        """A user's organisation, role and whether they are disabled, or None."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT org_id, role, disabled_at FROM users WHERE user_id = :u"),
+                {"u": user_id})).first()
+        if row is None:
+            return None
+        return UserAccount(user_id, row.org_id, row.role, row.disabled_at)
+
 
 def _refusal(error: IntegrityError, reasons: dict[str, str]) -> str:
     """Why the database refused a row, in words: ``reasons`` maps "unique" (any unique
@@ -239,3 +265,11 @@ def _parse(enum: type[StrEnum], value, what: str):
     except ValueError as exc:
         choices = ", ".join(m.value for m in enum)
         raise AccountError(f"{value!r} is not a {what}; choose one of: {choices}") from exc
+
+
+@dataclass(frozen=True)
+class UserAccount:
+    user_id: str
+    org_id: str
+    role: str  # as stored; ``UserRole`` values
+    disabled_at: datetime | None

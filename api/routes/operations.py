@@ -18,6 +18,7 @@ from api.deps import (
     CaseIdPath,
     TaskIdPath,
     authorise_case,
+    case_service,
     facts_for,
     handle_for,
     mark,
@@ -27,7 +28,6 @@ from api.deps import (
     temporal_call,
 )
 from api.errors import ApiError
-from api.routes.cases import append_api_event
 from domain import events as ev
 from domain.boundary import workflow_id_for
 from domain.vocabulary import AgeCategory
@@ -86,7 +86,7 @@ async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[s
         raise ApiError(409, "nothing_to_retry",
                        "no step of this case is failing or waiting on a retry")
     steps = sorted({a.activity_type.name for a in pending})
-    await append_api_event(request, caller, case_id, OPERATOR_RETRY_REQUESTED,
+    await case_service(request).append_event(caller, case_id, OPERATOR_RETRY_REQUESTED,
                            {"step": ",".join(steps)})
     svc = services(request)
     await temporal_call(svc.temporal.workflow_service.reset_activity(ResetActivityRequest(
@@ -104,7 +104,7 @@ async def escalate(case_id: CaseIdPath, body: EscalationIn, request: Request,
     _, facts = await authorise_case(request, caller, Action.OPS_ACT, case_id)
     if facts.closed:
         raise ApiError(409, "case_closed", "the case is closed: there is nothing to escalate")
-    await append_api_event(request, caller, case_id, OPERATOR_ESCALATED,
+    await case_service(request).append_event(caller, case_id, OPERATOR_ESCALATED,
                            {"reason": body.reason})
     return {"case_id": case_id, "escalated": body.reason}
 
@@ -145,7 +145,7 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
                            "organisation the task is assigned to")
     if body.to_user == task.assignee_user:
         raise ApiError(409, "already_assigned", "the task is assigned so already")
-    await append_api_event(request, caller, task.case_id, OPERATOR_TASK_REASSIGNED, {
+    await case_service(request).append_event(caller, task.case_id, OPERATOR_TASK_REASSIGNED, {
         "task_id": str(task_id), "kind": task.kind, "org": task.assignee_org,
         "from_user": task.assignee_user, "to_user": body.to_user, "reason": body.reason})
     return {"task_id": task_id, "case_id": task.case_id, "assignee_org": task.assignee_org,

@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from api.access import IDENTITY_GROUPS, Action, shareable
-from api.deps import Caller, CaseIdPath, authorise_case, facts_for, services
+from api.deps import Caller, CaseIdPath, authorise_case, case_service, facts_for, services
 from api.errors import ApiError
 from api.references import check_references
-from api.routes.cases import append_api_event
 from domain.vocabulary import OrganisationId, RecordId
 from store.accounts import OrgKind
 from store.read_models import SHARING_GRANTED, SHARING_REVOKED
@@ -154,8 +153,9 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
                        "organisation, never with operators or analysts")
     # Her signed consent is a record of this case's vault (decision 0046).
     await check_references(request, case_id, body)
-    await append_api_event(request, caller, case_id, SHARING_GRANTED,
-                           {"org_id": body.org_id, "consent_record_id": body.consent_record_id})
+    await case_service(request).append_event(
+        caller, case_id, SHARING_GRANTED,
+        {"org_id": body.org_id, "consent_record_id": body.consent_record_id})
     after = await facts_for(request, case_id)
     if after is not None and after.consent_withdrawn:  # withdrawn meanwhile: the grant is void
         raise ApiError(409, "consent_withdrawn",
@@ -171,8 +171,9 @@ async def revoke_sharing(case_id: CaseIdPath, org_id: OrgIdPath,
     _, facts = await authorise_case(request, caller, Action.SHARING_MANAGE, case_id)
     if org_id not in facts.shared_with:
         raise ApiError(404, "not_shared", f"identity is not shared with {org_id}")
-    await append_api_event(request, caller, case_id, SHARING_REVOKED,
-                           {"org_id": org_id, "reason": "revoked_by_sending_mission"})
+    await case_service(request).append_event(
+        caller, case_id, SHARING_REVOKED,
+        {"org_id": org_id, "reason": "revoked_by_sending_mission"})
     return {"case_id": case_id, "revoked": org_id}
 
 

@@ -23,10 +23,10 @@ from temporalio.service import RPCError
 
 from api.access import Action, View, authorise, authorise_role
 from api.completions import FirstCompletion, completion_update_id, first_completion
-from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
+from api.deps import Caller, TaskIdPath, case_service, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.references import check_references
-from api.routes.cases import TaskDone, forward_completion, forward_reintegration_completion
+from api.schemas import TaskDone
 from domain import boundary as wf
 from domain import messages as msg
 from domain import reintegration_messages as rm
@@ -129,9 +129,10 @@ async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Reques
                          msg.TaskCompleted)
     try:
         if isinstance(completion, rm.ReintegrationTaskCompletion):
-            answer = await forward_reintegration_completion(request, task.case_id, completion)
+            answer = await case_service(request).forward_reintegration_completion(
+                task.case_id, completion)
         else:
-            answer = await forward_completion(request, task.case_id, completion)
+            answer = await case_service(request).forward_completion(task.case_id, completion)
     except ApiError as refused:
         # The workflow may have moved on since the first completion (closed and gone, or
         # continued as new): the first answer is still in the history of the runs before.

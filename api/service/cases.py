@@ -1,0 +1,177 @@
+"""The case service: what the routes ask of a case, over Temporal, the event store and
+the person vault.
+
+A request reads the case's stream once (``load``): the access facts and the folded state
+every later check of that request needs come from that one read (``LoadedCase``)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from api.access import Action, CaseFacts, authorise, case_facts
+from api.errors import ApiError
+from api.service.calls import now, require, temporal_call
+from domain import boundary as wf
+from domain import events as ev
+from domain import messages as msg
+from domain import reintegration_messages as rm
+from domain.case import CaseState, CompleteTask, decide, fold
+from domain.policies import Refusal
+from domain.vocabulary import TaskKind
+from store.accounts import Principal
+from store.event_store import EventStore
+from store.events import NewEvent, StoredEvent
+from store.vault import NoteKind, PersonVault, VaultError, record_id_of
+
+_WORKFLOW_TYPES = frozenset(cls.TYPE for cls in ev.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
+
+
+@dataclass
+class LoadedCase:
+    """One read of a case's stream, and what the request's checks derive from it."""
+
+    case_id: str
+    events: list[StoredEvent]
+    facts: CaseFacts | None
+    _state: CaseState | None = field(default=None, repr=False)
+
+    @property
+    def state(self) -> CaseState:
+        """The journey's state folded from the events its workflow recorded, as the
+        workflow's validator sees it (once per request). The API's and the vault's events
+        (sharing, operator actions, identity) are not the journey's: an operator's
+        reassignment names a task but does not complete it."""
+        if self._state is None:
+            domain_events = []
+            for stored in self.events:
+                if stored.event_type not in _WORKFLOW_TYPES:
+                    continue
+                try:
+                    domain_events.append(ev.parse_event(stored.event_type,
+                                                        stored.schema_version, stored.payload))
+                except ev.UnknownEventType:
+                    continue
+            self._state = fold(CaseState(case_id=self.case_id), domain_events)
+        return self._state
+
+
+@dataclass(frozen=True)
+class Note:
+    """A text to keep in the vault before a step is completed; its record id goes into
+    the result's field ``field``."""
+
+    kind: NoteKind
+    text: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """A coordinator's step, checked and ready to forward."""
+
+    task_id: uuid.UUID
+    completion: msg.TaskCompletion
+
+
+PLACEHOLDER_RECORD_ID = "rec_" + "0" * 32  # stands in for a record not stored yet
+
+
+class CaseService:
+    def __init__(self, store: EventStore, vault: PersonVault, temporal: Client) -> None:
+        self.store = store
+        self.vault = vault
+        self.temporal = temporal
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def load(self, case_id: str) -> LoadedCase:
+        events = await self.store.read_case(case_id)
+        return LoadedCase(case_id, events, case_facts(case_id, events))
+
+    def handle(self, case_id: str) -> WorkflowHandle:
+        return self.temporal.get_workflow_handle(wf.workflow_id_for(case_id))
+
+    async def open_task_id(self, case_id: str, kind: TaskKind) -> uuid.UUID:
+        """The case's open task of ``kind``, as the workflow sees it now."""
+        view = await temporal_call(
+            self.handle(case_id).query(wf.STATUS, result_type=msg.CaseView),
+            what="reading the case")
+        task = next((t for t in view.open_tasks if t.kind == kind), None)
+        if task is None:
+            raise ApiError(409, "no_open_task",
+                           f"no {kind.value.replace('_', ' ')} task is open in this case "
+                           f"(stage {view.stage})")
+        return task.task_id
+
+    # --- the coordinator's steps --------------------------------------------------------
+
+    @staticmethod
+    def may_complete(caller: Principal, case: LoadedCase, task_id: uuid.UUID) -> None:
+        """The coordinator's steps complete a task too: the same decision as the inbox (an
+        operator may have reassigned it to a colleague)."""
+        require(authorise(caller, Action.TASK_COMPLETE, case.facts, task_id=task_id))
+
+    @staticmethod
+    def precheck(case: LoadedCase, completion: msg.TaskCompletion) -> None:
+        """Decide the completion on the case's recorded events before anything is written
+        (the workflow's validator decides again, authoritatively)."""
+        decision = decide(case.state, CompleteTask(completion, now()))
+        if isinstance(decision, Refusal):
+            raise ApiError(409, decision.code, decision.reason)
+
+    async def prepare_step(self, caller: Principal, case: LoadedCase, kind: TaskKind,
+                           result: Any, note: Note | None = None, *,
+                           precheck: bool = False) -> Step:
+        """Find the open task of ``kind`` and check that the caller may complete it. With
+        ``precheck`` the completion is also decided on the loaded case. With a ``note``,
+        ``result`` holds a placeholder record id: the completion is decided first, so that
+        a refused step stores nothing, then the note is stored and its record id put in
+        the result."""
+        task_id = await self.open_task_id(case.case_id, kind)
+        self.may_complete(caller, case, task_id)
+        completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
+                                        actor_id=caller.user_id, result=result)
+        if precheck or note is not None:
+            self.precheck(case, completion)
+        if note is not None:
+            note_id = await self.add_note(caller, case.case_id, note.kind, note.text)
+            completion = completion.model_copy(update={"result": result.model_copy(
+                update={note.field: record_id_of(note_id)})})
+        return Step(task_id, completion)
+
+    async def forward_completion(self, case_id: str,
+                                 completion: msg.TaskCompletion) -> msg.TaskCompleted:
+        """The ``complete_task`` Update, with update id ``complete-<task id>``: a second
+        call returns the first one's result and writes nothing."""
+        return await temporal_call(self.handle(case_id).execute_update(
+            wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
+            result_type=msg.TaskCompleted),
+            what="completing the task")
+
+    async def forward_reintegration_completion(
+            self, case_id: str, completion: rm.ReintegrationTaskCompletion) -> rm.Recorded:
+        """The reintegration workflow's ``complete_task`` Update, idempotent the same way."""
+        handle = self.temporal.get_workflow_handle(wf.reintegration_workflow_id_for(case_id))
+        return await temporal_call(handle.execute_update(
+            wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
+            result_type=rm.Recorded), what="completing the follow-up task")
+
+    # --- what the API itself writes -----------------------------------------------------
+
+    async def add_note(self, caller: Principal, case_id: str, kind: NoteKind,
+                       text: str) -> uuid.UUID:
+        try:
+            return await self.vault.add_note(case_id, kind, text, by_org=caller.org_id,
+                                             by_actor=caller.user_id)
+        except VaultError as error:
+            raise ApiError(409, "vault_refused", str(error)) from None
+
+    async def append_event(self, caller: Principal, case_id: str, event_type: str,
+                           payload: dict[str, Any]) -> None:
+        """Events the API itself authors (sharing, operator actions), like the vault's."""
+        await self.store.append(case_id, None, [NewEvent(
+            uuid.uuid4(), event_type, 1, payload, caller.org_id, caller.user_id, now())])
