@@ -58,10 +58,11 @@ def decision(choice: ReturnOption = ReturnOption.RETURN, **kw: Any) -> msg.Optio
     return msg.OptionsDecisionResult(choice=choice, counselled_in_language="ro", **kw)
 
 
-def consent(signed_at: datetime, **kw: Any) -> msg.ConsentResult:
+def consent(now: datetime, **kw: Any) -> msg.ConsentResult:
+    """Her consent, signed ``now`` unless ``signed_at`` says otherwise."""
     return msg.ConsentResult(**{
         "consent_form_record_id": record_id(), "form_language": "ro", "form_version": "2026-1",
-        "interpreter_used": False, "signed_at": signed_at, **kw})
+        "interpreter_used": False, "signed_at": now, **kw})
 
 
 def documents_issued() -> msg.TravelDocumentsResult:

@@ -1,5 +1,8 @@
-"""Drives a return case the way its people would: waits for a task, completes it through
-the Update, reports road facts as signals; reads back the event store."""
+"""Drives a return case the way its people would, through ``workers.parties`` (the helper
+``homeward demo`` plays them with too): waits for a task, completes it through the Update,
+reports road facts; reads back the event store. What only a test wants stays here: waiting
+for activities to settle before time is skipped, recording histories for the replay test,
+and the exact event sequences of the common stretches of a journey."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
 from domain.config import JourneyConfig
@@ -22,18 +25,26 @@ from domain.vocabulary import (
     Determination,
     GuardianAuthority,
     HandoverTo,
-    IdentificationMethod,
     LegFailure,
     Placement,
-    PostArrivalAssistance,
     ReferralSource,
-    ReturnOption,
     RiskLevel,
     TaskKind,
     TestimonyArrangement,
-    TraffickingStatus,
 )
 from store.event_store import EventStore
+from workers import parties
+from workers.parties import (
+    ARRIVAL_ASSISTANCE,
+    Parties,
+    consent,
+    decision,
+    documents_issued,
+    medical_fit,
+    reception_handoff,
+    screening,
+    security,
+)
 from workflows import ReturnCaseWorkflow
 from workflows.client import start_return_case
 
@@ -45,13 +56,6 @@ WAIT_BOUND = 300.0
 SENDING = "iom-belgrade"
 RECEIVING = "iom-chisinau"
 PARTNER = "ngo-border-companions"
-ORG_OF = {
-    TaskKind.BEST_INTEREST_DETERMINATION: RECEIVING,
-    TaskKind.RECEPTION_HANDOFF: RECEIVING,
-    TaskKind.GUARDIAN_HANDOVER: RECEIVING,
-    TaskKind.BORDER_COMPANION: PARTNER,
-    TaskKind.TRACING: RECEIVING,
-}
 
 
 # Event types of the common stretches of a journey, for exact-sequence assertions.
@@ -101,36 +105,7 @@ def case_input(**overrides: Any) -> msg.ReturnCaseInput:
     return msg.ReturnCaseInput(**fields)
 
 
-def rec() -> str:
-    return f"rec_{uuid.uuid4().hex[:16]}"
-
-
-def screening(**kw: Any) -> msg.ScreeningResult:
-    return msg.ScreeningResult(**{
-        "interview_record_id": rec(), "interview_language": "ro", "interpreter_used": False,
-        "reads_languages": ("ro", "ru"), "trafficking_status": TraffickingStatus.ACTUAL, **kw})
-
-
-def decision(choice: ReturnOption = ReturnOption.RETURN, **kw: Any) -> msg.OptionsDecisionResult:
-    return msg.OptionsDecisionResult(choice=choice, counselled_in_language="ro", **kw)
-
-
-def consent(now: datetime, **kw: Any) -> msg.ConsentResult:
-    return msg.ConsentResult(**{
-        "consent_form_record_id": rec(), "form_language": "ro", "form_version": "2026-1",
-        "interpreter_used": False, "signed_at": now, **kw})
-
-
-def documents_issued() -> msg.TravelDocumentsResult:
-    return msg.TravelDocumentsResult(issued=True, document_record_id=rec())
-
-
-def medical_fit() -> msg.MedicalClearanceResult:
-    return msg.MedicalClearanceResult(fit_to_travel=True, medical_record_id=rec())
-
-
-def security(risk: RiskLevel = RiskLevel.LOW) -> msg.SecurityAssessmentResult:
-    return msg.SecurityAssessmentResult(risk_level=risk)
+rec = parties.record_id
 
 
 class CaseDriver:
@@ -141,6 +116,8 @@ class CaseDriver:
         self.input = input
         self.store = store
         self.guardian_appointed = False  # by this driver
+        self.parties = Parties(handle, road_org=SENDING, actor="u-1001", road_actor="u-2001",
+                               timeout=WAIT_BOUND, interval=0.05, give_up_when_closed=False)
 
     @classmethod
     async def start(cls, client: Client, task_queue: str, store: EventStore,
@@ -149,58 +126,34 @@ class CaseDriver:
         return cls(client, handle, input, store)
 
     async def status(self) -> msg.CaseView:
-        return await self.handle.query(ReturnCaseWorkflow.status)
+        return await self.parties.status()
 
     async def until(self, predicate, what: str, timeout: float = WAIT_BOUND) -> msg.CaseView:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            view = await self.status()
-            if predicate(view):
-                return view
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; status: {view}")
-            await asyncio.sleep(0.05)
+        return await self.parties.until(predicate, what, timeout)
 
     async def task(self, kind: TaskKind) -> msg.OpenTaskView:
-        view = await self.until(lambda v: any(t.kind == kind for t in v.open_tasks),
-                                f"an open {kind.value} task")
-        return next(t for t in view.open_tasks if t.kind == kind)
+        return await self.parties.task(kind)
 
     async def complete(self, kind: TaskKind, result: Any, *, org: str | None = None,
-                       actor: str = "u-1001") -> msg.TaskCompleted:
-        task = await self.task(kind)
-        return await self._update(
-            ReturnCaseWorkflow.complete_task,
-            msg.TaskCompletion(task_id=task.task_id, organisation_id=org or ORG_OF.get(kind,
-                               SENDING), actor_id=actor, result=result),
-        )
-
-    async def _update(self, update, arg):
-        """An Update; a refusal raises with its reason in the message, for readable failures."""
-        try:
-            return await self.handle.execute_update(update, arg)
-        except WorkflowUpdateFailedError as failed:
-            failed.add_note(f"refused: {failed.cause}")
-            raise
+                       actor: str | None = None) -> msg.TaskCompleted:
+        """Complete the open task of ``kind`` as its assignee (or as ``org``)."""
+        return await self.parties.complete(kind, result, org=org, actor=actor)
 
     async def fact(self, fact: str, failure: LegFailure | None = None,
                    org: str = SENDING) -> msg.FactRecorded:
         """Report a road fact; the Update answers once it is recorded (or raises)."""
-        return await self._update(
-            ReturnCaseWorkflow.report_fact,
-            msg.JourneyFact(organisation_id=org, actor_id="u-2001", fact=fact,
-                            failure=failure))
+        return await self.parties.fact(fact, failure, org)
 
     async def withdraw(self, change: ConsentChange = ConsentChange.WITHDRAWN,
                        org: str = SENDING) -> msg.WithdrawalRecorded:
-        return await self._update(
+        return await self.parties.update(
             ReturnCaseWorkflow.record_withdrawal,
             msg.ConsentWithdrawal(organisation_id=org, actor_id="u-1001", change=change,
                                   form_record_id=rec()))
 
     async def assess_age(self, result: AgeCategory,
                          by: AgeAssessor = AgeAssessor.SOCIAL_WELFARE_CENTRE) -> msg.AgeAssessed:
-        return await self._update(
+        return await self.parties.update(
             ReturnCaseWorkflow.record_age_assessment,
             msg.AgeAssessment(organisation_id=SENDING, actor_id="u-1001", assessed_by=by,
                               result=result, evidence_record_id=rec()))
@@ -209,7 +162,7 @@ class CaseDriver:
         return await search_attributes(self.client, self.handle.id)
 
     async def stage(self, stage: str) -> msg.CaseView:
-        return await self.until(lambda v: v.stage == stage, f"stage {stage}")
+        return await self.parties.stage(stage)
 
     async def event_types(self) -> list[str]:
         return [e.event_type for e in await self.store.read_stream(self.input.case_id)]
@@ -275,13 +228,9 @@ class CaseDriver:
         await self.fact("arrived_at_border")
         await self.stage("border")
 
-    async def reception(self, assistance=(PostArrivalAssistance.OVERNIGHT_ACCOMMODATION,
-                                          PostArrivalAssistance.ONWARD_TRANSFER)) -> None:
-        code = await self.handle.query(ReturnCaseWorkflow.handoff_code)
-        assert code is not None
-        await self.complete(TaskKind.RECEPTION_HANDOFF, msg.ReceptionHandoffResult(
-            identification=IdentificationMethod.HANDOFF_CODE, handoff_code=code,
-            safe_arrival_confirmed=True, assistance_provided=tuple(assistance)))
+    async def reception(self, assistance=ARRIVAL_ASSISTANCE) -> None:
+        code = await self.parties.handoff_code()
+        await self.complete(TaskKind.RECEPTION_HANDOFF, reception_handoff(code, assistance))
 
     async def guardian_handover(self) -> None:
         await self.complete(TaskKind.GUARDIAN_HANDOVER, msg.GuardianHandoverResult(
