@@ -20,6 +20,7 @@ from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
 from api.service.cases import CaseService
 from api.service.referrals import ReferralService
+from api.service.tasks import TaskService
 from store.accounts import Accounts, AuthenticationFailed, Principal
 from store.audit import AuditEntry, AuditLog
 from store.event_store import EventStore
@@ -48,16 +49,18 @@ class ApiServices:
     # The use cases the routes call (decision 0048).
     cases: CaseService = field(init=False)
     referrals: ReferralService = field(init=False)
+    tasks: TaskService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.read_models = self.read_models or ReadModels(self.engine)
+        self.audit = self.audit or AuditLog(self.engine)
+        self.projections = self.projections or ProjectionRunner(self.engine, all_projections())
         self.cases = CaseService(self.store, self.vault, self.temporal)
         self.referrals = ReferralService(
             self.store, self.vault, self.accounts, self.temporal, self.task_queue,
             allow_journey_config=self.allow_journey_config,
             travel_adapter=self.travel_adapter)
-        self.read_models = self.read_models or ReadModels(self.engine)
-        self.audit = self.audit or AuditLog(self.engine)
-        self.projections = self.projections or ProjectionRunner(self.engine, all_projections())
+        self.tasks = TaskService(self.cases, self.temporal, self.read_models, self.catch_up)
 
     async def catch_up(self) -> None:
         """Bring the read models up to the newest event before a list is answered, so a

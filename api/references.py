@@ -25,12 +25,10 @@ from typing import Annotated, Any, get_args, get_origin
 from fastapi import Request
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from sqlalchemy import bindparam, text
 
 from api.access import SHAREABLE_ORG_KINDS
 from api.errors import ApiError
 from domain.vocabulary import OrganisationId, RecordId
-from store.accounts import OrgKind
 
 
 class RefKind(StrEnum):
@@ -145,7 +143,8 @@ async def check_references(request: Request, case_id: str, body: BaseModel,
                 "and send the record_id that answers", fields=unknown)
     orgs = [r for r in refs if r.kind is RefKind.ORGANISATION]
     if orgs:
-        kinds = await _org_kinds(request, {r.value for r in orgs})
+        accounts = request.app.state.services.accounts
+        kinds = await accounts.org_kinds({r.value for r in orgs})
         unknown = _fields(r for r in orgs if kinds.get(r.value) not in SHAREABLE_ORG_KINDS)
         if unknown:
             raise ApiError(
@@ -160,11 +159,3 @@ def _fields(refs: Iterator[Reference]) -> list[str]:
 
 def _names(fields: list[str]) -> str:
     return ", ".join(fields)
-
-
-async def _org_kinds(request: Request, org_ids: set[str]) -> dict[str, OrgKind]:
-    query = text("SELECT org_id, kind FROM organisations WHERE org_id IN :ids").bindparams(
-        bindparam("ids", expanding=True))
-    async with request.app.state.services.engine.connect() as conn:
-        rows = await conn.execute(query, {"ids": sorted(org_ids)})
-        return {row.org_id: OrgKind(row.kind) for row in rows}

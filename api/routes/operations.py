@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetActivityRequest
 
@@ -134,10 +133,7 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
     if task.status != "open":
         raise ApiError(409, "task_not_open", f"the task is {task.status}: nothing to reassign")
     if body.to_user is not None:
-        async with svc.engine.connect() as conn:
-            user = (await conn.execute(text(
-                "SELECT org_id, role, disabled_at FROM users WHERE user_id = :u"),
-                {"u": body.to_user})).first()
+        user = await svc.accounts.user(body.to_user)
         if (user is None or user.org_id != task.assignee_org or user.disabled_at is not None
                 or not may_be_assigned(user.role)):
             raise ApiError(422, "not_a_colleague",

@@ -8,14 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 
 from api.access import IDENTITY_GROUPS, Action, shareable
 from api.deps import Caller, CaseIdPath, authorise_case, case_service, facts_for, services
 from api.errors import ApiError
 from api.references import check_references
 from domain.vocabulary import OrganisationId, RecordId
-from store.accounts import OrgKind
 from store.read_models import SHARING_GRANTED, SHARING_REVOKED
 from store.vault import (
     ErasedPerson,
@@ -144,10 +142,8 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
     if body.org_id in (facts.sending_mission, facts.receiving_mission):
         raise ApiError(422, "already_a_mission",
                        f"{body.org_id} is a mission of this case and needs no sharing consent")
-    async with services(request).engine.connect() as conn:
-        kind = (await conn.execute(text("SELECT kind FROM organisations WHERE org_id = :o"),
-                                   {"o": body.org_id})).scalar()
-    if kind is None or not shareable(OrgKind(kind)):
+    kind = await services(request).accounts.org_kind(body.org_id)
+    if kind is None or not shareable(kind):
         raise ApiError(422, "not_shareable",
                        "identity can be shared only with a registered mission or partner "
                        "organisation, never with operators or analysts")

@@ -6,35 +6,29 @@ organisation a registered one, or the completion is refused (422 ``unknown_recor
 Completion is forwarded to the case's workflow as the ``complete_task`` Update with id
 ``complete-<task id>``: completing twice with the same result returns the first answer and
 writes nothing; a different result for a completed task is a 409
-``task_already_completed`` (``api.completions``, decision 0044); the workflow validator's
+``task_already_completed`` (``api.service.tasks``, decision 0044); the workflow validator's
 refusal comes back as a 409 with its reason."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from temporalio.service import RPCError
 
 from api.access import Action, View, authorise, authorise_role
-from api.completions import FirstCompletion, completion_update_id, first_completion
-from api.deps import Caller, TaskIdPath, case_service, facts_for, mark, now, require, services
+from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.references import check_references
 from api.schemas import TaskDone
-from domain import boundary as wf
 from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.reintegration_vocabulary import ReintegrationTaskKind
 from domain.vocabulary import TaskKind
 from store.read_models import TaskRow
 
-log = structlog.get_logger("homeward.api")
 router = APIRouter(tags=["tasks"])
 
 
@@ -114,87 +108,7 @@ async def complete_task(task_id: TaskIdPath, body: CompletionIn, request: Reques
     # Its record ids name records of this case's vault, its organisations registered
     # ones (decision 0046): checked before anything reaches the workflow.
     await check_references(request, task.case_id, body)
-    completion: msg.TaskCompletion | rm.ReintegrationTaskCompletion
-    if isinstance(body.result, _FOLLOW_UP_RESULTS):
-        # Follow-up tasks belong to the case's reintegration workflow.
-        completion = rm.ReintegrationTaskCompletion(
-            task_id=task_id, organisation_id=caller.org_id, actor_id=caller.user_id,
-            result=body.result)
-        target = _Target(wf.reintegration_workflow_id_for(task.case_id),
-                         rm.ReintegrationTaskCompletion, rm.Recorded)
-    else:
-        completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
-                                        actor_id=caller.user_id, result=body.result)
-        target = _Target(wf.workflow_id_for(task.case_id), msg.TaskCompletion,
-                         msg.TaskCompleted)
-    try:
-        if isinstance(completion, rm.ReintegrationTaskCompletion):
-            answer = await case_service(request).forward_reintegration_completion(
-                task.case_id, completion)
-        else:
-            answer = await case_service(request).forward_completion(task.case_id, completion)
-    except ApiError as refused:
-        # The workflow may have moved on since the first completion (closed and gone, or
-        # continued as new): the first answer is still in the history of the runs before.
-        if refused.status != 409:
-            raise
-        first = await _first_if_completed(request, task, target)
-        if first is None or first.answer is None:
-            raise
-        answer = first.answer
-    else:
-        first = await _first_completion(request, task, target)
-    if first is None:
-        # The Update was answered, so its request is in the history; not finding it means
-        # the history cannot be read right now: better no answer than a wrong one.
-        raise ApiError(503, "temporal_unavailable",
-                       "the completion could not be confirmed; send it again")
-    _same_or_refuse(first.request, completion, task)
-    return _done(task, answer)
-
-
-_FOLLOW_UP_RESULTS = rm.ReintegrationTaskResult.__origin__.__args__
-
-
-@dataclass(frozen=True)
-class _Target:
-    workflow_id: str
-    request_type: type
-    answer_type: type
-
-
-async def _first_completion(request: Request, task: TaskRow,
-                            target: _Target) -> FirstCompletion | None:
-    try:
-        return await first_completion(
-            services(request).temporal, target.workflow_id, completion_update_id(task.task_id),
-            request_type=target.request_type, answer_type=target.answer_type,
-            not_before=task.opened_at)
-    except RPCError as error:
-        log.warning("reading the first completion failed", status=error.status.name)
-        raise ApiError(503, "temporal_unavailable",
-                       "the workflow service did not answer; try again") from None
-
-
-async def _first_if_completed(request: Request, task: TaskRow,
-                              target: _Target) -> FirstCompletion | None:
-    svc = services(request)
-    await svc.catch_up()
-    now_row = await svc.read_models.task(task.task_id)
-    if now_row is None or now_row.status != "completed":
-        return None
-    return await _first_completion(request, now_row, target)
-
-
-def _same_or_refuse(first: Any, completion: Any, task: TaskRow) -> None:
-    if (first.organisation_id, first.result) == (completion.organisation_id,
-                                                 completion.result):
-        return
-    how = ("by another organisation" if first.organisation_id != completion.organisation_id
-           else "with another result")
-    raise ApiError(409, "task_already_completed",
-                   f"this {task.kind.replace('_', ' ')} task was already completed {how}; "
-                   "a completed task is not completed again")
+    return _done(task, await services(request).tasks.complete(caller, task, body.result))
 
 
 def _done(task: TaskRow, answer: msg.TaskCompleted | rm.Recorded) -> TaskDone:
