@@ -33,9 +33,7 @@ from domain.reintegration_vocabulary import (
     ServiceStatus,
 )
 from domain.vocabulary import (
-    AgeCategory,
     LegFailure,
-    Placement,
     ReferralSource,
     RiskLevel,
     TaskKind,
@@ -83,17 +81,9 @@ class DemoFailed(Exception):
 async def run_demo(client: Client, store: EventStore, task_queue: str,
                    out: Callable[[str], Any] = print, follow_up: bool = True) -> int:
     case_id = f"demo-{uuid.uuid4().hex[:12]}"
-    input = msg.ReturnCaseInput(
-        case_id=case_id,
-        sending_mission=SENDING,
-        receiving_mission=RECEIVING,
-        border_partner=PARTNER,
-        host_country="RS",
-        destination_country="MD",
-        referral_source=ReferralSource.NGO,
-        first_placement=Placement.SHELTER_LOW_RISK,
-        risk_level=RiskLevel.HIGH,
-        age_category=AgeCategory.AGE_18_TO_24,
+    input = parties.referral(
+        case_id, sending_mission=SENDING, receiving_mission=RECEIVING, border_partner=PARTNER,
+        referral_source=ReferralSource.NGO, risk_level=RiskLevel.HIGH,
         simulated_disruptions=(LegFailure.CANCELLED_FLIGHT,),
         config=DEMO_CONFIG,
         reintegration=DEMO_REINTEGRATION if follow_up else None,

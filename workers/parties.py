@@ -2,9 +2,9 @@
 ``CaseDriver`` both use this, so a task result the workflow accepts and the way a task is
 completed are written once.
 
-- Builders of valid task results, each with fresh record ids (``screening()``,
-  ``decision()``, ``consent()``, ``documents_issued()``, ``medical_fit()``, ``security()``,
-  ``reception_handoff()``).
+- ``referral()``, the start of a case, and builders of valid task results, each with
+  fresh record ids (``screening()``, ``decision()``, ``consent()``, ``documents_issued()``,
+  ``medical_fit()``, ``security()``, ``reception_handoff()``).
 - ``Parties``: a return case's organisations at work. It waits through the ``status``
   query for a stage or an open task, completes the open task of a kind through the
   ``complete_task`` Update as the organisation the task is assigned to, and reports road
@@ -29,9 +29,12 @@ from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.reintegration_vocabulary import ReintegrationTaskKind
 from domain.vocabulary import (
+    AgeCategory,
     IdentificationMethod,
     LegFailure,
+    Placement,
     PostArrivalAssistance,
+    ReferralSource,
     ReturnOption,
     RiskLevel,
     TaskKind,
@@ -45,7 +48,20 @@ def record_id() -> str:
     return f"rec_{uuid.uuid4().hex[:16]}"
 
 
-# --- task results ------------------------------------------------------------------------
+# --- the referral and task results -------------------------------------------------------
+
+def referral(case_id: str, *, sending_mission: str, receiving_mission: str,
+             border_partner: str, **fields: Any) -> msg.ReturnCaseInput:
+    """A referral home from Serbia to Moldova: an adult in a low-risk shelter, referred
+    after a police raid, at low risk; ``fields`` override any of it."""
+    return msg.ReturnCaseInput(**{
+        "case_id": case_id, "sending_mission": sending_mission,
+        "receiving_mission": receiving_mission, "border_partner": border_partner,
+        "host_country": "RS", "destination_country": "MD",
+        "referral_source": ReferralSource.POLICE_RAID,
+        "first_placement": Placement.SHELTER_LOW_RISK, "risk_level": RiskLevel.LOW,
+        "age_category": AgeCategory.AGE_18_TO_24, **fields})
+
 
 def screening(**kw: Any) -> msg.ScreeningResult:
     return msg.ScreeningResult(**{

@@ -14,7 +14,6 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
-from domain.config import JourneyConfig
 from domain.policies import treated_as_minor
 from domain.vocabulary import (
     AgeAssessor,
@@ -26,8 +25,6 @@ from domain.vocabulary import (
     GuardianAuthority,
     HandoverTo,
     LegFailure,
-    Placement,
-    ReferralSource,
     RiskLevel,
     TaskKind,
     TestimonyArrangement,
@@ -87,22 +84,10 @@ RECEPTION = [
 
 
 def case_input(**overrides: Any) -> msg.ReturnCaseInput:
-    fields: dict[str, Any] = dict(
-        case_id=f"c-{uuid.uuid4().hex[:12]}",
-        sending_mission=SENDING,
-        receiving_mission=RECEIVING,
-        border_partner=PARTNER,
-        host_country="RS",
-        destination_country="MD",
-        referral_source=ReferralSource.POLICE_RAID,
-        first_placement=Placement.SHELTER_LOW_RISK,
-        risk_level=RiskLevel.LOW,
-        age_category=AgeCategory.AGE_18_TO_24,
-        witness=False,
-        config=JourneyConfig(),
-    )
-    fields.update(overrides)
-    return msg.ReturnCaseInput(**fields)
+    """``parties.referral`` between this module's organisations, under a fresh case id."""
+    return parties.referral(**{
+        "case_id": f"c-{uuid.uuid4().hex[:12]}", "sending_mission": SENDING,
+        "receiving_mission": RECEIVING, "border_partner": PARTNER, **overrides})
 
 
 rec = parties.record_id
