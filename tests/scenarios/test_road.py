@@ -419,8 +419,9 @@ async def test_a_child_found_after_booking_is_rebooked_with_an_escort_to_her_gua
     await case.assess_age(AgeCategory.DISPUTED, AgeAssessor.POLICE)
     await case.task(TaskKind.GUARDIAN_APPOINTMENT)
     await case.minor_safeguards(Determination.RETURN_IN_BEST_INTEREST)
-    view = await case.until(lambda v: v.booking_attempts == 2, "the new booking")
-    assert view.stage == "awaiting_departure"
+    # The new booking is equipped (its escort, then the stage) after it is recorded.
+    await case.until(lambda v: v.booking_attempts == 2 and v.stage == "awaiting_departure",
+                     "the new booking, equipped")
     events = await case.events()
     types = [e.event_type for e in events]
     assert types[len(REFERRAL_TO_CONSENT) + len(DOCUMENTS_AND_CLEARANCES):] == [
