@@ -35,8 +35,6 @@ from api.service.referrals import ReferralIn
 from api.timeline import render, visible
 from domain import boundary as wf
 from domain import messages as msg
-from domain import reintegration_messages as rm
-from domain.policies import treated_as_minor
 from domain.vocabulary import (
     AgeAssessor,
     AgeCategory,
@@ -54,7 +52,6 @@ from domain.vocabulary import (
     TraffickingStatus,
 )
 from store.accounts import Principal
-from store.read_models import SHARING_REVOKED
 from store.vault import NoteKind
 
 log = structlog.get_logger("homeward.api")
@@ -321,10 +318,8 @@ async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
 async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
                       caller: Caller) -> FactOut:
     await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
-    fact = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
-                           fact=body.fact, failure=body.failure)
-    recorded = await temporal_call(handle_for(request, case_id).execute_update(
-        wf.REPORT_FACT, fact, result_type=msg.FactRecorded), what="reporting the fact")
+    recorded = await case_service(request).report_fact(caller, case_id, body.fact,
+                                                       body.failure)
     return FactOut(case_id=case_id, fact=recorded.fact, event_types=list(recorded.event_types),
                    duplicate=recorded.duplicate, stage=recorded.stage.value)
 
@@ -335,17 +330,10 @@ async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
                      "sharing with other organisations ends at once")
 async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Request,
                            caller: Caller) -> WithdrawalOut:
-    _, facts = await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
+    _, case = await load_case(request, caller, Action.ROAD_REPORT, case_id)
     await check_references(request, case_id, body)  # before sharing is revoked
-    if facts.shared_with:
-        await case_service(request).append_event(
-            caller, case_id, SHARING_REVOKED,
-            {"org_id": None, "reason": f"consent_{body.change.value}"})
-    withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id, actor_id=caller.user_id,
-                                       change=body.change, form_record_id=body.form_record_id)
-    recorded = await temporal_call(handle_for(request, case_id).execute_update(
-        wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
-        what="recording her withdrawal")
+    recorded = await case_service(request).withdraw_consent(caller, case, body.change,
+                                                            body.form_record_id)
     return WithdrawalOut(case_id=case_id, change=recorded.change, path=recorded.path,
                          duplicate=recorded.duplicate)
 
@@ -357,26 +345,8 @@ async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Req
                      "in the follow-up after it")
 async def record_age_assessment(case_id: CaseIdPath, body: AgeAssessmentIn, request: Request,
                                 caller: Caller) -> AgeAssessmentOut:
-    _, facts = await authorise_case(request, caller, Action.AGE_ASSESSMENT, case_id)
+    _, case = await load_case(request, caller, Action.AGE_ASSESSMENT, case_id)
     await check_references(request, case_id, body)
-    assessment = msg.AgeAssessment(organisation_id=caller.org_id, actor_id=caller.user_id,
-                                   **body.model_dump())
-    if caller.org_id == facts.sending_mission:
-        recorded = await temporal_call(handle_for(request, case_id).execute_update(
-            wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
-            what="recording the age assessment")
-        return AgeAssessmentOut(case_id=case_id, minor=recorded.minor,
-                                event_types=list(recorded.event_types))
-    follow_up = services(request).temporal.get_workflow_handle(
-        wf.reintegration_workflow_id_for(case_id))
-    try:
-        done = await temporal_call(follow_up.execute_update(
-            wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
-            what="recording the age assessment in the follow-up")
-    except ApiError as error:
-        if error.code != "case_not_running":
-            raise
-        raise ApiError(409, "no_follow_up", "her follow-up is not running: before the "
-                       "handoff, the sending mission records an age assessment") from None
-    return AgeAssessmentOut(case_id=case_id, minor=treated_as_minor(body.result),
-                            event_types=list(done.event_types))
+    minor, event_types = await case_service(request).assess_age(case, msg.AgeAssessment(
+        organisation_id=caller.org_id, actor_id=caller.user_id, **body.model_dump()))
+    return AgeAssessmentOut(case_id=case_id, minor=minor, event_types=event_types)

@@ -20,11 +20,12 @@ from domain import events as ev
 from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
-from domain.policies import Refusal
-from domain.vocabulary import TaskKind
+from domain.policies import Refusal, treated_as_minor
+from domain.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from store.accounts import Principal
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
+from store.read_models import SHARING_REVOKED
 from store.vault import NoteKind, PersonVault, VaultError, record_id_of
 
 _WORKFLOW_TYPES = frozenset(cls.TYPE for cls in ev.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
@@ -159,6 +160,53 @@ class CaseService:
         return await temporal_call(handle.execute_update(
             wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
             result_type=rm.Recorded), what="completing the follow-up task")
+
+    # --- facts and decisions from outside -----------------------------------------------
+
+    async def report_fact(self, caller: Principal, case_id: str, fact: RoadFact,
+                          failure: LegFailure | None) -> msg.FactRecorded:
+        report = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
+                                 fact=fact, failure=failure)
+        return await temporal_call(self.handle(case_id).execute_update(
+            wf.REPORT_FACT, report, result_type=msg.FactRecorded), what="reporting the fact")
+
+    async def withdraw_consent(self, caller: Principal, case: LoadedCase,
+                               change: ConsentChange,
+                               form_record_id: str | None) -> msg.WithdrawalRecorded:
+        """Identity sharing ends first, then the workflow records her withdrawal."""
+        assert case.facts is not None
+        if case.facts.shared_with:
+            await self.append_event(caller, case.case_id, SHARING_REVOKED,
+                                    {"org_id": None, "reason": f"consent_{change.value}"})
+        withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id,
+                                           actor_id=caller.user_id, change=change,
+                                           form_record_id=form_record_id)
+        return await temporal_call(self.handle(case.case_id).execute_update(
+            wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
+            what="recording her withdrawal")
+
+    async def assess_age(self, case: LoadedCase,
+                         assessment: msg.AgeAssessment) -> tuple[bool, list[str]]:
+        """Whether she is treated as a minor now, and the events recorded: by the journey
+        when the sending mission assesses, by her follow-up otherwise."""
+        assert case.facts is not None
+        if assessment.organisation_id == case.facts.sending_mission:
+            recorded = await temporal_call(self.handle(case.case_id).execute_update(
+                wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
+                what="recording the age assessment")
+            return recorded.minor, list(recorded.event_types)
+        follow_up = self.temporal.get_workflow_handle(
+            wf.reintegration_workflow_id_for(case.case_id))
+        try:
+            done = await temporal_call(follow_up.execute_update(
+                wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
+                what="recording the age assessment in the follow-up")
+        except ApiError as error:
+            if error.code != "case_not_running":
+                raise
+            raise ApiError(409, "no_follow_up", "her follow-up is not running: before the "
+                           "handoff, the sending mission records an age assessment") from None
+        return treated_as_minor(assessment.result), list(done.event_types)
 
     # --- what the API itself writes -----------------------------------------------------
 
