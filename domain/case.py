@@ -167,6 +167,9 @@ _TASK_LIFECYCLE = (ev.TaskOpened, ev.TaskOverdueEscalated, ev.TaskCancelled,
 
 
 def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one match, flat
+    if not isinstance(event, ev._Event):
+        return state  # written outside the workflows (an operator's reassignment names a
+        # task without completing it): the journey's state is the workflow's events alone
     s = state
     task_id = getattr(event, "task_id", None)
     if task_id is not None and not isinstance(event, _TASK_LIFECYCLE) and task_id in s.open_tasks:

@@ -169,6 +169,8 @@ def _merge_lines(plan: tuple[rev.ServiceLine, ...],
 
 
 def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
+    if not isinstance(event, rev._ReintegrationEvent):
+        return s  # written outside the workflows: an operator's reassignment completes none
     task_id = getattr(event, "task_id", None)
     lifecycle = (rev.ReintegrationTaskOpened, rev.ReintegrationTaskOverdue,
                  rev.ReintegrationTaskCancelled)

@@ -354,3 +354,17 @@ def test_the_guardians_organisation_is_recorded_with_the_appointment():
     [event] = c.decide(s, c.CompleteTask(completion, NOW))
     assert event.type == "minor.guardian_appointed"
     assert event.guardian_org == "csw-chisinau"
+
+
+def test_an_event_written_outside_the_workflow_completes_no_task():
+    """An operator's reassignment names a task; folding it with the case's events must not
+    count the task as done (the coordinator's pre-check would refuse her colleague)."""
+    from domain.outside_events import OperatorTaskReassigned
+
+    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    task_id = uuid.uuid4()
+    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW + timedelta(days=1)))
+    moved = OperatorTaskReassigned(task_id=task_id, kind="screening_interview", org=SENDING,
+                                   to_user="u-2002")
+    assert c.evolve(s, moved) == s
+    assert task_id in s.open_tasks
