@@ -365,6 +365,6 @@ def test_an_event_written_outside_the_workflow_completes_no_task():
     task_id = uuid.uuid4()
     s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW + timedelta(days=1)))
     moved = OperatorTaskReassigned(task_id=task_id, kind="screening_interview", org=SENDING,
-                                   to_user="u-2002")
+                                   to_user="u-2002", reason="colleague_on_leave")
     assert c.evolve(s, moved) == s
     assert task_id in s.open_tasks
