@@ -297,9 +297,9 @@ class ReintegrationWorkflow:
                 continue
             self._attributes[name] = value
             key = keys[name]
-            updates.append(key.value_unset() if value is None else key.value_set(value))
             if key is sa.BLOCKED_ON:
-                updates.append(sa.BLOCKED_SINCE.value_unset() if value is None
-                               else sa.BLOCKED_SINCE.value_set(workflow.now()))
+                updates += sa.blocked(value, workflow.now())
+            else:
+                updates.append(key.value_unset() if value is None else key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -1127,13 +1126,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         if blocked_on == self._blocked_on:
             return
         self._blocked_on = blocked_on
-        updates: list[SearchAttributeUpdate[Any]]
-        if blocked_on is None:
-            updates = [sa.BLOCKED_ON.value_unset(), sa.BLOCKED_SINCE.value_unset()]
-        else:
-            updates = [sa.BLOCKED_ON.value_set(blocked_on),
-                       sa.BLOCKED_SINCE.value_set(workflow.now())]
-        workflow.upsert_search_attributes(updates)
+        workflow.upsert_search_attributes(sa.blocked(blocked_on, workflow.now()))
 
     def _ignore(self, why: str) -> None:
         self._ignored_signals += 1

@@ -6,7 +6,10 @@ namespace set-up step of docker-compose. Values are ids, codes and stages only.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 STAGE = SearchAttributeKey.for_keyword("HomewardStage")
 BLOCKED_ON = SearchAttributeKey.for_keyword("HomewardBlockedOn")
@@ -38,6 +41,13 @@ ALL = [
     CLOSED_REASON,
     RISK_ESCALATED,
 ]
+
+
+def blocked(on: str | None, since: datetime) -> list[SearchAttributeUpdate[Any]]:
+    """What a case waits on and since when: the two are set and cleared together."""
+    if on is None:
+        return [BLOCKED_ON.value_unset(), BLOCKED_SINCE.value_unset()]
+    return [BLOCKED_ON.value_set(on), BLOCKED_SINCE.value_set(since)]
 
 
 def cli_flags() -> list[str]:
