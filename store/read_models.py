@@ -31,11 +31,6 @@ from store.events import StoredEvent
 from store.projections import catalogued
 
 # Names api/routes/ still imports from here; the catalogue is their home.
-SHARING_GRANTED = out.SharingGranted.TYPE
-SHARING_REVOKED = out.SharingRevoked.TYPE
-OPERATOR_RETRY_REQUESTED = out.OperatorRetryRequested.TYPE
-OPERATOR_TASK_REASSIGNED = out.OperatorTaskReassigned.TYPE
-OPERATOR_ESCALATED = out.OperatorEscalated.TYPE
 API_EVENT_TYPES = catalogue.API_TYPES
 
 _TASK_STAGE = {

@@ -29,12 +29,8 @@ from api.deps import (
 from api.errors import ApiError
 from domain import events as ev
 from domain.boundary import workflow_id_for
+from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
 from domain.vocabulary import AgeCategory
-from store.read_models import (
-    OPERATOR_ESCALATED,
-    OPERATOR_RETRY_REQUESTED,
-    OPERATOR_TASK_REASSIGNED,
-)
 
 router = APIRouter(tags=["operations"])
 
@@ -85,7 +81,7 @@ async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[s
         raise ApiError(409, "nothing_to_retry",
                        "no step of this case is failing or waiting on a retry")
     steps = sorted({a.activity_type.name for a in pending})
-    await case_service(request).append_event(caller, case_id, OPERATOR_RETRY_REQUESTED,
+    await case_service(request).append_event(caller, case_id, OperatorRetryRequested.TYPE,
                            {"step": ",".join(steps)})
     svc = services(request)
     await temporal_call(svc.temporal.workflow_service.reset_activity(ResetActivityRequest(
@@ -103,7 +99,7 @@ async def escalate(case_id: CaseIdPath, body: EscalationIn, request: Request,
     _, facts = await authorise_case(request, caller, Action.OPS_ACT, case_id)
     if facts.closed:
         raise ApiError(409, "case_closed", "the case is closed: there is nothing to escalate")
-    await case_service(request).append_event(caller, case_id, OPERATOR_ESCALATED,
+    await case_service(request).append_event(caller, case_id, OperatorEscalated.TYPE,
                            {"reason": body.reason})
     return {"case_id": case_id, "escalated": body.reason}
 
@@ -141,7 +137,7 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
                            "organisation the task is assigned to")
     if body.to_user == task.assignee_user:
         raise ApiError(409, "already_assigned", "the task is assigned so already")
-    await case_service(request).append_event(caller, task.case_id, OPERATOR_TASK_REASSIGNED, {
+    await case_service(request).append_event(caller, task.case_id, OperatorTaskReassigned.TYPE, {
         "task_id": str(task_id), "kind": task.kind, "org": task.assignee_org,
         "from_user": task.assignee_user, "to_user": body.to_user, "reason": body.reason})
     return {"task_id": task_id, "case_id": task.case_id, "assignee_org": task.assignee_org,

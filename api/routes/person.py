@@ -13,8 +13,8 @@ from api.access import IDENTITY_GROUPS, Action, shareable
 from api.deps import Caller, CaseIdPath, authorise_case, case_service, facts_for, services
 from api.errors import ApiError
 from api.references import check_references
+from domain.outside_events import SharingGranted, SharingRevoked
 from domain.vocabulary import OrganisationId, RecordId
-from store.read_models import SHARING_GRANTED, SHARING_REVOKED
 from store.vault import (
     ErasedPerson,
     FieldGroup,
@@ -150,7 +150,7 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
     # Her signed consent is a record of this case's vault (decision 0046).
     await check_references(request, case_id, body)
     await case_service(request).append_event(
-        caller, case_id, SHARING_GRANTED,
+        caller, case_id, SharingGranted.TYPE,
         {"org_id": body.org_id, "consent_record_id": body.consent_record_id})
     after = await facts_for(request, case_id)
     if after is not None and after.consent_withdrawn:  # withdrawn meanwhile: the grant is void
@@ -168,7 +168,7 @@ async def revoke_sharing(case_id: CaseIdPath, org_id: OrgIdPath,
     if org_id not in facts.shared_with:
         raise ApiError(404, "not_shared", f"identity is not shared with {org_id}")
     await case_service(request).append_event(
-        caller, case_id, SHARING_REVOKED,
+        caller, case_id, SharingRevoked.TYPE,
         {"org_id": org_id, "reason": "revoked_by_sending_mission"})
     return {"case_id": case_id, "revoked": org_id}
 

@@ -20,12 +20,12 @@ from domain import events as ev
 from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
+from domain.outside_events import SharingRevoked
 from domain.policies import Refusal, treated_as_minor
 from domain.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from store.accounts import Principal
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
-from store.read_models import SHARING_REVOKED
 from store.vault import NoteKind, PersonVault, VaultError, record_id_of
 
 _WORKFLOW_TYPES = frozenset(cls.TYPE for cls in ev.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
@@ -176,7 +176,7 @@ class CaseService:
         """Identity sharing ends first, then the workflow records her withdrawal."""
         assert case.facts is not None
         if case.facts.shared_with:
-            await self.append_event(caller, case.case_id, SHARING_REVOKED,
+            await self.append_event(caller, case.case_id, SharingRevoked.TYPE,
                                     {"org_id": None, "reason": f"consent_{change.value}"})
         withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id,
                                            actor_id=caller.user_id, change=change,

@@ -73,10 +73,7 @@ def test_every_type_a_reader_names_is_catalogued():
              | read_models._BORDER_HOLD_ENDS | read_models.API_EVENT_TYPES
              | access.RECEIVING_TIMELINE_EXCLUDES | access.OPERATIONS_TIMELINE_EXCLUDES
              | set(timeline._SENTENCES) | vault.IDENTITY_EVENT_TYPES
-             | {read_models.SHARING_GRANTED, read_models.SHARING_REVOKED,
-                read_models.OPERATOR_ESCALATED, read_models.OPERATOR_RETRY_REQUESTED,
-                read_models.OPERATOR_TASK_REASSIGNED, vault.IDENTITY_RECORDED,
-                vault.IDENTITY_READ, vault.IDENTITY_ERASED})
+             | {vault.IDENTITY_RECORDED, vault.IDENTITY_READ, vault.IDENTITY_ERASED})
     assert named - set(CATALOGUE) == set()
 
 
