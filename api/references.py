@@ -28,7 +28,7 @@ from pydantic.fields import FieldInfo
 
 from api.access import SHAREABLE_ORG_KINDS
 from api.errors import ApiError
-from domain.vocabulary import OrganisationId, RecordId
+from domain.kernel import OrganisationId, RecordId
 
 
 class RefKind(StrEnum):

@@ -14,8 +14,8 @@ from uuid import UUID
 from domain import events as ev
 from domain import messages as msg
 from domain.config import JourneyConfig
+from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role, treated_as_minor
 from domain.policies import (
-    Refusal,
     child_decision_refusal,
     child_interview_refusal,
     consent_refusal,
@@ -25,15 +25,12 @@ from domain.policies import (
     police_escort_required,
     reflection_minimum_days,
     reflection_period_refusal,
-    treated_as_minor,
     witness_departure_refusal,
 )
 from domain.road import decide_fact
 from domain.vocabulary import (
     MINOR_SAFE_HANDOVERS,
     POLICE_ESCORT_HANDOVERS,
-    AgeAssessor,
-    AgeCategory,
     ConsentChange,
     DecidedBy,
     Determination,
@@ -51,7 +48,6 @@ from domain.vocabulary import (
     ReturnOption,
     RiskLevel,
     RoadFact,
-    Role,
     RouteKind,
     TaskCancelReason,
     TaskKind,
@@ -166,8 +162,8 @@ _TASK_LIFECYCLE = (ev.TaskOpened, ev.TaskOverdueEscalated, ev.TaskCancelled,
                    ev.RepeatInterviewRequested)
 
 
-def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one match, flat
-    if not isinstance(event, ev._Event):
+def evolve(state: CaseState, event: ev.JourneyEvent) -> CaseState:  # noqa: C901 - one match, flat
+    if not isinstance(event, ev.JourneyEvent):
         return state  # written outside the workflows (an operator's reassignment names a
         # task without completing it): the journey's state is the workflow's events alone
     s = state
@@ -308,7 +304,7 @@ def evolve(state: CaseState, event: ev._Event) -> CaseState:  # noqa: C901 - one
             return s
 
 
-def fold(state: CaseState, events: list[ev._Event]) -> CaseState:
+def fold(state: CaseState, events: list[ev.JourneyEvent]) -> CaseState:
     for event in events:
         state = evolve(state, event)
     return state
@@ -444,7 +440,7 @@ Command = (
     | WithdrawConsent | RecordAgeAssessment | Escalate | CloseCase
 )
 
-Decision = list[ev._Event] | Refusal
+Decision = list[ev.JourneyEvent] | Refusal
 
 # Commands allowed while a withdrawn consent is being unwound, and, once she has left,
 # what keeps her safe until she is in a safe place: the road's facts are still recorded.
@@ -968,7 +964,7 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
             if not r.safe_arrival_confirmed:
                 return Refusal("the handoff completes only with safe arrival confirmed; if she "
                                "did not arrive safely, alert the sending mission")
-            events: list[ev._Event] = [
+            events: list[ev.JourneyEvent] = [
                 ev.HandoffConfirmed(task_id=task.task_id, identification=r.identification),
                 ev.SafeArrivalConfirmed(task_id=task.task_id),
             ]
@@ -1020,7 +1016,7 @@ def _police_escorted(state: CaseState) -> bool:
 
 def role_of(state: CaseState, organisation_id: str) -> Role | None:
     """The role an organisation plays in this case (None: it plays none)."""
-    from domain.vocabulary import SYSTEM_ORGANISATION
+    from domain.kernel import SYSTEM_ORGANISATION
 
     if organisation_id == SYSTEM_ORGANISATION:
         return Role.SYSTEM

@@ -27,8 +27,8 @@ from pydantic import BaseModel, Field
 from domain import events as journey
 from domain import outside_events as outside
 from domain import reintegration_events as follow_up
+from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations, Writer
-from domain.vocabulary import AgeCategory, Role
 
 WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = journey.WORKFLOW_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS

@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.kernel import CountryCode
 from domain.reintegration_vocabulary import CurrencyCode, InstalmentTrigger, PaymentMethod
-from domain.vocabulary import CountryCode, FormVersion, TaskKind
+from domain.vocabulary import FormVersion, TaskKind
 
 DEFAULT_TASK_DUE: dict[TaskKind, timedelta] = {
     TaskKind.SCREENING_INTERVIEW: timedelta(days=2),

@@ -17,16 +17,22 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from domain.reintegration_events import REINTEGRATION_EVENTS
-from domain.vocabulary import (
+from domain.kernel import (
     AgeAssessor,
     AgeCategory,
+    CountryCode,
+    DomainEvent,
+    OrganisationId,
+    RecordId,
+    Role,
+)
+from domain.reintegration_events import REINTEGRATION_EVENTS
+from domain.vocabulary import (
     BookingRef,
     ChildPresence,
     ConsentChange,
-    CountryCode,
     DecidedBy,
     Determination,
     DocumentRefusalReason,
@@ -43,16 +49,13 @@ from domain.vocabulary import (
     IdentificationMethod,
     LanguageCode,
     LegFailure,
-    OrganisationId,
     Placement,
     PostArrivalAssistance,
-    RecordId,
     ReferralSource,
     RepeatInterviewReason,
     ReturnOption,
     RiskLevel,
     RoadFact,
-    Role,
     RouteKind,
     SafeHandover,
     SafePlace,
@@ -67,28 +70,14 @@ from domain.vocabulary import (
 )
 
 
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    TYPE: ClassVar[str]  # the stored type name, the ``type`` literal: refer to events by it
-    schema_version: ClassVar[int] = 1
-    owner: ClassVar[Role]
-    # A few facts are reported by whichever mission is with her (a person not met at
-    # arrival, a safe place confirmed): those roles may append them too.
-    also_owned_by: ClassVar[frozenset[Role]] = frozenset()
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        type_field = cls.model_fields.get("type")
-        if type_field is not None:
-            cls.TYPE = type_field.default
+class JourneyEvent(DomainEvent):
+    """The base of the journey's events."""
 
 
 # --- system: tasks, escalations, the handoff code, outcomes -----------------------------
 
 
-class TaskOpened(_Event):
+class TaskOpened(JourneyEvent):
     type: Literal["task.opened"] = "task.opened"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -98,7 +87,7 @@ class TaskOpened(_Event):
     due_at: datetime
 
 
-class TaskOverdueEscalated(_Event):
+class TaskOverdueEscalated(JourneyEvent):
     type: Literal["task.overdue_escalated"] = "task.overdue_escalated"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -106,7 +95,7 @@ class TaskOverdueEscalated(_Event):
     due_at: datetime
 
 
-class TaskCancelled(_Event):
+class TaskCancelled(JourneyEvent):
     type: Literal["task.cancelled"] = "task.cancelled"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -114,14 +103,14 @@ class TaskCancelled(_Event):
     reason: TaskCancelReason
 
 
-class CaseEscalated(_Event):
+class CaseEscalated(JourneyEvent):
     type: Literal["case.escalated"] = "case.escalated"
     owner: ClassVar[Role] = Role.SYSTEM
     reason: EscalationReason
     since: datetime
 
 
-class EscalationResolved(_Event):
+class EscalationResolved(JourneyEvent):
     """The coordinator's answer to an escalation: try again, or stop the return."""
 
     type: Literal["case.escalation_resolved"] = "case.escalation_resolved"
@@ -131,7 +120,7 @@ class EscalationResolved(_Event):
     resolution: EscalationResolution
 
 
-class HandoffCodeIssued(_Event):
+class HandoffCodeIssued(JourneyEvent):
     """Only the hash: the code itself is shown to the escort and the receiving officer."""
 
     type: Literal["reception.handoff_code_issued"] = "reception.handoff_code_issued"
@@ -142,7 +131,7 @@ class HandoffCodeIssued(_Event):
 # --- sending mission --------------------------------------------------------------------
 
 
-class ReferralRegistered(_Event):
+class ReferralRegistered(JourneyEvent):
     """v2: ``placement`` renamed ``first_placement``; ``age_category`` added (v1 had none)."""
 
     type: Literal["case.referral_registered"] = "case.referral_registered"
@@ -163,7 +152,7 @@ class ReferralRegistered(_Event):
     guardian_takes_part: bool = False
 
 
-class ScreeningInterviewRecorded(_Event):
+class ScreeningInterviewRecorded(JourneyEvent):
     type: Literal["screening.interview_recorded"] = "screening.interview_recorded"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -176,7 +165,7 @@ class ScreeningInterviewRecorded(_Event):
     child_accompanied_by: ChildPresence | None = None
 
 
-class RepeatInterviewRequested(_Event):
+class RepeatInterviewRequested(JourneyEvent):
     """A second full interview, with its reason (the first one is reused by default)."""
 
     type: Literal["screening.repeat_interview_requested"] = (
@@ -187,7 +176,7 @@ class RepeatInterviewRequested(_Event):
     reason: RepeatInterviewReason
 
 
-class OptionsDecisionRecorded(_Event):
+class OptionsDecisionRecorded(JourneyEvent):
     type: Literal["options.decision_recorded"] = "options.decision_recorded"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -197,7 +186,7 @@ class OptionsDecisionRecorded(_Event):
     decided_by: DecidedBy | None = None  # None: recorded before it was asked
 
 
-class ConsentRecorded(_Event):
+class ConsentRecorded(JourneyEvent):
     type: Literal["consent.recorded"] = "consent.recorded"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -210,7 +199,7 @@ class ConsentRecorded(_Event):
     consented_by: DecidedBy | None = None  # None: recorded before it was asked
 
 
-class ConsentWithdrawn(_Event):
+class ConsentWithdrawn(JourneyEvent):
     type: Literal["consent.withdrawn"] = "consent.withdrawn"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     # Her decision, whichever mission she tells: the receiving mission relays it too.
@@ -222,7 +211,7 @@ class ConsentWithdrawn(_Event):
     after_departure: bool = False
 
 
-class AgeAssessed(_Event):
+class AgeAssessed(JourneyEvent):
     """An assessment of her age (police, social welfare, medical, court). ``minor`` is what
     follows: unknown, disputed or under 18 is treated as a minor."""
 
@@ -235,7 +224,7 @@ class AgeAssessed(_Event):
     evidence_record_id: RecordId
 
 
-class GuardianAppointed(_Event):
+class GuardianAppointed(JourneyEvent):
     type: Literal["minor.guardian_appointed"] = "minor.guardian_appointed"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -244,7 +233,7 @@ class GuardianAppointed(_Event):
     guardian_org: OrganisationId | None = None  # may read the child's identity
 
 
-class DocumentsRequested(_Event):
+class DocumentsRequested(JourneyEvent):
     type: Literal["documents.requested"] = "documents.requested"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     request_id: UUID
@@ -252,7 +241,7 @@ class DocumentsRequested(_Event):
     consulate_of: CountryCode
 
 
-class DocumentsIssued(_Event):
+class DocumentsIssued(JourneyEvent):
     type: Literal["documents.issued"] = "documents.issued"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -260,7 +249,7 @@ class DocumentsIssued(_Event):
     document_record_id: RecordId
 
 
-class DocumentsRefused(_Event):
+class DocumentsRefused(JourneyEvent):
     type: Literal["documents.refused"] = "documents.refused"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -268,13 +257,13 @@ class DocumentsRefused(_Event):
     reason: DocumentRefusalReason
 
 
-class DocumentRequestWithdrawn(_Event):
+class DocumentRequestWithdrawn(JourneyEvent):
     type: Literal["documents.request_withdrawn"] = "documents.request_withdrawn"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     request_id: UUID
 
 
-class MedicalClearanceRecorded(_Event):
+class MedicalClearanceRecorded(JourneyEvent):
     type: Literal["clearance.medical_recorded"] = "clearance.medical_recorded"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -282,7 +271,7 @@ class MedicalClearanceRecorded(_Event):
     medical_record_id: RecordId
 
 
-class ProsecutorNotified(_Event):
+class ProsecutorNotified(JourneyEvent):
     type: Literal["clearance.prosecutor_notified"] = "clearance.prosecutor_notified"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -291,7 +280,7 @@ class ProsecutorNotified(_Event):
     earliest_departure_at: datetime
 
 
-class SecurityAssessed(_Event):
+class SecurityAssessed(JourneyEvent):
     type: Literal["clearance.security_assessed"] = "clearance.security_assessed"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     task_id: UUID
@@ -299,7 +288,7 @@ class SecurityAssessed(_Event):
     police_escort_required: bool
 
 
-class EscortAssigned(_Event):
+class EscortAssigned(JourneyEvent):
     type: Literal["escort.assigned"] = "escort.assigned"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     escort_id: UUID
@@ -307,14 +296,14 @@ class EscortAssigned(_Event):
     scope: EscortScope
 
 
-class EscortReleased(_Event):
+class EscortReleased(JourneyEvent):
     type: Literal["escort.released"] = "escort.released"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     escort_id: UUID
     reason: EscortReleaseReason
 
 
-class JourneyBooked(_Event):
+class JourneyBooked(JourneyEvent):
     type: Literal["journey.booked"] = "journey.booked"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     booking_ref: BookingRef
@@ -326,7 +315,7 @@ class JourneyBooked(_Event):
     task_id: UUID | None = None  # set when a coordinator entered it (manual adapter)
 
 
-class JourneyLegFailed(_Event):
+class JourneyLegFailed(JourneyEvent):
     type: Literal["journey.leg_failed"] = "journey.leg_failed"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     booking_ref: BookingRef
@@ -335,59 +324,59 @@ class JourneyLegFailed(_Event):
     source: FactSource
 
 
-class RebookingScheduled(_Event):
+class RebookingScheduled(JourneyEvent):
     type: Literal["journey.rebooking_scheduled"] = "journey.rebooking_scheduled"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     next_attempt: int = Field(ge=2)
     not_before: datetime
 
 
-class BookingCancelled(_Event):
+class BookingCancelled(JourneyEvent):
     type: Literal["journey.booking_cancelled"] = "journey.booking_cancelled"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     booking_ref: BookingRef
     provider: TravelAdapter
 
 
-class JourneyDeparted(_Event):
+class JourneyDeparted(JourneyEvent):
     type: Literal["journey.departed"] = "journey.departed"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     booking_ref: BookingRef
 
 
-class ArrivedAtBorder(_Event):
+class ArrivedAtBorder(JourneyEvent):
     type: Literal["journey.arrived_at_border"] = "journey.arrived_at_border"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
 
 
-class BorderHoldStarted(_Event):
+class BorderHoldStarted(JourneyEvent):
     type: Literal["border.hold_started"] = "border.hold_started"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
     started_at: datetime | None = None  # None in events written before repeated holds
 
 
-class BorderHoldLifted(_Event):
+class BorderHoldLifted(JourneyEvent):
     type: Literal["border.hold_lifted"] = "border.hold_lifted"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
     held_seconds: int = Field(ge=0)
 
 
-class BorderEntryRefused(_Event):
+class BorderEntryRefused(JourneyEvent):
     type: Literal["border.entry_refused"] = "border.entry_refused"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
 
 
-class BorderCleared(_Event):
+class BorderCleared(JourneyEvent):
     type: Literal["border.cleared"] = "border.cleared"
     owner: ClassVar[Role] = Role.SENDING_MISSION
     entry_point: EntryPoint
 
 
-class DidNotArrive(_Event):
+class DidNotArrive(JourneyEvent):
     """She did not board, went missing in transit, or was not met at arrival (§5.5.4),
     reported by the escort's mission or the receiving mission."""
 
@@ -398,7 +387,7 @@ class DidNotArrive(_Event):
     reported_by: Role
 
 
-class TracingConcluded(_Event):
+class TracingConcluded(JourneyEvent):
     type: Literal["tracing.concluded"] = "tracing.concluded"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -407,7 +396,7 @@ class TracingConcluded(_Event):
     tracing_record_id: RecordId
 
 
-class SafePlaceConfirmed(_Event):
+class SafePlaceConfirmed(JourneyEvent):
     """The return stopped after departure and she is in a safe place: handed into someone's
     care, never left on the road. The address, if any, is in the vault record."""
 
@@ -423,7 +412,7 @@ class SafePlaceConfirmed(_Event):
 # --- partner NGO ------------------------------------------------------------------------
 
 
-class BorderCompanionAssigned(_Event):
+class BorderCompanionAssigned(JourneyEvent):
     type: Literal["border.companion_assigned"] = "border.companion_assigned"
     owner: ClassVar[Role] = Role.PARTNER
     task_id: UUID
@@ -433,7 +422,7 @@ class BorderCompanionAssigned(_Event):
 # --- receiving mission ------------------------------------------------------------------
 
 
-class BestInterestDetermined(_Event):
+class BestInterestDetermined(JourneyEvent):
     type: Literal["minor.best_interest_determined"] = "minor.best_interest_determined"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -441,27 +430,27 @@ class BestInterestDetermined(_Event):
     family_assessment_record_id: RecordId
 
 
-class HandoffConfirmed(_Event):
+class HandoffConfirmed(JourneyEvent):
     type: Literal["reception.handoff_confirmed"] = "reception.handoff_confirmed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
     identification: IdentificationMethod
 
 
-class SafeArrivalConfirmed(_Event):
+class SafeArrivalConfirmed(JourneyEvent):
     type: Literal["reception.safe_arrival_confirmed"] = "reception.safe_arrival_confirmed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
 
 
-class PostArrivalAssistanceRecorded(_Event):
+class PostArrivalAssistanceRecorded(JourneyEvent):
     type: Literal["reception.assistance_recorded"] = "reception.assistance_recorded"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
     provided: tuple[PostArrivalAssistance, ...]
 
 
-class HandedOverToGuardian(_Event):
+class HandedOverToGuardian(JourneyEvent):
     type: Literal["minor.handed_over_to_guardian"] = "minor.handed_over_to_guardian"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -472,7 +461,7 @@ class HandedOverToGuardian(_Event):
 # --- outcomes (system): every case ends with exactly one, and every one is counted ------
 
 
-class _Outcome(_Event):
+class _Outcome(JourneyEvent):
     owner: ClassVar[Role] = Role.SYSTEM
 
 

@@ -16,16 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.config import JourneyConfig, ReintegrationConfig
 from domain.events import Event
-from domain.vocabulary import (
+from domain.kernel import (
     ActorId,
     AgeAssessor,
     AgeCategory,
-    BookingRef,
     CaseId,
-    ChildPresence,
     Code,
-    ConsentChange,
     CountryCode,
+    OrganisationId,
+    RecordId,
+)
+from domain.vocabulary import (
+    BookingRef,
+    ChildPresence,
+    ConsentChange,
     DecidedBy,
     Determination,
     DocumentRefusalReason,
@@ -38,10 +42,8 @@ from domain.vocabulary import (
     IdentificationMethod,
     LanguageCode,
     LegFailure,
-    OrganisationId,
     Placement,
     PostArrivalAssistance,
-    RecordId,
     ReferralSource,
     RepeatInterviewReason,
     ReturnOption,

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.vocabulary import ActorId, Code, OrganisationId, RecordId, Role
+from domain.kernel import ActorId, Code, OrganisationId, RecordId, Role
 
 
 class Operations(StrEnum):

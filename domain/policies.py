@@ -1,18 +1,18 @@
 """The field's rules, one small named function each.
 
 A policy that can say no returns a ``Refusal`` (or None when satisfied): a sentence a
-coordinator understands, never an exception.
+coordinator understands, never an exception. ``Refusal`` itself and the minor rule
+(``treated_as_minor``), which both aggregates apply, are in ``domain.kernel``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.config import JourneyConfig
+from domain.kernel import Refusal
 from domain.vocabulary import (
-    AgeCategory,
     ChildPresence,
     DecidedBy,
     EscortKind,
@@ -22,33 +22,7 @@ from domain.vocabulary import (
     RiskLevel,
 )
 
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a command was refused, in words for the coordinator; ``code`` for a machine.
-
-    ``expected`` lists what would be accepted instead (the facts expected now) and
-    ``allowed_from`` when the same command becomes possible (a witness's departure)."""
-
-    reason: str
-    code: str = "refused"
-    expected: tuple[str, ...] = ()
-    allowed_from: datetime | None = None
-
-    def __str__(self) -> str:
-        return self.reason
-
-
 # --- minors (§6.5.3, rec. 10) -----------------------------------------------------------
-
-_ADULT_BANDS = frozenset(
-    {AgeCategory.AGE_18_TO_24, AgeCategory.AGE_25_TO_34, AgeCategory.AGE_35_PLUS}
-)
-
-
-def treated_as_minor(age: AgeCategory) -> bool:
-    """Under 18, and also unknown or disputed age: the benefit of the doubt goes to the child."""
-    return age not in _ADULT_BANDS
 
 
 def child_interview_refusal(*, minor: bool, guardian_appointed: bool,

@@ -18,8 +18,8 @@ from uuid import UUID
 from domain import reintegration_events as rev
 from domain import reintegration_messages as rmsg
 from domain.config import ReintegrationConfig
+from domain.kernel import Refusal, treated_as_minor
 from domain.messages import AgeAssessment
-from domain.policies import Refusal, treated_as_minor
 from domain.reintegration_vocabulary import (
     TERMINAL_SERVICE_STATUSES,
     THREAT_INDICATORS,
@@ -39,7 +39,7 @@ from domain.reintegration_vocabulary import (
     ServiceStatus,
 )
 
-Event = rev._ReintegrationEvent
+Event = rev.ReintegrationEvent
 State = rmsg.ReintegrationState
 Kind = ReintegrationTaskKind
 
@@ -169,7 +169,7 @@ def _merge_lines(plan: tuple[rev.ServiceLine, ...],
 
 
 def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
-    if not isinstance(event, rev._ReintegrationEvent):
+    if not isinstance(event, rev.ReintegrationEvent):
         return s  # written outside the workflows: an operator's reassignment completes none
     task_id = getattr(event, "task_id", None)
     lifecycle = (rev.ReintegrationTaskOpened, rev.ReintegrationTaskOverdue,

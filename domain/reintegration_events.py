@@ -5,18 +5,26 @@ a schema version, an owning role, codes and opaque ids only. The receiving missi
 what it records (assessment, plan, payments, check-ins, risks, closure); the system owns
 what the workflow decides (tasks, schedules, escalations, contact lost).
 
-The base class mirrors ``domain.events._Event`` (defined here, not imported, because the
-union in ``domain.events`` imports this module).
+Their base class, like the journey's, is ``domain.kernel.DomainEvent``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.kernel import (
+    AgeAssessor,
+    AgeCategory,
+    Code,
+    DomainEvent,
+    OrganisationId,
+    RecordId,
+    Role,
+)
 from domain.reintegration_vocabulary import (
     ClosureReason,
     ContactChannel,
@@ -38,20 +46,10 @@ from domain.reintegration_vocabulary import (
     ServiceKind,
     ServiceStatus,
 )
-from domain.vocabulary import AgeAssessor, AgeCategory, Code, OrganisationId, RecordId, Role
 
 
-class _ReintegrationEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    TYPE: ClassVar[str]  # the stored type name, the ``type`` literal: refer to events by it
-    schema_version: ClassVar[int] = 1
-    owner: ClassVar[Role]
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        cls.TYPE = cls.model_fields["type"].default
+class ReintegrationEvent(DomainEvent):
+    """The base of the follow-up's events."""
 
 
 class ScheduledCheckIn(BaseModel):
@@ -106,7 +104,7 @@ class SustainabilityIndicators(BaseModel):
 # --- system: the programme started, tasks, schedules, escalations -----------------------
 
 
-class ReintegrationStarted(_ReintegrationEvent):
+class ReintegrationStarted(ReintegrationEvent):
     type: Literal["reintegration.started"] = "reintegration.started"
     owner: ClassVar[Role] = Role.SYSTEM
     arrived_at: datetime
@@ -114,7 +112,7 @@ class ReintegrationStarted(_ReintegrationEvent):
     instalments: tuple[InstalmentPlanned, ...]
 
 
-class ReintegrationTaskOpened(_ReintegrationEvent):
+class ReintegrationTaskOpened(ReintegrationEvent):
     type: Literal["reintegration.task_opened"] = "reintegration.task_opened"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -142,7 +140,7 @@ class ReintegrationTaskOpened(_ReintegrationEvent):
         return self
 
 
-class ReintegrationTaskOverdue(_ReintegrationEvent):
+class ReintegrationTaskOverdue(ReintegrationEvent):
     type: Literal["reintegration.task_overdue"] = "reintegration.task_overdue"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -150,7 +148,7 @@ class ReintegrationTaskOverdue(_ReintegrationEvent):
     due_at: datetime
 
 
-class ReintegrationTaskCancelled(_ReintegrationEvent):
+class ReintegrationTaskCancelled(ReintegrationEvent):
     type: Literal["reintegration.task_cancelled"] = "reintegration.task_cancelled"
     owner: ClassVar[Role] = Role.SYSTEM
     task_id: UUID
@@ -158,7 +156,7 @@ class ReintegrationTaskCancelled(_ReintegrationEvent):
     reason: ReintegrationTaskCancelReason
 
 
-class PaymentRetryScheduled(_ReintegrationEvent):
+class PaymentRetryScheduled(ReintegrationEvent):
     type: Literal["reintegration.payment_retry_scheduled"] = (
         "reintegration.payment_retry_scheduled")
     owner: ClassVar[Role] = Role.SYSTEM
@@ -167,14 +165,14 @@ class PaymentRetryScheduled(_ReintegrationEvent):
     not_before: datetime
 
 
-class GrantInstalmentCancelled(_ReintegrationEvent):
+class GrantInstalmentCancelled(ReintegrationEvent):
     type: Literal["reintegration.grant_cancelled"] = "reintegration.grant_cancelled"
     owner: ClassVar[Role] = Role.SYSTEM
     instalment: int = Field(ge=1)
     reason: InstalmentCancelReason
 
 
-class ReintegrationEscalated(_ReintegrationEvent):
+class ReintegrationEscalated(ReintegrationEvent):
     type: Literal["reintegration.escalated"] = "reintegration.escalated"
     owner: ClassVar[Role] = Role.SYSTEM
     reason: ReintegrationEscalationReason
@@ -182,13 +180,13 @@ class ReintegrationEscalated(_ReintegrationEvent):
     instalment: int | None = Field(default=None, ge=1)
 
 
-class ContactLost(_ReintegrationEvent):
+class ContactLost(ReintegrationEvent):
     type: Literal["reintegration.contact_lost"] = "reintegration.contact_lost"
     owner: ClassVar[Role] = Role.SYSTEM
     consecutive_misses: int = Field(ge=1)
 
 
-class ContactRestored(_ReintegrationEvent):
+class ContactRestored(ReintegrationEvent):
     """A successful contact after contact was lost: the schedule resumes. Check-ins whose
     dates passed meanwhile are skipped, except the latest, which opens now."""
 
@@ -200,7 +198,7 @@ class ContactRestored(_ReintegrationEvent):
 # --- receiving mission ------------------------------------------------------------------
 
 
-class NeedsAssessed(_ReintegrationEvent):
+class NeedsAssessed(ReintegrationEvent):
     type: Literal["reintegration.needs_assessed"] = "reintegration.needs_assessed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -208,7 +206,7 @@ class NeedsAssessed(_ReintegrationEvent):
     needs: tuple[ServiceKind, ...] = Field(max_length=len(ServiceKind))
 
 
-class PlanAgreed(_ReintegrationEvent):
+class PlanAgreed(ReintegrationEvent):
     type: Literal["reintegration.plan_agreed"] = "reintegration.plan_agreed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -216,7 +214,7 @@ class PlanAgreed(_ReintegrationEvent):
     plan_record_id: RecordId | None = None
 
 
-class PlanDeclined(_ReintegrationEvent):
+class PlanDeclined(ReintegrationEvent):
     """She declined the whole plan: recorded, not penalised (follow-up and grant go on)."""
 
     type: Literal["reintegration.plan_declined"] = "reintegration.plan_declined"
@@ -224,7 +222,7 @@ class PlanDeclined(_ReintegrationEvent):
     task_id: UUID
 
 
-class PlanChanged(_ReintegrationEvent):
+class PlanChanged(ReintegrationEvent):
     """Lines added or changed mid-flight (each with its new values)."""
 
     type: Literal["reintegration.plan_changed"] = "reintegration.plan_changed"
@@ -232,7 +230,7 @@ class PlanChanged(_ReintegrationEvent):
     lines: tuple[ServiceLine, ...] = Field(min_length=1, max_length=50)
 
 
-class CheckInScheduleChanged(_ReintegrationEvent):
+class CheckInScheduleChanged(ReintegrationEvent):
     """The remaining check-ins, rescheduled (numbers continue after those already held)."""
 
     type: Literal["reintegration.check_in_schedule_changed"] = (
@@ -241,7 +239,7 @@ class CheckInScheduleChanged(_ReintegrationEvent):
     check_ins: tuple[ScheduledCheckIn, ...] = Field(min_length=1, max_length=24)
 
 
-class GrantInstalmentPaid(_ReintegrationEvent):
+class GrantInstalmentPaid(ReintegrationEvent):
     type: Literal["reintegration.grant_paid"] = "reintegration.grant_paid"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -253,7 +251,7 @@ class GrantInstalmentPaid(_ReintegrationEvent):
     receipt_record_id: RecordId | None = None
 
 
-class GrantPaymentFailed(_ReintegrationEvent):
+class GrantPaymentFailed(ReintegrationEvent):
     type: Literal["reintegration.grant_payment_failed"] = "reintegration.grant_payment_failed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -262,7 +260,7 @@ class GrantPaymentFailed(_ReintegrationEvent):
     failure: PaymentFailure
 
 
-class PaymentReviewed(_ReintegrationEvent):
+class PaymentReviewed(ReintegrationEvent):
     type: Literal["reintegration.payment_reviewed"] = "reintegration.payment_reviewed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -270,7 +268,7 @@ class PaymentReviewed(_ReintegrationEvent):
     resolution: PaymentReviewResolution
 
 
-class CheckInReached(_ReintegrationEvent):
+class CheckInReached(ReintegrationEvent):
     type: Literal["reintegration.check_in_reached"] = "reintegration.check_in_reached"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -279,7 +277,7 @@ class CheckInReached(_ReintegrationEvent):
     wellbeing_record_id: RecordId | None = None  # the notes, in the vault
 
 
-class CheckInNotReached(_ReintegrationEvent):
+class CheckInNotReached(ReintegrationEvent):
     type: Literal["reintegration.check_in_not_reached"] = "reintegration.check_in_not_reached"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -287,7 +285,7 @@ class CheckInNotReached(_ReintegrationEvent):
     reason: NotReachedReason
 
 
-class TracingCompleted(_ReintegrationEvent):
+class TracingCompleted(ReintegrationEvent):
     type: Literal["reintegration.tracing_completed"] = "reintegration.tracing_completed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     task_id: UUID
@@ -297,14 +295,14 @@ class TracingCompleted(_ReintegrationEvent):
     next_tracing_at: datetime | None = None  # not located: when tracing tries again
 
 
-class RiskRecorded(_ReintegrationEvent):
+class RiskRecorded(ReintegrationEvent):
     type: Literal["reintegration.risk_recorded"] = "reintegration.risk_recorded"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     indicator: RiskIndicator
     report_record_id: RecordId | None = None
 
 
-class SustainabilityAssessed(_ReintegrationEvent):
+class SustainabilityAssessed(ReintegrationEvent):
     """Scores 0–1 computed in domain/ from the indicators (``sustainability_scores``)."""
 
     type: Literal["reintegration.sustainability_assessed"] = (
@@ -317,7 +315,7 @@ class SustainabilityAssessed(_ReintegrationEvent):
     psychosocial: float = Field(ge=0, le=1)
 
 
-class OptedOut(_ReintegrationEvent):
+class OptedOut(ReintegrationEvent):
     """She wants no more follow-up: no further task or payment."""
 
     type: Literal["reintegration.opted_out"] = "reintegration.opted_out"
@@ -325,7 +323,7 @@ class OptedOut(_ReintegrationEvent):
     form_record_id: RecordId | None = None
 
 
-class ReintegrationClosed(_ReintegrationEvent):
+class ReintegrationClosed(ReintegrationEvent):
     type: Literal["reintegration.closed"] = "reintegration.closed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     reason: ClosureReason
@@ -349,7 +347,7 @@ class RestoredInstalment(BaseModel):
     check_in: int | None = Field(default=None, ge=1)
 
 
-class ReintegrationReopened(_ReintegrationEvent):
+class ReintegrationReopened(ReintegrationEvent):
     """A closed case reopened within its window (decision 0041). ``owed`` records the
     receiving mission's decision about what the closure cancelled: restored (the default)
     or kept cancelled, with its reason. ``owed`` is None only in events recorded before
@@ -379,7 +377,7 @@ class ReintegrationReopened(_ReintegrationEvent):
         return self
 
 
-class AgeAssessedInFollowUp(_ReintegrationEvent):
+class AgeAssessedInFollowUp(ReintegrationEvent):
     """An age assessment after the handoff: she is followed up as a child from now on."""
 
     type: Literal["reintegration.age_assessed"] = "reintegration.age_assessed"
@@ -390,7 +388,7 @@ class AgeAssessedInFollowUp(_ReintegrationEvent):
     evidence_record_id: RecordId
 
 
-REINTEGRATION_EVENTS: tuple[type[_ReintegrationEvent], ...] = (
+REINTEGRATION_EVENTS: tuple[type[ReintegrationEvent], ...] = (
     AgeAssessedInFollowUp,
     ReintegrationStarted,
     ReintegrationTaskOpened,

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.config import ReintegrationConfig
+from domain.kernel import ActorId, CaseId, Code, CountryCode, OrganisationId, RecordId
 from domain.reintegration_events import ServiceLine, SustainabilityIndicators
 from domain.reintegration_vocabulary import (
     CheckinStatus,
@@ -33,7 +34,6 @@ from domain.reintegration_vocabulary import (
     RiskIndicator,
     ServiceKind,
 )
-from domain.vocabulary import ActorId, CaseId, Code, CountryCode, OrganisationId, RecordId
 
 
 class _Message(BaseModel):

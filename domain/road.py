@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain import events as ev
-from domain.policies import Refusal, witness_departure_refusal
-from domain.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact, Role, Stage
+from domain.kernel import Refusal, Role
+from domain.policies import witness_departure_refusal
+from domain.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact, Stage
 
 if TYPE_CHECKING:
     from domain.case import CaseState, RecordFact
@@ -67,7 +68,7 @@ def road_stage(state: CaseState) -> Stage | None:
     return None
 
 
-def decide_fact(state: CaseState, command: RecordFact) -> list[ev._Event] | Refusal:
+def decide_fact(state: CaseState, command: RecordFact) -> list[ev.JourneyEvent] | Refusal:
     fact = command.fact
     if fact not in _REPORTED_BY.get(command.reporter, frozenset()):
         return Refusal(f"the {command.reporter.value.replace('_', ' ')} does not report "

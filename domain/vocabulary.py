@@ -1,9 +1,9 @@
-"""Controlled vocabularies and constrained identifier types.
+"""The journey's controlled vocabularies and constrained identifier types.
 
-Values are codes, never free text: ISO 3166-1 alpha-2 countries, ISO 639 languages,
-HTCDS picklist terms where the Human Trafficking Case Data Standard has one, and
-opaque identifiers (organisation ids, vault record ids, actor ids) whose patterns
-cannot hold a name, an address or an e-mail address.
+Values are codes, never free text: ISO 639 languages, HTCDS picklist terms where the
+Human Trafficking Case Data Standard has one, booking references and entry points whose
+patterns cannot hold a name. The types both aggregates use (countries, organisation,
+record and actor ids, roles, age bands) are in ``domain.kernel``.
 """
 
 from __future__ import annotations
@@ -11,50 +11,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
 
-# ISO 3166-1 alpha-2, plus XK (Kosovo: a user-assigned code used by the EU, IOM and the
-# Western Balkan missions this system serves).
-ISO_3166_ALPHA_2 = frozenset(
-    """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
-    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
-    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
-    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
-    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
-    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
-    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
-    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
-    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
-    """.split()
-)
-
-
-def _known_country(code: str) -> str:
-    if code not in ISO_3166_ALPHA_2:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
-    return code
-
-
-CountryCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_known_country)
-]
-"""ISO 3166-1 alpha-2, upper case (``MD``, ``RS``, ``XK``)."""
+from domain.kernel import Role
 
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
 """ISO 639-1 (``ro``) or ISO 639-2/3 (``rum``, ``rom``) language code, lower case."""
 
-OrganisationId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
-"""Slug of a mission or partner organisation (``iom-belgrade``), never a person."""
-
-ActorId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_:.-]{0,63}$")]
-"""Opaque id of a staff account (``u-4821``) or ``system:<component>``; no ``@``, no spaces."""
-
-RecordId = Annotated[str, StringConstraints(pattern=r"^rec_[A-Za-z0-9]{8,64}$")]
-"""Opaque id of a record in the person vault (interview, consent form, assessment)."""
-
-CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{5,63}$")]
-"""Random case id; the workflow id is ``return-<case id>``."""
 
 BookingRef = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9-]{4,32}$")]
 """Carrier / provider booking reference (PNR-like), never a passenger name."""
@@ -67,22 +30,8 @@ HandoffCode = Annotated[str, StringConstraints(pattern=r"^[A-HJ-NP-Z2-9]{8}$")]
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
-Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.:-]{1,64}$")]
-"""A machine code (stage, outcome, event type, blocked-on value), never prose."""
 
 FormVersion = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.-]{1,16}$")]
-
-SYSTEM_ORGANISATION = "homeward"
-"""Author organisation of events the system itself owns (tasks, escalations, outcomes)."""
-
-WORKFLOW_ACTOR = "system:workflow"
-
-
-class Role(StrEnum):
-    SENDING_MISSION = "sending_mission"
-    RECEIVING_MISSION = "receiving_mission"
-    PARTNER = "partner"
-    SYSTEM = "system"
 
 
 class ReferralSource(StrEnum):
@@ -108,18 +57,6 @@ class RiskLevel(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
-
-
-class AgeCategory(StrEnum):
-    """An age band, never a birth date. Unknown or disputed age is treated as a minor."""
-
-    UNDER_12 = "under_12"
-    AGE_12_TO_17 = "12_17"
-    AGE_18_TO_24 = "18_24"
-    AGE_25_TO_34 = "25_34"
-    AGE_35_PLUS = "35_plus"
-    UNKNOWN = "unknown"
-    DISPUTED = "disputed"
 
 
 class TraffickingStatus(StrEnum):
@@ -259,15 +196,6 @@ class RoadFact(StrEnum):
 
 DID_NOT_ARRIVE = frozenset({RoadFact.DID_NOT_BOARD, RoadFact.MISSING_IN_TRANSIT,
                             RoadFact.NOT_MET_AT_ARRIVAL})
-
-
-class AgeAssessor(StrEnum):
-    """Who assessed her age (§6.5.3: girls are often told to say they are adults)."""
-
-    POLICE = "police"
-    SOCIAL_WELFARE_CENTRE = "social_welfare_centre"
-    MEDICAL_ASSESSMENT = "medical_assessment"
-    COURT = "court"
 
 
 class TracingFinding(StrEnum):

@@ -25,8 +25,7 @@ from domain import catalogue
 from domain import events as ev
 from domain import outside_events as out
 from domain import reintegration_events as rev
-from domain.policies import treated_as_minor
-from domain.vocabulary import AgeCategory
+from domain.kernel import AgeCategory, treated_as_minor
 from store.events import StoredEvent
 from store.projections import catalogued
 

@@ -32,12 +32,7 @@ from domain.reintegration_vocabulary import (
     ServiceKind,
     ServiceStatus,
 )
-from domain.vocabulary import (
-    LegFailure,
-    ReferralSource,
-    RiskLevel,
-    TaskKind,
-)
+from domain.vocabulary import LegFailure, ReferralSource, RiskLevel, TaskKind
 from store.event_store import EventStore
 from workers import parties
 from workers.parties import FollowUpParties, Parties, Stuck

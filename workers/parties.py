@@ -27,9 +27,9 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from domain import messages as msg
 from domain import reintegration_messages as rm
+from domain.kernel import AgeCategory
 from domain.reintegration_vocabulary import ReintegrationTaskKind
 from domain.vocabulary import (
-    AgeCategory,
     IdentificationMethod,
     LegFailure,
     Placement,

@@ -19,9 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from domain import case as c
     from domain import messages as msg
     from domain.config import JourneyConfig
+    from domain.kernel import WORKFLOW_ACTOR
     from domain.policies import border_hold_steps
     from domain.vocabulary import (
-        WORKFLOW_ACTOR,
         EscalationReason,
         FactSource,
         LegFailure,

@@ -31,8 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import messages as msg
     from domain import reintegration as r
     from domain import reintegration_messages as rmsg
-    from domain.policies import Refusal
-    from domain.vocabulary import WORKFLOW_ACTOR, Role
+    from domain.kernel import WORKFLOW_ACTOR, Refusal, Role
     from workflows import search_attributes as sa
     from workflows.recording import Recorder, Refused, refuse_if
 

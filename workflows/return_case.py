@@ -30,19 +30,17 @@ with workflow.unsafe.imports_passed_through():
         REINTEGRATION_WORKFLOW_TYPE,
         reintegration_workflow_id_for,
     )
+    from domain.kernel import WORKFLOW_ACTOR, Refusal, Role, treated_as_minor
     from domain.policies import (
-        Refusal,
         border_hold_steps,
         handoff_code_from,
         handoff_code_hash,
         required_escorts,
-        treated_as_minor,
     )
     from domain.reintegration_messages import ReintegrationInput
     from domain.road import expected_facts, road_stage
     from domain.vocabulary import (
         DID_NOT_ARRIVE,
-        WORKFLOW_ACTOR,
         Determination,
         EscalationReason,
         EscalationResolution,
@@ -54,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ReturnOption,
         RoadFact,
-        Role,
         RouteKind,
         Stage,
         TaskCancelReason,
@@ -326,7 +323,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                                    assessment.evidence_record_id)],
             author_org=assessment.organisation_id, actor=assessment.actor_id,
             refusal_raises=True), even_after_withdrawal=True)
-        follow_up: list[ev._Event] = []
+        follow_up: list[ev.JourneyEvent] = []
         if self._state.minor != was_minor:
             workflow.upsert_search_attributes([sa.MINOR.value_set(self._state.minor)])
             follow_up = await self._after_age_change()
@@ -474,7 +471,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                                       or not self._state.minor)
         self._set_blocked(None)
 
-    async def _open_guardian_task(self) -> list[ev._Event]:
+    async def _open_guardian_task(self) -> list[ev.JourneyEvent]:
         """The guardian appointment task, unless one is open (checked under the append lock:
         the journey and an age assessment may both ask at once)."""
         kind = TaskKind.GUARDIAN_APPOINTMENT
@@ -556,10 +553,10 @@ class ReturnCaseWorkflow(SignalledRoad):
                 raise
             # An assessment found her an adult: her guardian and best-interest tasks ended.
 
-    async def _after_age_change(self) -> list[ev._Event]:
+    async def _after_age_change(self) -> list[ev.JourneyEvent]:
         """An assessment changed whether she is treated as a child."""
         s = self._state
-        done: list[ev._Event] = []
+        done: list[ev.JourneyEvent] = []
         if not s.minor:  # a disputed age resolved as adult: the child's tasks end
             for task in list(s.open_tasks.values()):
                 if task.kind in (TaskKind.GUARDIAN_APPOINTMENT,
@@ -1038,7 +1035,7 @@ class ReturnCaseWorkflow(SignalledRoad):
 
     async def _apply(self, commands: Sequence[c.Command], *, fact: msg.JourneyFact | None = None,
                      if_allowed: bool = False, safety: bool = False,
-                     only_if: Callable[[], bool] | None = None) -> list[ev._Event]:
+                     only_if: Callable[[], bool] | None = None) -> list[ev.JourneyEvent]:
         author = (fact.organisation_id, fact.actor_id) if fact else (None, WORKFLOW_ACTOR)
         return await self._op(lambda: self._apply_now(
             commands, author_org=author[0], actor=author[1], if_allowed=if_allowed,
@@ -1074,7 +1071,7 @@ class ReturnCaseWorkflow(SignalledRoad):
     async def _apply_now(self, commands: Sequence[c.Command], *, author_org: str | None = None,
                          actor: str = WORKFLOW_ACTOR, refusal_raises: bool = False,
                          if_allowed: bool = False,
-                         only_if: Callable[[], bool] | None = None) -> list[ev._Event]:
+                         only_if: Callable[[], bool] | None = None) -> list[ev.JourneyEvent]:
         """decide → append (one activity, idempotent by event id) → evolve."""
         async with self._lock:
             if only_if is not None and not only_if():
@@ -1084,10 +1081,10 @@ class ReturnCaseWorkflow(SignalledRoad):
 
     async def _record(self, commands: Sequence[c.Command], *, author_org: str | None = None,
                       actor: str = WORKFLOW_ACTOR, refusal_raises: bool = False,
-                      if_allowed: bool = False) -> list[ev._Event]:
+                      if_allowed: bool = False) -> list[ev.JourneyEvent]:
         """``_apply_now`` with the append lock already held."""
         state = self._state
-        decided: list[ev._Event] = []
+        decided: list[ev.JourneyEvent] = []
         for command in commands:
             decision = c.decide(state, command)
             if isinstance(decision, Refusal):

@@ -35,16 +35,14 @@ from api.service.referrals import ReferralIn
 from api.timeline import render, visible
 from domain import boundary as wf
 from domain import messages as msg
+from domain.kernel import AgeAssessor, AgeCategory, RecordId
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     ChildPresence,
     ConsentChange,
     DecidedBy,
     FormVersion,
     LanguageCode,
     LegFailure,
-    RecordId,
     RepeatInterviewReason,
     ReturnOption,
     RoadFact,

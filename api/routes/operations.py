@@ -29,8 +29,8 @@ from api.deps import (
 from api.errors import ApiError
 from domain import events as ev
 from domain.boundary import workflow_id_for
+from domain.kernel import AgeCategory
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
-from domain.vocabulary import AgeCategory
 
 router = APIRouter(tags=["operations"])
 

@@ -13,8 +13,8 @@ from api.access import IDENTITY_GROUPS, Action, shareable
 from api.deps import Caller, CaseIdPath, authorise_case, case_service, facts_for, services
 from api.errors import ApiError
 from api.references import check_references
+from domain.kernel import OrganisationId, RecordId
 from domain.outside_events import SharingGranted, SharingRevoked
-from domain.vocabulary import OrganisationId, RecordId
 from store.vault import (
     ErasedPerson,
     FieldGroup,

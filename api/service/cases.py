@@ -20,8 +20,8 @@ from domain import events as ev
 from domain import messages as msg
 from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
+from domain.kernel import Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
-from domain.policies import Refusal, treated_as_minor
 from domain.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from store.accounts import Principal
 from store.event_store import EventStore

@@ -20,16 +20,8 @@ from api.service.calls import first_error, temporal_call
 from domain import boundary as wf
 from domain import messages as msg
 from domain.config import JourneyConfig, ReintegrationConfig
-from domain.vocabulary import (
-    AgeCategory,
-    CountryCode,
-    LegFailure,
-    OrganisationId,
-    Placement,
-    ReferralSource,
-    RiskLevel,
-    TravelAdapter,
-)
+from domain.kernel import AgeCategory, CountryCode, OrganisationId
+from domain.vocabulary import LegFailure, Placement, ReferralSource, RiskLevel, TravelAdapter
 from store.accounts import Accounts, OrgKind, Principal
 from store.event_store import EventStore
 from store.events import StoredEvent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain import boundary as wf
-from domain.policies import Refusal
+from domain.kernel import Refusal
 from workflows import ReintegrationWorkflow, ReturnCaseWorkflow
 from workflows.recording import Refused
 

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.references import Reference, RefKind, reference_fields, references
 from api.routes import cases
 from api.routes.tasks import CompletionIn
-from domain.vocabulary import OrganisationId, RecordId
+from domain.kernel import OrganisationId, RecordId
 from store.event_store import EventStore
 from store.keys import Key, Keyring
 from store.vault import NoteKind, PersonRecord, PersonVault, note_id_of, record_id_of

@@ -14,10 +14,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
-from domain.policies import treated_as_minor
+from domain.kernel import AgeAssessor, AgeCategory, treated_as_minor
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     ChildPresence,
     ConsentChange,
     DecidedBy,

@@ -33,7 +33,7 @@ def envelope(event, org: str, actor: str = "system:workflow") -> msg.EventEnvelo
                              actor=actor, event=event)
 
 
-def referral(case_id: str) -> ev._Event:
+def referral(case_id: str) -> ev.JourneyEvent:
     [event] = c.decide(c.CaseState(case_id=case_id), c.RegisterReferral(case_input(
         case_id=case_id)))
     return event

@@ -33,8 +33,8 @@ from temporalio.service import RPCError
 
 from domain import messages as msg
 from domain.config import JourneyConfig
+from domain.kernel import AgeCategory
 from domain.vocabulary import (
-    AgeCategory,
     ChildPresence,
     DecidedBy,
     Determination,

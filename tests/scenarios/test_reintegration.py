@@ -1039,7 +1039,7 @@ async def test_an_age_assessment_after_the_handoff_makes_her_follow_up_a_childs(
     workflow_env, worker, task_queue, store
 ):
     from domain import messages as msg
-    from domain.vocabulary import AgeAssessor, AgeCategory
+    from domain.kernel import AgeAssessor, AgeCategory
 
     f = await start(workflow_env, task_queue, store)
     await f.until(lambda v: v.state.started, "the follow-up to start")
@@ -1082,7 +1082,7 @@ async def test_a_minors_follow_up_is_a_childs_from_its_start_to_its_closure(
     moment until it closes, one assessment finding an adult does not lift it, and she has
     the whole programme (grant, check-ins) like anyone returned."""
     from domain import messages as msg
-    from domain.vocabulary import AgeAssessor, AgeCategory
+    from domain.kernel import AgeAssessor, AgeCategory
 
     f = await start(workflow_env, task_queue, store, minor=True,
                     pre_departure_instalment_paid=True)

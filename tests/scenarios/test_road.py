@@ -38,9 +38,8 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from domain import messages as msg
+from domain.kernel import AgeAssessor, AgeCategory
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     Determination,
     LegFailure,
     RiskLevel,

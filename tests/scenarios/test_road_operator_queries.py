@@ -26,7 +26,8 @@ from activities import build_activities
 from activities.travel import SimulatedTravelProvider
 from domain import messages as msg
 from domain.config import JourneyConfig
-from domain.vocabulary import AgeCategory, LegFailure, TaskKind, TracingFinding
+from domain.kernel import AgeCategory
+from domain.vocabulary import LegFailure, TaskKind, TracingFinding
 from store.event_store import EventStore
 from workflows import WORKFLOWS
 from workflows import search_attributes as sa

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 
 from domain import messages as msg
+from domain.kernel import AgeCategory
 from domain.vocabulary import (
-    AgeCategory,
     LegFailure,
     RiskLevel,
     RoadFact,

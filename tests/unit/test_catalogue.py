@@ -16,14 +16,13 @@ import pytest
 from api import access, timeline
 from domain import catalogue, lifecycle
 from domain.catalogue import CATALOGUE, authors_of, owner_of, parse_event, payload_of, writer_of
+from domain.kernel import AgeCategory, Role, treated_as_minor
 from domain.outside_events import (
     Operations,
     OperatorTaskReassigned,
     SharingRevoked,
     Writer,
 )
-from domain.policies import treated_as_minor
-from domain.vocabulary import AgeCategory, Role
 from store import projections, read_models, vault
 from store.events import Causation, StoredEvent
 

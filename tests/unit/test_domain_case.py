@@ -11,10 +11,9 @@ import pytest
 from domain import case as c
 from domain import events as ev
 from domain import messages as msg
-from domain.policies import Refusal, handoff_code_hash
+from domain.kernel import AgeAssessor, AgeCategory, Refusal
+from domain.policies import handoff_code_hash
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     ChildPresence,
     ConsentChange,
     DecidedBy,

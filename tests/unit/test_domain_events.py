@@ -21,8 +21,8 @@ from domain.catalogue import (
     payload_of,
 )
 from domain.events import Event
+from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations
-from domain.vocabulary import AgeCategory, Role
 
 REFERRAL_V2 = {
     "source": "police_raid",

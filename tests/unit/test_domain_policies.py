@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.config import JourneyConfig
+from domain.kernel import AgeCategory, treated_as_minor
 from domain.policies import (
     consent_refusal,
     earliest_witness_departure,
@@ -17,10 +18,9 @@ from domain.policies import (
     reflection_minimum_days,
     reflection_period_refusal,
     required_escorts,
-    treated_as_minor,
     witness_departure_refusal,
 )
-from domain.vocabulary import AgeCategory, EscortKind, EscortScope, IdentificationMethod, RiskLevel
+from domain.vocabulary import EscortKind, EscortScope, IdentificationMethod, RiskLevel
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

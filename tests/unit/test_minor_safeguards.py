@@ -12,10 +12,8 @@ import pytest
 from domain import case as c
 from domain import events as ev
 from domain import messages as msg
-from domain.policies import Refusal
+from domain.kernel import AgeAssessor, AgeCategory, Refusal
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     ChildPresence,
     ConsentChange,
     DecidedBy,
@@ -43,7 +41,7 @@ def registered(age: AgeCategory, *, guardian_takes_part: bool = True) -> c.CaseS
     return c.fold(c.CaseState(case_id="case-0001"), decision)
 
 
-def complete(state: c.CaseState, result) -> c.Decision | tuple[c.CaseState, list[ev._Event]]:
+def complete(state: c.CaseState, result) -> c.Decision | tuple[c.CaseState, list[ev.JourneyEvent]]:
     """Open a task for the result's kind and complete it: the refusal, or the new state and
     the events recorded."""
     task_id = uuid.uuid4()
@@ -58,7 +56,7 @@ def complete(state: c.CaseState, result) -> c.Decision | tuple[c.CaseState, list
     return c.fold(state, decision), decision
 
 
-def done(state: c.CaseState, result) -> tuple[c.CaseState, list[ev._Event]]:
+def done(state: c.CaseState, result) -> tuple[c.CaseState, list[ev.JourneyEvent]]:
     outcome = complete(state, result)
     assert not isinstance(outcome, Refusal), outcome
     return outcome

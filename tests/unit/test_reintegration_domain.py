@@ -14,7 +14,7 @@ from domain import reintegration_events as rev
 from domain import reintegration_messages as rm
 from domain.config import GrantInstalmentSpec, ReintegrationConfig
 from domain.events import EVENT_CLASSES, may_author, parse_event, payload_of
-from domain.policies import Refusal
+from domain.kernel import Refusal, Role
 from domain.reintegration_vocabulary import (
     CheckinStatus,
     ClosureReason,
@@ -33,7 +33,6 @@ from domain.reintegration_vocabulary import (
     ServiceKind,
     ServiceStatus,
 )
-from domain.vocabulary import Role
 
 K = ReintegrationTaskKind
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)

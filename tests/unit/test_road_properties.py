@@ -31,11 +31,9 @@ from test_domain_case import NOW, booking, ready_to_book, rec
 from domain import case as c
 from domain import events as ev
 from domain import messages as msg
-from domain.policies import Refusal
+from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role
 from domain.road import expected_facts
 from domain.vocabulary import (
-    AgeAssessor,
-    AgeCategory,
     ConsentChange,
     EscortKind,
     EscortReleaseReason,
@@ -44,7 +42,6 @@ from domain.vocabulary import (
     Outcome,
     RiskLevel,
     RoadFact,
-    Role,
     SafeHandover,
     SafePlace,
     TaskKind,
@@ -89,13 +86,13 @@ class Road:
         self.clock = NOW + timedelta(days=2)
         self.bookings = 0
 
-    def decide(self, command) -> list[ev._Event] | Refusal:
+    def decide(self, command) -> list[ev.JourneyEvent] | Refusal:
         decision = c.decide(self.state, command)  # must never raise
         if not isinstance(decision, Refusal):
             self.state = c.fold(self.state, decision)
         return decision
 
-    def complete(self, kind: TaskKind, result) -> list[ev._Event] | Refusal:
+    def complete(self, kind: TaskKind, result) -> list[ev.JourneyEvent] | Refusal:
         task = next((t for t in self.state.open_tasks.values() if t.kind is kind), None)
         if task is None:
             return Refusal("no such task open")
