@@ -23,8 +23,8 @@ from enum import StrEnum
 from domain import catalogue
 from domain import events as ev
 from domain import outside_events as out
-from domain import reintegration_events as rev
 from domain.kernel import AgeCategory, treated_as_minor
+from domain.reintegration import events as rev
 from store.accounts import OrgKind, Principal, UserRole
 from store.events import StoredEvent
 from store.projections import catalogued

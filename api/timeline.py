@@ -12,7 +12,7 @@ from api.access import OPERATIONS_TIMELINE_EXCLUDES, RECEIVING_TIMELINE_EXCLUDES
 from domain import catalogue
 from domain import events as ev
 from domain import outside_events as out
-from domain import reintegration_events as rev
+from domain.reintegration import events as rev
 from store.events import StoredEvent
 from store.projections import catalogued
 

@@ -4,7 +4,7 @@ Three writers append to a case's stream, and their events are all here, as pydan
 models with a ``type`` literal (``Model.TYPE``), a schema version and an owning role:
 
 - the workflows: the journey (``domain.events``) and the follow-up
-  (``domain.reintegration_events``); ``domain.events.Event`` is their union, the one the
+  (``domain.reintegration.events``); ``domain.events.Event`` is their union, the one the
   workflows' messages carry;
 - the API (identity sharing, operator actions) and the person vault (identity recorded,
   read, erased): ``domain.outside_events``.
@@ -26,9 +26,9 @@ from pydantic import BaseModel, Field
 
 from domain import events as journey
 from domain import outside_events as outside
-from domain import reintegration_events as follow_up
 from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations, Writer
+from domain.reintegration import events as follow_up
 
 WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = journey.WORKFLOW_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS

@@ -28,7 +28,7 @@ from domain.kernel import (
     RecordId,
     Role,
 )
-from domain.reintegration_events import REINTEGRATION_EVENTS
+from domain.reintegration.events import REINTEGRATION_EVENTS
 from domain.vocabulary import (
     BookingRef,
     ChildPresence,
@@ -593,7 +593,7 @@ Event = Annotated[
         AlternativePathwayOutcome,
         ReturnStoppedOutcome,
         MissingOutcome,
-        *REINTEGRATION_EVENTS,  # domain/reintegration_events.py
+        *REINTEGRATION_EVENTS,  # domain/reintegration/events.py
     ],
     Field(discriminator="type"),
 ]

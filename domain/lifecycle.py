@@ -12,7 +12,7 @@ from datetime import datetime
 
 from domain.catalogue import FOLLOW_UP_TYPES, OUTCOME_TYPES
 from domain.events import ReferralRegistered
-from domain.reintegration_events import ReintegrationClosed
+from domain.reintegration.events import ReintegrationClosed
 
 # Types the catalogue does not hold match none of these: they neither open nor close a case.
 

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.config import JourneyConfig, ReintegrationConfig
+from domain.config import JourneyConfig
 from domain.events import Event
 from domain.kernel import (
     ActorId,
@@ -26,6 +26,7 @@ from domain.kernel import (
     OrganisationId,
     RecordId,
 )
+from domain.reintegration.config import ReintegrationConfig
 from domain.vocabulary import (
     BookingRef,
     ChildPresence,

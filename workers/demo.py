@@ -19,11 +19,12 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from domain import messages as msg
-from domain import reintegration_messages as rm
 from domain.boundary import reintegration_workflow_id_for, workflow_id_for
-from domain.config import DEFAULT_TASK_DUE, JourneyConfig, ReintegrationConfig
-from domain.reintegration_events import ServiceLine, SustainabilityIndicators
-from domain.reintegration_vocabulary import (
+from domain.config import DEFAULT_TASK_DUE, JourneyConfig
+from domain.reintegration import messages as rm
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.events import ServiceLine, SustainabilityIndicators
+from domain.reintegration.vocabulary import (
     ContactChannel,
     Level,
     NotReachedReason,

@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from domain import messages as msg
-from domain import reintegration_messages as rm
 from domain.kernel import AgeCategory
-from domain.reintegration_vocabulary import ReintegrationTaskKind
+from domain.reintegration import messages as rm
+from domain.reintegration.vocabulary import ReintegrationTaskKind
 from domain.vocabulary import (
     IdentificationMethod,
     LegFailure,

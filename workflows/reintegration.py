@@ -3,7 +3,7 @@ receiving mission (§5.5).
 
 A child of ``ReturnCaseWorkflow`` (id ``reintegration-<case id>``), started at reception
 with non-identifying input. The workflow is a small reactor: it sleeps on a durable timer
-until ``domain.reintegration.next_wake`` (a check-in date, a payment retry, a task due),
+until ``domain.reintegration.decider.next_wake`` (a check-in date, a payment retry, a task due),
 runs the agenda (``next_step``) until there is nothing left to do now, and records every
 decision as events through the ``append_events`` activity. People act through Updates
 whose validators refuse the wrong organisation, an unknown task or a malformed payload
@@ -29,9 +29,9 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from domain import messages as msg
-    from domain import reintegration as r
-    from domain import reintegration_messages as rmsg
     from domain.kernel import WORKFLOW_ACTOR, Refusal, Role
+    from domain.reintegration import decider as r
+    from domain.reintegration import messages as rmsg
     from workflows import search_attributes as sa
     from workflows.recording import Recorder, Refused, refuse_if
 

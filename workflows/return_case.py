@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         handoff_code_hash,
         required_escorts,
     )
-    from domain.reintegration_messages import ReintegrationInput
+    from domain.reintegration.messages import ReintegrationInput
     from domain.road import expected_facts, road_stage
     from domain.vocabulary import (
         DID_NOT_ARRIVE,

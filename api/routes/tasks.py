@@ -24,8 +24,8 @@ from api.errors import ApiError
 from api.references import check_references
 from api.schemas import TaskDone
 from domain import messages as msg
-from domain import reintegration_messages as rm
-from domain.reintegration_vocabulary import ReintegrationTaskKind
+from domain.reintegration import messages as rm
+from domain.reintegration.vocabulary import ReintegrationTaskKind
 from domain.vocabulary import TaskKind
 from store.read_models import TaskRow
 

@@ -18,10 +18,10 @@ from api.service.calls import now, require, temporal_call
 from domain import boundary as wf
 from domain import events as ev
 from domain import messages as msg
-from domain import reintegration_messages as rm
 from domain.case import CaseState, CompleteTask, decide, fold
 from domain.kernel import Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
+from domain.reintegration import messages as rm
 from domain.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from store.accounts import Principal
 from store.event_store import EventStore

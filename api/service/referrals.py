@@ -19,8 +19,9 @@ from api.errors import ApiError
 from api.service.calls import first_error, temporal_call
 from domain import boundary as wf
 from domain import messages as msg
-from domain.config import JourneyConfig, ReintegrationConfig
+from domain.config import JourneyConfig
 from domain.kernel import AgeCategory, CountryCode, OrganisationId
+from domain.reintegration.config import ReintegrationConfig
 from domain.vocabulary import LegFailure, Placement, ReferralSource, RiskLevel, TravelAdapter
 from store.accounts import Accounts, OrgKind, Principal
 from store.event_store import EventStore

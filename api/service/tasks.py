@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.service.cases import CaseService
 from domain import boundary as wf
 from domain import messages as msg
-from domain import reintegration_messages as rm
+from domain.reintegration import messages as rm
 from store.accounts import Principal
 from store.read_models import ReadModels, TaskRow
 

@@ -27,12 +27,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain import case as c
-from domain import reintegration_messages as rm
 from domain.boundary import reintegration_workflow_id_for
-from domain.config import ReintegrationConfig
 from domain.events import payload_of
-from domain.reintegration_events import ServiceLine, SustainabilityIndicators
-from domain.reintegration_vocabulary import (
+from domain.reintegration import messages as rm
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.events import ServiceLine, SustainabilityIndicators
+from domain.reintegration.vocabulary import (
     ClosureReason,
     ContactChannel,
     Level,

@@ -27,10 +27,10 @@ from test_reintegration import (  # noqa: F401 - the autouse clean-up fixture
     start,
 )
 
-from domain import reintegration_messages as rm
-from domain.config import ReintegrationConfig
-from domain.reintegration_events import ServiceLine
-from domain.reintegration_vocabulary import (
+from domain.reintegration import messages as rm
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.events import ServiceLine
+from domain.reintegration.vocabulary import (
     ClosureReason,
     ContactChannel,
     InstalmentStatus,

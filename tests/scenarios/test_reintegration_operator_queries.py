@@ -20,9 +20,9 @@ from test_reintegration import FollowUp, K, failed, not_reached
 
 from activities import build_activities
 from activities.travel import SimulatedTravelProvider
-from domain import reintegration_messages as rm
-from domain.config import ReintegrationConfig
-from domain.reintegration_vocabulary import ClosureReason, RiskIndicator
+from domain.reintegration import messages as rm
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.vocabulary import ClosureReason, RiskIndicator
 from store.event_store import EventStore
 from workflows import WORKFLOWS, ReintegrationWorkflow
 

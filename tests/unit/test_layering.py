@@ -27,13 +27,23 @@ def third_party(roots: set[str]) -> set[str]:
     return {r for r in roots if r not in sys.stdlib_module_names and r != "__future__"}
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "domain").glob("*.py")), ids=lambda p: p.name)
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", modules("domain"), ids=_rel)
 def test_domain_is_pure(path):
+    """domain/ and its aggregates (domain/journey/, domain/reintegration/)."""
     assert third_party(imported_roots(path)) <= {"domain", "pydantic"}
 
 
-def modules(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py"))
+def test_the_kernel_imports_no_aggregate():
+    """The kernel is under both aggregates: it imports nothing else of domain/."""
+    assert imported_roots(ROOT / "domain" / "kernel.py") & {"domain"} == set()
 
 
 @pytest.mark.parametrize("path", modules("workflows"), ids=lambda p: p.name)
@@ -60,4 +70,7 @@ def test_api_and_store_import_no_workflow_module(package):
 def test_the_layering_walk_sees_the_modules():
     """The walk above looks at real files (a moved package must not empty it silently)."""
     assert {p.name for p in modules("workflows")} >= {"return_case.py", "reintegration.py"}
+    assert {_rel(p) for p in modules("domain")} >= {
+        "domain/kernel.py", "domain/catalogue.py",
+        "domain/reintegration/events.py", "domain/reintegration/decider.py"}
     assert len(modules("api")) > 5 and len(modules("store")) > 5

@@ -31,15 +31,18 @@ SAFE_LEAVES = (bool, int, float, uuid.UUID, datetime, timedelta, type(None))
 
 
 def _message_and_event_modules():
-    """domain.messages, domain.events and every later ``domain.*_messages`` / ``*_events``."""
+    """Every ``messages`` and ``events`` module of domain/ and its aggregates
+    (``domain.journey.events``, ``domain.reintegration.messages``, …) and every
+    ``*_messages`` / ``*_events`` module (``domain.outside_events``)."""
     import importlib
     import pkgutil
 
     import domain
 
-    names = [m.name for m in pkgutil.iter_modules(domain.__path__)
-             if m.name in ("messages", "events") or m.name.endswith(("_messages", "_events"))]
-    return [importlib.import_module(f"domain.{name}") for name in sorted(names)]
+    names = [m.name for m in pkgutil.walk_packages(domain.__path__, "domain.")
+             if m.name.rsplit(".", 1)[-1] in ("messages", "events")
+             or m.name.endswith(("_messages", "_events"))]
+    return [importlib.import_module(name) for name in sorted(names)]
 
 
 def temporal_facing_models() -> list[type[BaseModel]]:
@@ -114,7 +117,8 @@ def test_every_message_and_event_is_covered():
     names = {m.__name__ for m in temporal_facing_models()}
     assert {"ReturnCaseInput", "TaskCompletion", "JourneyFact", "ConsentWithdrawal",
             "AppendEventsRequest", "BookingRequest", "CaseView", "ReferralRegistered",
-            "JourneyConfig"} <= names
+            "JourneyConfig", "ReintegrationInput", "ReintegrationStarted",
+            "SharingGranted"} <= names
 
 
 def _field_names(model: type[BaseModel], seen: set[type]) -> set[str]:

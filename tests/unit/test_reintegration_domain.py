@@ -9,13 +9,13 @@ from itertools import count
 import pytest
 from pydantic import ValidationError
 
-from domain import reintegration as r
-from domain import reintegration_events as rev
-from domain import reintegration_messages as rm
-from domain.config import GrantInstalmentSpec, ReintegrationConfig
 from domain.events import EVENT_CLASSES, may_author, parse_event, payload_of
 from domain.kernel import Refusal, Role
-from domain.reintegration_vocabulary import (
+from domain.reintegration import decider as r
+from domain.reintegration import events as rev
+from domain.reintegration import messages as rm
+from domain.reintegration.config import GrantInstalmentSpec, ReintegrationConfig
+from domain.reintegration.vocabulary import (
     CheckinStatus,
     ClosureReason,
     ContactChannel,

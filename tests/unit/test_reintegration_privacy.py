@@ -10,11 +10,13 @@ import pytest
 from pydantic import BaseModel
 from test_privacy_models import problems_of
 
-from domain import config, reintegration_events, reintegration_messages
+from domain.reintegration import events as reintegration_events
+from domain.reintegration import messages as reintegration_messages
+from domain.reintegration.config import GrantInstalmentSpec, ReintegrationConfig
 
 
 def reintegration_models() -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = [config.ReintegrationConfig, config.GrantInstalmentSpec]
+    found: list[type[BaseModel]] = [ReintegrationConfig, GrantInstalmentSpec]
     for module in (reintegration_events, reintegration_messages):
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, BaseModel) and obj.__module__ == module.__name__:

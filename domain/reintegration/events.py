@@ -25,7 +25,7 @@ from domain.kernel import (
     RecordId,
     Role,
 )
-from domain.reintegration_vocabulary import (
+from domain.reintegration.vocabulary import (
     ClosureReason,
     ContactChannel,
     CurrencyCode,

@@ -12,10 +12,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.config import ReintegrationConfig
 from domain.kernel import ActorId, CaseId, Code, CountryCode, OrganisationId, RecordId
-from domain.reintegration_events import ServiceLine, SustainabilityIndicators
-from domain.reintegration_vocabulary import (
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.events import ServiceLine, SustainabilityIndicators
+from domain.reintegration.vocabulary import (
     CheckinStatus,
     ClosureReason,
     ContactChannel,

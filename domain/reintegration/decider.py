@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from domain import reintegration_events as rev
-from domain import reintegration_messages as rmsg
-from domain.config import ReintegrationConfig
 from domain.kernel import Refusal, treated_as_minor
 from domain.messages import AgeAssessment
-from domain.reintegration_vocabulary import (
+from domain.reintegration import events as rev
+from domain.reintegration import messages as rmsg
+from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.vocabulary import (
     TERMINAL_SERVICE_STATUSES,
     THREAT_INDICATORS,
     CheckinStatus,
