@@ -18,13 +18,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.log import activity_logger
-from domain.messages import (
+from domain.journey.messages import (
     Booking,
     BookingRequest,
     CancelBookingRequest,
     CancelBookingResult,
 )
-from domain.vocabulary import RouteKind, TravelAdapter
+from domain.journey.vocabulary import RouteKind, TravelAdapter
 
 NO_ROUTE = "NoRouteAvailable"
 ADAPTER_UNAVAILABLE = "TravelAdapterUnavailable"

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from domain import catalogue
-from domain import events as ev
 from domain import outside_events as out
+from domain.journey import events as ev
 from domain.kernel import AgeCategory, treated_as_minor
 from domain.reintegration import events as rev
 from store.accounts import OrgKind, Principal, UserRole

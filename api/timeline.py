@@ -10,8 +10,8 @@ from typing import Any
 
 from api.access import OPERATIONS_TIMELINE_EXCLUDES, RECEIVING_TIMELINE_EXCLUDES, View
 from domain import catalogue
-from domain import events as ev
 from domain import outside_events as out
+from domain.journey import events as ev
 from domain.reintegration import events as rev
 from store.events import StoredEvent
 from store.projections import catalogued

@@ -3,8 +3,8 @@
 Three writers append to a case's stream, and their events are all here, as pydantic
 models with a ``type`` literal (``Model.TYPE``), a schema version and an owning role:
 
-- the workflows: the journey (``domain.events``) and the follow-up
-  (``domain.reintegration.events``); ``domain.events.Event`` is their union, the one the
+- the workflows: the journey (``domain.journey.events``) and the follow-up
+  (``domain.reintegration.events``); ``domain.journey.events.Event`` is their union, the one the
   workflows' messages carry;
 - the API (identity sharing, operator actions) and the person vault (identity recorded,
   read, erased): ``domain.outside_events``.
@@ -24,8 +24,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field
 
-from domain import events as journey
 from domain import outside_events as outside
+from domain.journey import events as journey
 from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations, Writer
 from domain.reintegration import events as follow_up

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from domain.catalogue import FOLLOW_UP_TYPES, OUTCOME_TYPES
-from domain.events import ReferralRegistered
+from domain.journey.events import ReferralRegistered
 from domain.reintegration.events import ReintegrationClosed
 
 # Types the catalogue does not hold match none of these: they neither open nor close a case.

@@ -3,7 +3,7 @@ and by the person vault (identity recorded, read, erased).
 
 Members of the one catalogue (``domain.catalogue``) with the contract of every event: a
 ``type`` literal (``TYPE``), a schema version, an owning role, codes and opaque ids only.
-They are not members of the workflow union (``domain.events.Event``): a workflow never
+They are not members of the workflow union (``domain.journey.events.Event``): a workflow never
 appends them, and the workflow's author rule (``catalogue.may_author``) does not apply.
 Who may write them is decided by ``api.access`` before the API or the vault appends.
 

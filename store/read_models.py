@@ -22,8 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain import catalogue
-from domain import events as ev
 from domain import outside_events as out
+from domain.journey import events as ev
 from domain.kernel import AgeCategory, treated_as_minor
 from domain.reintegration import events as rev
 from store.events import StoredEvent

@@ -18,9 +18,10 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from domain import messages as msg
 from domain.boundary import reintegration_workflow_id_for, workflow_id_for
-from domain.config import DEFAULT_TASK_DUE, JourneyConfig
+from domain.journey import messages as msg
+from domain.journey.config import DEFAULT_TASK_DUE, JourneyConfig
+from domain.journey.vocabulary import LegFailure, ReferralSource, RiskLevel, TaskKind
 from domain.reintegration import messages as rm
 from domain.reintegration.config import ReintegrationConfig
 from domain.reintegration.events import ServiceLine, SustainabilityIndicators
@@ -33,7 +34,6 @@ from domain.reintegration.vocabulary import (
     ServiceKind,
     ServiceStatus,
 )
-from domain.vocabulary import LegFailure, ReferralSource, RiskLevel, TaskKind
 from store.event_store import EventStore
 from workers import parties
 from workers.parties import FollowUpParties, Parties, Stuck

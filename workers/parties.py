@@ -25,11 +25,8 @@ from typing import Any, TypeVar
 
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from domain import messages as msg
-from domain.kernel import AgeCategory
-from domain.reintegration import messages as rm
-from domain.reintegration.vocabulary import ReintegrationTaskKind
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     IdentificationMethod,
     LegFailure,
     Placement,
@@ -40,6 +37,9 @@ from domain.vocabulary import (
     TaskKind,
     TraffickingStatus,
 )
+from domain.kernel import AgeCategory
+from domain.reintegration import messages as rm
+from domain.reintegration.vocabulary import ReintegrationTaskKind
 from workflows import ReintegrationWorkflow, ReturnCaseWorkflow
 
 

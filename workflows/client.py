@@ -9,7 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from domain.boundary import workflow_id_for
-from domain.messages import ReturnCaseInput, ReturnCaseResult
+from domain.journey.messages import ReturnCaseInput, ReturnCaseResult
 from workflows.return_case import ReturnCaseWorkflow
 
 

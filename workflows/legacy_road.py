@@ -16,12 +16,11 @@ from uuid import UUID
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain import case as c
-    from domain import messages as msg
-    from domain.config import JourneyConfig
-    from domain.kernel import WORKFLOW_ACTOR
-    from domain.policies import border_hold_steps
-    from domain.vocabulary import (
+    from domain.journey import decider as c
+    from domain.journey import messages as msg
+    from domain.journey.config import JourneyConfig
+    from domain.journey.policies import border_hold_steps
+    from domain.journey.vocabulary import (
         EscalationReason,
         FactSource,
         LegFailure,
@@ -30,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TaskCancelReason,
         TaskKind,
     )
+    from domain.kernel import WORKFLOW_ACTOR
 
 if TYPE_CHECKING:
     from workflows.return_case import ReturnCaseWorkflow as _Base

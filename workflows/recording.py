@@ -20,10 +20,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import messages as msg
     from domain.boundary import REFUSED
+    from domain.journey import messages as msg
+    from domain.journey.vocabulary import Stage
     from domain.kernel import SYSTEM_ORGANISATION, WORKFLOW_ACTOR, Refusal, Role
-    from domain.vocabulary import Stage
 
 # The activity is named, not imported: activities import the database.
 APPEND_EVENTS = "append_events"

@@ -28,7 +28,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from domain import messages as msg
+    from domain.journey import messages as msg
     from domain.kernel import WORKFLOW_ACTOR, Refusal, Role
     from domain.reintegration import decider as r
     from domain.reintegration import messages as rmsg

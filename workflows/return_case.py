@@ -1,11 +1,11 @@
 """``ReturnCaseWorkflow``: one assisted return, referral to safe reception, as a durable
 workflow.
 
-The workflow decides with ``domain.case.decide`` and records every step as events through
+The workflow decides with ``domain.journey.decider.decide`` and records every step as events through
 the ``append_events`` activity; it never holds identity data. Human steps are tasks opened
 as events and completed through the ``complete_task`` Update. Facts from outside arrive as
 validated Updates and are recorded at once or refused with a reason: ``report_fact`` (the
-road, ``domain.road``), ``record_withdrawal`` (before departure: unwind what was booked;
+road, ``domain.journey.road``), ``record_withdrawal`` (before departure: unwind what was booked;
 after: bring her to a safe place first) and ``record_age_assessment``.
 
 Imports: the standard library, temporalio and domain/ only (the sandbox rejects the rest).
@@ -23,23 +23,21 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import case as c
-    from domain import events as ev
-    from domain import messages as msg
     from domain.boundary import (
         REINTEGRATION_WORKFLOW_TYPE,
         reintegration_workflow_id_for,
     )
-    from domain.kernel import WORKFLOW_ACTOR, Refusal, Role, treated_as_minor
-    from domain.policies import (
+    from domain.journey import decider as c
+    from domain.journey import events as ev
+    from domain.journey import messages as msg
+    from domain.journey.policies import (
         border_hold_steps,
         handoff_code_from,
         handoff_code_hash,
         required_escorts,
     )
-    from domain.reintegration.messages import ReintegrationInput
-    from domain.road import expected_facts, road_stage
-    from domain.vocabulary import (
+    from domain.journey.road import expected_facts, road_stage
+    from domain.journey.vocabulary import (
         DID_NOT_ARRIVE,
         Determination,
         EscalationReason,
@@ -61,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         TraffickingStatus,
         TravelAdapter,
     )
+    from domain.kernel import WORKFLOW_ACTOR, Refusal, Role, treated_as_minor
+    from domain.reintegration.messages import ReintegrationInput
     from workflows import search_attributes as sa
     from workflows.legacy_road import SignalledRoad
     from workflows.recording import (

@@ -34,9 +34,8 @@ from api.service.cases import PLACEHOLDER_RECORD_ID, LoadedCase, Note
 from api.service.referrals import ReferralIn
 from api.timeline import render, visible
 from domain import boundary as wf
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory, RecordId
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     ChildPresence,
     ConsentChange,
     DecidedBy,
@@ -49,6 +48,7 @@ from domain.vocabulary import (
     TaskKind,
     TraffickingStatus,
 )
+from domain.kernel import AgeAssessor, AgeCategory, RecordId
 from store.accounts import Principal
 from store.vault import NoteKind
 

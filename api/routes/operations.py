@@ -27,8 +27,8 @@ from api.deps import (
     temporal_call,
 )
 from api.errors import ApiError
-from domain import events as ev
 from domain.boundary import workflow_id_for
+from domain.journey import events as ev
 from domain.kernel import AgeCategory
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
 

@@ -23,10 +23,10 @@ from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.references import check_references
 from api.schemas import TaskDone
-from domain import messages as msg
+from domain.journey import messages as msg
+from domain.journey.vocabulary import TaskKind
 from domain.reintegration import messages as rm
 from domain.reintegration.vocabulary import ReintegrationTaskKind
-from domain.vocabulary import TaskKind
 from store.read_models import TaskRow
 
 router = APIRouter(tags=["tasks"])

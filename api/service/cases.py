@@ -16,13 +16,13 @@ from api.access import Action, CaseFacts, authorise, case_facts
 from api.errors import ApiError
 from api.service.calls import now, require, temporal_call
 from domain import boundary as wf
-from domain import events as ev
-from domain import messages as msg
-from domain.case import CaseState, CompleteTask, decide, fold
+from domain.journey import events as ev
+from domain.journey import messages as msg
+from domain.journey.decider import CaseState, CompleteTask, decide, fold
+from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from domain.kernel import Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
 from domain.reintegration import messages as rm
-from domain.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from store.accounts import Principal
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent

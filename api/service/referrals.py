@@ -18,11 +18,17 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from api.errors import ApiError
 from api.service.calls import first_error, temporal_call
 from domain import boundary as wf
-from domain import messages as msg
-from domain.config import JourneyConfig
+from domain.journey import messages as msg
+from domain.journey.config import JourneyConfig
+from domain.journey.vocabulary import (
+    LegFailure,
+    Placement,
+    ReferralSource,
+    RiskLevel,
+    TravelAdapter,
+)
 from domain.kernel import AgeCategory, CountryCode, OrganisationId
 from domain.reintegration.config import ReintegrationConfig
-from domain.vocabulary import LegFailure, Placement, ReferralSource, RiskLevel, TravelAdapter
 from store.accounts import Accounts, OrgKind, Principal
 from store.event_store import EventStore
 from store.events import StoredEvent

@@ -17,7 +17,7 @@ from api.completions import FirstCompletion, completion_update_id, first_complet
 from api.errors import ApiError
 from api.service.cases import CaseService
 from domain import boundary as wf
-from domain import messages as msg
+from domain.journey import messages as msg
 from domain.reintegration import messages as rm
 from store.accounts import Principal
 from store.read_models import ReadModels, TaskRow

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.journey.messages import AgeAssessment
 from domain.kernel import Refusal, treated_as_minor
-from domain.messages import AgeAssessment
 from domain.reintegration import events as rev
 from domain.reintegration import messages as rmsg
 from domain.reintegration.config import ReintegrationConfig

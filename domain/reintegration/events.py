@@ -1,6 +1,6 @@
 """Reintegration and follow-up, as events.
 
-Members of the one event union in ``domain.events`` (added there), with the same contract:
+Members of the one event union in ``domain.journey.events`` (added there), with the same contract:
 a schema version, an owning role, codes and opaque ids only. The receiving mission owns
 what it records (assessment, plan, payments, check-ins, risks, closure); the system owns
 what the workflow decides (tasks, schedules, escalations, contact lost).

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.completions import completion_update_id, first_completion
-from domain import messages as msg
+from domain.journey import messages as msg
 from store.keys import Key, Keyring
 from workers.codec import make_data_converter
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from domain import events as ev
+from domain.journey import events as ev
 from store.event_store import EventStore
 from store.events import NewEvent
 from store.projections import ProjectionRunner

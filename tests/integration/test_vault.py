@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain import events as ev
+from domain.journey import events as ev
 from store.event_store import EventStore
 from store.events import NewEvent
 from store.keys import Key, Keyring

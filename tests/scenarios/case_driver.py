@@ -13,9 +13,8 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory, treated_as_minor
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     ChildPresence,
     ConsentChange,
     DecidedBy,
@@ -27,6 +26,7 @@ from domain.vocabulary import (
     TaskKind,
     TestimonyArrangement,
 )
+from domain.kernel import AgeAssessor, AgeCategory, treated_as_minor
 from store.event_store import EventStore
 from workers import parties
 from workers.parties import (

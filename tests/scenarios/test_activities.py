@@ -19,9 +19,9 @@ from activities.travel import (
     TravelActivities,
     make_travel_provider,
 )
-from domain import case as c
-from domain import events as ev
-from domain import messages as msg
+from domain.journey import decider as c
+from domain.journey import events as ev
+from domain.journey import messages as msg
 from store.event_store import EventStore
 from store.events import StoreError
 

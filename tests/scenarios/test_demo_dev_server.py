@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.travel import SimulatedTravelProvider
-from domain.vocabulary import TaskKind
+from domain.journey.vocabulary import TaskKind
 from store.event_store import EventStore
 from workers.demo import DEMO_CONFIG, run_demo
 from workflows import WORKFLOWS

@@ -18,8 +18,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 from activities import build_activities
-from domain import messages as msg
-from domain.vocabulary import RiskLevel, SafeHandover, SafePlace, TaskKind
+from domain.journey import messages as msg
+from domain.journey.vocabulary import RiskLevel, SafeHandover, SafePlace, TaskKind
 from workflows import WORKFLOWS
 
 

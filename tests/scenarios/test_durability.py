@@ -17,7 +17,7 @@ from temporalio.worker import Replayer, Worker
 
 from activities import build_activities
 from activities.travel import SimulatedTravelProvider
-from domain import messages as msg
+from domain.journey import messages as msg
 from store.event_store import EventStore
 from workflows import WORKFLOWS
 from workflows.return_case import ReturnCaseWorkflow

@@ -31,10 +31,9 @@ from case_driver import (
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from domain import messages as msg
-from domain.config import JourneyConfig
-from domain.kernel import AgeCategory
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.config import JourneyConfig
+from domain.journey.vocabulary import (
     ChildPresence,
     DecidedBy,
     Determination,
@@ -44,6 +43,7 @@ from domain.vocabulary import (
     TaskKind,
     TraffickingStatus,
 )
+from domain.kernel import AgeCategory
 from workflows import ReturnCaseWorkflow
 
 
@@ -771,7 +771,7 @@ async def test_an_adult_not_identified_as_a_victim_closes_after_the_screening(
 ):
     from case_driver import screening
 
-    from domain.vocabulary import TraffickingStatus
+    from domain.journey.vocabulary import TraffickingStatus
 
     case = await start(workflow_env, task_queue, store)
     await case.complete(TaskKind.SCREENING_INTERVIEW, screening(

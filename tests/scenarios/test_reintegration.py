@@ -26,9 +26,9 @@ from temporalio.client import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain import case as c
 from domain.boundary import reintegration_workflow_id_for
-from domain.events import payload_of
+from domain.journey import decider as c
+from domain.journey.events import payload_of
 from domain.reintegration import messages as rm
 from domain.reintegration.config import ReintegrationConfig
 from domain.reintegration.events import ServiceLine, SustainabilityIndicators
@@ -1038,7 +1038,7 @@ async def test_reopening_is_refused_once_a_year_has_passed_since_the_closure(
 async def test_an_age_assessment_after_the_handoff_makes_her_follow_up_a_childs(
     workflow_env, worker, task_queue, store
 ):
-    from domain import messages as msg
+    from domain.journey import messages as msg
     from domain.kernel import AgeAssessor, AgeCategory
 
     f = await start(workflow_env, task_queue, store)
@@ -1081,7 +1081,7 @@ async def test_a_minors_follow_up_is_a_childs_from_its_start_to_its_closure(
     follow-up is marked a child's (``HomewardMinor``, the state's ``minor``) from its first
     moment until it closes, one assessment finding an adult does not lift it, and she has
     the whole programme (grant, check-ins) like anyone returned."""
-    from domain import messages as msg
+    from domain.journey import messages as msg
     from domain.kernel import AgeAssessor, AgeCategory
 
     f = await start(workflow_env, task_queue, store, minor=True,

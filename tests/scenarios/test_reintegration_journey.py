@@ -16,10 +16,10 @@ from temporalio.worker import Replayer
 from test_reintegration import FollowUp, _end_what_is_left  # noqa: F401
 
 from domain.boundary import reintegration_workflow_id_for
+from domain.journey.vocabulary import Determination, RiskLevel
 from domain.kernel import AgeCategory
 from domain.reintegration import messages as rm
 from domain.reintegration.config import ReintegrationConfig
-from domain.vocabulary import Determination, RiskLevel
 from workflows import WORKFLOWS, ReintegrationWorkflow
 from workflows import search_attributes as sa
 

@@ -37,9 +37,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import build_activities
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     Determination,
     LegFailure,
     RiskLevel,
@@ -49,6 +48,7 @@ from domain.vocabulary import (
     TracingFinding,
     TracingNext,
 )
+from domain.kernel import AgeAssessor, AgeCategory
 from store.event_store import EventStore
 from workflows import WORKFLOWS, ReturnCaseWorkflow
 from workflows import search_attributes as sa

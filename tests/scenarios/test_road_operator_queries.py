@@ -24,10 +24,10 @@ from test_reintegration_operator_queries import (
 
 from activities import build_activities
 from activities.travel import SimulatedTravelProvider
-from domain import messages as msg
-from domain.config import JourneyConfig
+from domain.journey import messages as msg
+from domain.journey.config import JourneyConfig
+from domain.journey.vocabulary import LegFailure, TaskKind, TracingFinding
 from domain.kernel import AgeCategory
-from domain.vocabulary import LegFailure, TaskKind, TracingFinding
 from store.event_store import EventStore
 from workflows import WORKFLOWS
 from workflows import search_attributes as sa

@@ -18,9 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain import messages as msg
-from domain.kernel import AgeCategory
-from domain.vocabulary import (
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     LegFailure,
     RiskLevel,
     RoadFact,
@@ -30,6 +29,7 @@ from domain.vocabulary import (
     TracingFinding,
     TracingNext,
 )
+from domain.kernel import AgeCategory
 
 actions = st.lists(st.one_of(
     st.tuples(st.just("fact"), st.sampled_from(list(RoadFact)),

@@ -20,8 +20,8 @@ from case_driver import (
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
-from domain import messages as msg
-from domain.vocabulary import IdentificationMethod, TaskKind
+from domain.journey import messages as msg
+from domain.journey.vocabulary import IdentificationMethod, TaskKind
 from workflows import ReturnCaseWorkflow
 
 

@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain import case as c
-from domain import events as ev
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory, Refusal
-from domain.policies import handoff_code_hash
-from domain.vocabulary import (
+from domain.journey import decider as c
+from domain.journey import events as ev
+from domain.journey import messages as msg
+from domain.journey.policies import handoff_code_hash
+from domain.journey.vocabulary import (
     ChildPresence,
     ConsentChange,
     DecidedBy,
@@ -32,6 +31,7 @@ from domain.vocabulary import (
     TaskKind,
     TravelAdapter,
 )
+from domain.kernel import AgeAssessor, AgeCategory, Refusal
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 SENDING, RECEIVING, PARTNER = "iom-belgrade", "iom-chisinau", "ngo-border"

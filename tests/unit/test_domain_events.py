@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from domain import events as ev
 from domain.catalogue import (
     CATALOGUE,
     WORKFLOW_EVENTS,
@@ -20,7 +19,8 @@ from domain.catalogue import (
     parse_event,
     payload_of,
 )
-from domain.events import Event
+from domain.journey import events as ev
+from domain.journey.events import Event
 from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations
 

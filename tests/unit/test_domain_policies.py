@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.config import JourneyConfig
-from domain.kernel import AgeCategory, treated_as_minor
-from domain.policies import (
+from domain.journey.config import JourneyConfig
+from domain.journey.policies import (
     consent_refusal,
     earliest_witness_departure,
     handoff_code_from,
@@ -20,7 +19,8 @@ from domain.policies import (
     required_escorts,
     witness_departure_refusal,
 )
-from domain.vocabulary import EscortKind, EscortScope, IdentificationMethod, RiskLevel
+from domain.journey.vocabulary import EscortKind, EscortScope, IdentificationMethod, RiskLevel
+from domain.kernel import AgeCategory, treated_as_minor
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

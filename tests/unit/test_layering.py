@@ -72,5 +72,6 @@ def test_the_layering_walk_sees_the_modules():
     assert {p.name for p in modules("workflows")} >= {"return_case.py", "reintegration.py"}
     assert {_rel(p) for p in modules("domain")} >= {
         "domain/kernel.py", "domain/catalogue.py",
+        "domain/journey/events.py", "domain/journey/decider.py",
         "domain/reintegration/events.py", "domain/reintegration/decider.py"}
     assert len(modules("api")) > 5 and len(modules("store")) > 5

@@ -9,11 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain import case as c
-from domain import events as ev
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory, Refusal
-from domain.vocabulary import (
+from domain.journey import decider as c
+from domain.journey import events as ev
+from domain.journey import messages as msg
+from domain.journey.vocabulary import (
     ChildPresence,
     ConsentChange,
     DecidedBy,
@@ -24,6 +23,7 @@ from domain.vocabulary import (
     TaskKind,
     TraffickingStatus,
 )
+from domain.kernel import AgeAssessor, AgeCategory, Refusal
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 CHILD_AGES = [AgeCategory.UNDER_12, AgeCategory.AGE_12_TO_17, AgeCategory.UNKNOWN,

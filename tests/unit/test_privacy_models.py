@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import BaseModel
 
-from domain import config
+from domain.journey import config
 from store.vault import IDENTITY_FIELD_NAMES
 
 FORBIDDEN = re.compile(

@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 from pydantic import ValidationError
 
-from domain.events import EVENT_CLASSES, may_author, parse_event, payload_of
+from domain.journey.events import EVENT_CLASSES, may_author, parse_event, payload_of
 from domain.kernel import Refusal, Role
 from domain.reintegration import decider as r
 from domain.reintegration import events as rev

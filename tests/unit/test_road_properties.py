@@ -28,12 +28,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_domain_case import NOW, booking, ready_to_book, rec
 
-from domain import case as c
-from domain import events as ev
-from domain import messages as msg
-from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role
-from domain.road import expected_facts
-from domain.vocabulary import (
+from domain.journey import decider as c
+from domain.journey import events as ev
+from domain.journey import messages as msg
+from domain.journey.road import expected_facts
+from domain.journey.vocabulary import (
     ConsentChange,
     EscortKind,
     EscortReleaseReason,
@@ -48,6 +47,7 @@ from domain.vocabulary import (
     TracingFinding,
     TracingNext,
 )
+from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role
 
 fact_steps = st.tuples(st.just("fact"), st.sampled_from(list(RoadFact)),
                        st.sampled_from(list(LegFailure)),

@@ -14,20 +14,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.config import JourneyConfig
-from domain.events import Event
-from domain.kernel import (
-    ActorId,
-    AgeAssessor,
-    AgeCategory,
-    CaseId,
-    Code,
-    CountryCode,
-    OrganisationId,
-    RecordId,
-)
-from domain.reintegration.config import ReintegrationConfig
-from domain.vocabulary import (
+from domain.journey.config import JourneyConfig
+from domain.journey.events import Event
+from domain.journey.vocabulary import (
     BookingRef,
     ChildPresence,
     ConsentChange,
@@ -61,6 +50,17 @@ from domain.vocabulary import (
     TraffickingStatus,
     TravelAdapter,
 )
+from domain.kernel import (
+    ActorId,
+    AgeAssessor,
+    AgeCategory,
+    CaseId,
+    Code,
+    CountryCode,
+    OrganisationId,
+    RecordId,
+)
+from domain.reintegration.config import ReintegrationConfig
 
 
 class _Message(BaseModel):

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.journey.vocabulary import FormVersion, TaskKind
 from domain.kernel import CountryCode
-from domain.vocabulary import FormVersion, TaskKind
 
 DEFAULT_TASK_DUE: dict[TaskKind, timedelta] = {
     TaskKind.SCREENING_INTERVIEW: timedelta(days=2),

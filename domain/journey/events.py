@@ -19,17 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from domain.kernel import (
-    AgeAssessor,
-    AgeCategory,
-    CountryCode,
-    DomainEvent,
-    OrganisationId,
-    RecordId,
-    Role,
-)
-from domain.reintegration.events import REINTEGRATION_EVENTS
-from domain.vocabulary import (
+from domain.journey.vocabulary import (
     BookingRef,
     ChildPresence,
     ConsentChange,
@@ -68,6 +58,16 @@ from domain.vocabulary import (
     TraffickingStatus,
     TravelAdapter,
 )
+from domain.kernel import (
+    AgeAssessor,
+    AgeCategory,
+    CountryCode,
+    DomainEvent,
+    OrganisationId,
+    RecordId,
+    Role,
+)
+from domain.reintegration.events import REINTEGRATION_EVENTS
 
 
 class JourneyEvent(DomainEvent):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from domain.config import JourneyConfig
-from domain.kernel import Refusal
-from domain.vocabulary import (
+from domain.journey.config import JourneyConfig
+from domain.journey.vocabulary import (
     ChildPresence,
     DecidedBy,
     EscortKind,
@@ -21,6 +20,7 @@ from domain.vocabulary import (
     LanguageCode,
     RiskLevel,
 )
+from domain.kernel import Refusal
 
 # --- minors (§6.5.3, rec. 10) -----------------------------------------------------------
 

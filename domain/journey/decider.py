@@ -11,11 +11,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
 
-from domain import events as ev
-from domain import messages as msg
-from domain.config import JourneyConfig
-from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role, treated_as_minor
-from domain.policies import (
+from domain.journey import events as ev
+from domain.journey import messages as msg
+from domain.journey.config import JourneyConfig
+from domain.journey.policies import (
     child_decision_refusal,
     child_interview_refusal,
     consent_refusal,
@@ -27,8 +26,8 @@ from domain.policies import (
     reflection_period_refusal,
     witness_departure_refusal,
 )
-from domain.road import decide_fact
-from domain.vocabulary import (
+from domain.journey.road import decide_fact
+from domain.journey.vocabulary import (
     MINOR_SAFE_HANDOVERS,
     POLICE_ESCORT_HANDOVERS,
     ConsentChange,
@@ -55,6 +54,7 @@ from domain.vocabulary import (
     TraffickingStatus,
     TravelAdapter,
 )
+from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role, treated_as_minor
 
 # --- state ------------------------------------------------------------------------------
 
@@ -382,7 +382,7 @@ class RecordBooking:
 
 @dataclass(frozen=True)
 class RecordFact:
-    """A fact from the road, as it happened (``domain.road``)."""
+    """A fact from the road, as it happened (``domain.journey.road``)."""
 
     fact: RoadFact
     now: datetime
@@ -673,7 +673,7 @@ def _register(state: CaseState, command: RegisterReferral) -> Decision:
 
 
 def _assignee_role(kind: TaskKind) -> Role:
-    from domain.vocabulary import TASK_ASSIGNEE_ROLE
+    from domain.journey.vocabulary import TASK_ASSIGNEE_ROLE
 
     return TASK_ASSIGNEE_ROLE[kind]
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain import events as ev
+from domain.journey import events as ev
+from domain.journey.policies import witness_departure_refusal
+from domain.journey.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact, Stage
 from domain.kernel import Refusal, Role
-from domain.policies import witness_departure_refusal
-from domain.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact, Stage
 
 if TYPE_CHECKING:
-    from domain.case import CaseState, RecordFact
+    from domain.journey.decider import CaseState, RecordFact
 
 # Who reports what: the escort's mission reports everything it sees on the road; the
 # receiving mission, waiting at the arrival point, reports a person not met or missing.
