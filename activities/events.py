@@ -11,10 +11,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.log import activity_logger
-from domain.catalogue import may_author, parse_event, payload_of
+from domain.catalogue import (
+    AppendEventsRequest,
+    AppendEventsResult,
+    may_author,
+    parse_event,
+    payload_of,
+)
 from domain.journey.decider import CaseState, evolve, role_of
 from domain.journey.events import ReferralRegistered
-from domain.journey.messages import AppendEventsRequest, AppendEventsResult
 from store.event_store import EventStore
 from store.events import Causation, DuplicateEventConflict, NewEvent
 

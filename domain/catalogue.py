@@ -4,8 +4,8 @@ Three writers append to a case's stream, and their events are all here, as pydan
 models with a ``type`` literal (``Model.TYPE``), a schema version and an owning role:
 
 - the workflows: the journey (``domain.journey.events``) and the follow-up
-  (``domain.reintegration.events``); ``domain.journey.events.Event`` is their union, the one the
-  workflows' messages carry;
+  (``domain.reintegration.events``); ``WorkflowEvent`` is their union, the one the
+  envelope of the ``append_events`` activity (``EventEnvelope``, below) carries;
 - the API (identity sharing, operator actions) and the person vault (identity recorded,
   read, erased): ``domain.outside_events``.
 
@@ -20,22 +20,30 @@ Old schema versions are upcast on read (``parse_event``), never rewritten.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Union
+from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain import outside_events as outside
 from domain.journey import events as journey
-from domain.kernel import AgeCategory, Role
+from domain.kernel import ActorId, AgeCategory, CaseId, OrganisationId, Role
 from domain.outside_events import Operations, Writer
 from domain.reintegration import events as follow_up
 
-WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = journey.WORKFLOW_EVENTS
+JOURNEY_EVENTS: tuple[type[BaseModel], ...] = journey.JOURNEY_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS
-JOURNEY_EVENTS: tuple[type[BaseModel], ...] = tuple(
-    cls for cls in WORKFLOW_EVENTS if cls not in FOLLOW_UP_EVENTS)
+WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = (*JOURNEY_EVENTS, *FOLLOW_UP_EVENTS)
+"""The events a workflow appends (the journey's and the follow-up's), in union order."""
 API_EVENTS: tuple[type[BaseModel], ...] = outside.API_EVENTS
 VAULT_EVENTS: tuple[type[BaseModel], ...] = outside.VAULT_EVENTS
+
+WorkflowEvent = Annotated[
+    Union[WORKFLOW_EVENTS],  # type: ignore[valid-type]  # noqa: UP007
+    Field(discriminator="type"),
+]
+"""An event either workflow appends: the one union the envelope (and so Temporal) carries."""
 
 CaseEvent = Annotated[
     Union[(*WORKFLOW_EVENTS, *API_EVENTS, *VAULT_EVENTS)],  # type: ignore[valid-type]  # noqa: UP007
@@ -47,7 +55,6 @@ CATALOGUE: dict[str, type[BaseModel]] = {
     cls.TYPE: cls  # type: ignore[attr-defined]
     for cls in (*WORKFLOW_EVENTS, *API_EVENTS, *VAULT_EVENTS)
 }
-EVENT_CLASSES = CATALOGUE  # the name the journey's modules knew it by
 
 _WRITERS: dict[str, Writer] = {
     **{cls.TYPE: Writer.WORKFLOW for cls in WORKFLOW_EVENTS},  # type: ignore[attr-defined]
@@ -173,3 +180,30 @@ def parse_event(event_type_: str, schema_version: int, payload: dict[str, Any]) 
             raise UnsupportedSchemaVersion(f"no upcaster for {event_type_} v{version}")
         data = step(data)
     return cls.model_validate({**data, "type": event_type_})
+
+
+# --- the envelope both workflows append through (the ``append_events`` activity) -------
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventEnvelope(_Envelope):
+    """One event as the workflow decided it: id and time made in workflow code (the same on
+    replay), the domain event, and on whose behalf it is written."""
+
+    event_id: UUID
+    occurred_at: datetime
+    author_org: OrganisationId
+    actor: ActorId
+    event: WorkflowEvent
+
+
+class AppendEventsRequest(_Envelope):
+    case_id: CaseId
+    events: tuple[EventEnvelope, ...] = Field(min_length=1, max_length=50)
+
+
+class AppendEventsResult(_Envelope):
+    versions: tuple[int, ...]

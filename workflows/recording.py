@@ -20,8 +20,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import catalogue
     from domain.boundary import REFUSED
-    from domain.journey import messages as msg
     from domain.journey.vocabulary import Stage
     from domain.kernel import SYSTEM_ORGANISATION, WORKFLOW_ACTOR, Refusal, Role
 
@@ -41,7 +41,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 # The most events one append takes: the request's own limit, read from it.
 APPEND_BATCH: int = next(
-    m.max_length for m in msg.AppendEventsRequest.model_fields["events"].metadata
+    m.max_length for m in catalogue.AppendEventsRequest.model_fields["events"].metadata
     if getattr(m, "max_length", None) is not None
 )
 
@@ -104,7 +104,7 @@ class Recorder:
         a failed append becomes ``Refused``, so its caller learns why."""
         now = workflow.now()
         envelopes = tuple(
-            msg.EventEnvelope(event_id=workflow.uuid4(), occurred_at=now,
+            catalogue.EventEnvelope(event_id=workflow.uuid4(), occurred_at=now,
                               author_org=self.author(event, author_org), actor=actor,
                               event=event)  # type: ignore[arg-type]
             for event in events
@@ -113,9 +113,9 @@ class Recorder:
             try:
                 await workflow.execute_activity(
                     APPEND_EVENTS,
-                    msg.AppendEventsRequest(case_id=self._case_id,
+                    catalogue.AppendEventsRequest(case_id=self._case_id,
                                             events=envelopes[start:start + APPEND_BATCH]),
-                    result_type=msg.AppendEventsResult,
+                    result_type=catalogue.AppendEventsResult,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=ACTIVITY_RETRY,
                 )

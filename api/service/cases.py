@@ -16,7 +16,7 @@ from api.access import Action, CaseFacts, authorise, case_facts
 from api.errors import ApiError
 from api.service.calls import now, require, temporal_call
 from domain import boundary as wf
-from domain.journey import events as ev
+from domain import catalogue
 from domain.journey import messages as msg
 from domain.journey.decider import CaseState, CompleteTask, decide, fold
 from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
@@ -28,7 +28,7 @@ from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
 from store.vault import NoteKind, PersonVault, VaultError, record_id_of
 
-_WORKFLOW_TYPES = frozenset(cls.TYPE for cls in ev.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
+_WORKFLOW_TYPES = frozenset(cls.TYPE for cls in catalogue.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -52,9 +52,9 @@ class LoadedCase:
                 if stored.event_type not in _WORKFLOW_TYPES:
                     continue
                 try:
-                    domain_events.append(ev.parse_event(stored.event_type,
+                    domain_events.append(catalogue.parse_event(stored.event_type,
                                                         stored.schema_version, stored.payload))
-                except ev.UnknownEventType:
+                except catalogue.UnknownEventType:
                     continue
             self._state = fold(CaseState(case_id=self.case_id), domain_events)
         return self._state

@@ -14,10 +14,10 @@ vault write), ownership, parsing and upcasting live in ``domain.catalogue``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import ClassVar, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from domain.journey.vocabulary import (
     BookingRef,
@@ -67,7 +67,6 @@ from domain.kernel import (
     RecordId,
     Role,
 )
-from domain.reintegration.events import REINTEGRATION_EVENTS
 
 
 class JourneyEvent(DomainEvent):
@@ -537,84 +536,63 @@ OutcomeEvent = Union[  # noqa: UP007 - a Union reads better than a long | chain 
     MissingOutcome,
 ]
 
-Event = Annotated[
-    Union[  # noqa: UP007
-        TaskOpened,
-        TaskOverdueEscalated,
-        TaskCancelled,
-        CaseEscalated,
-        EscalationResolved,
-        HandoffCodeIssued,
-        ReferralRegistered,
-        ScreeningInterviewRecorded,
-        RepeatInterviewRequested,
-        OptionsDecisionRecorded,
-        ConsentRecorded,
-        ConsentWithdrawn,
-        AgeAssessed,
-        GuardianAppointed,
-        DocumentsRequested,
-        DocumentsIssued,
-        DocumentsRefused,
-        DocumentRequestWithdrawn,
-        MedicalClearanceRecorded,
-        ProsecutorNotified,
-        SecurityAssessed,
-        EscortAssigned,
-        EscortReleased,
-        JourneyBooked,
-        JourneyLegFailed,
-        RebookingScheduled,
-        BookingCancelled,
-        JourneyDeparted,
-        ArrivedAtBorder,
-        BorderHoldStarted,
-        BorderHoldLifted,
-        BorderEntryRefused,
-        BorderCleared,
-        DidNotArrive,
-        TracingConcluded,
-        SafePlaceConfirmed,
-        BorderCompanionAssigned,
-        BestInterestDetermined,
-        HandoffConfirmed,
-        SafeArrivalConfirmed,
-        PostArrivalAssistanceRecorded,
-        HandedOverToGuardian,
-        ReturnedOutcome,
-        ReflectionPeriodOutcome,
-        TemporaryResidenceOutcome,
-        ResettlementReferralOutcome,
-        StayingInShelterOutcome,
-        AssistanceDeclinedOutcome,
-        ReturnedByOtherMeansOutcome,
-        NotIdentifiedAsVictimOutcome,
-        ReturnNotInBestInterestOutcome,
-        AlternativePathwayOutcome,
-        ReturnStoppedOutcome,
-        MissingOutcome,
-        *REINTEGRATION_EVENTS,  # domain/reintegration/events.py
-    ],
-    Field(discriminator="type"),
-]
-
-WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = Event.__origin__.__args__  # type: ignore[attr-defined]
-"""The events a workflow appends (the journey's and the follow-up's), in union order."""
+JOURNEY_EVENTS: tuple[type[JourneyEvent], ...] = (
+    TaskOpened,
+    TaskOverdueEscalated,
+    TaskCancelled,
+    CaseEscalated,
+    EscalationResolved,
+    HandoffCodeIssued,
+    ReferralRegistered,
+    ScreeningInterviewRecorded,
+    RepeatInterviewRequested,
+    OptionsDecisionRecorded,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    AgeAssessed,
+    GuardianAppointed,
+    DocumentsRequested,
+    DocumentsIssued,
+    DocumentsRefused,
+    DocumentRequestWithdrawn,
+    MedicalClearanceRecorded,
+    ProsecutorNotified,
+    SecurityAssessed,
+    EscortAssigned,
+    EscortReleased,
+    JourneyBooked,
+    JourneyLegFailed,
+    RebookingScheduled,
+    BookingCancelled,
+    JourneyDeparted,
+    ArrivedAtBorder,
+    BorderHoldStarted,
+    BorderHoldLifted,
+    BorderEntryRefused,
+    BorderCleared,
+    DidNotArrive,
+    TracingConcluded,
+    SafePlaceConfirmed,
+    BorderCompanionAssigned,
+    BestInterestDetermined,
+    HandoffConfirmed,
+    SafeArrivalConfirmed,
+    PostArrivalAssistanceRecorded,
+    HandedOverToGuardian,
+    ReturnedOutcome,
+    ReflectionPeriodOutcome,
+    TemporaryResidenceOutcome,
+    ResettlementReferralOutcome,
+    StayingInShelterOutcome,
+    AssistanceDeclinedOutcome,
+    ReturnedByOtherMeansOutcome,
+    NotIdentifiedAsVictimOutcome,
+    ReturnNotInBestInterestOutcome,
+    AlternativePathwayOutcome,
+    ReturnStoppedOutcome,
+    MissingOutcome,
+)
+"""The journey's event types, in the order of the workflow union
+(``domain.catalogue.WorkflowEvent``)."""
 
 OUTCOME_TYPES = frozenset(cls.TYPE for cls in OutcomeEvent.__args__)  # type: ignore[attr-defined]
-
-# The catalogue (``domain.catalogue``) holds the registry, ownership, parsing and upcasting
-# of every event type. These names are looked up there, on first use, for modules that
-# still import them from here (the catalogue imports this module, so not at import time).
-_IN_THE_CATALOGUE = frozenset({
-    "EVENT_CLASSES", "UPCASTERS", "UnknownEventType", "UnsupportedSchemaVersion", "Upcaster",
-    "authors_of", "may_author", "owner_of", "parse_event", "payload_of", "upcaster",
-})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _IN_THE_CATALOGUE:
-        from domain import catalogue
-
-        return getattr(catalogue, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

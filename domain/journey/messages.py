@@ -15,7 +15,6 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.journey.config import JourneyConfig
-from domain.journey.events import Event
 from domain.journey.vocabulary import (
     BookingRef,
     ChildPresence,
@@ -392,26 +391,6 @@ class CaseView(_Message):
 
 
 # --- activity arguments -----------------------------------------------------------------
-
-
-class EventEnvelope(_Message):
-    """One event as the workflow decided it: id and time made in workflow code (the same on
-    replay), the domain event, and on whose behalf it is written."""
-
-    event_id: UUID
-    occurred_at: datetime
-    author_org: OrganisationId
-    actor: ActorId
-    event: Event
-
-
-class AppendEventsRequest(_Message):
-    case_id: CaseId
-    events: tuple[EventEnvelope, ...] = Field(min_length=1, max_length=50)
-
-
-class AppendEventsResult(_Message):
-    versions: tuple[int, ...]
 
 
 class BookingRequest(_Message):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from domain import catalogue
 from domain.journey import events as ev
 from store.event_store import EventStore
 from store.events import NewEvent
@@ -36,8 +37,8 @@ def new(event, minutes: int, org: str = "homeward", actor: str = "system:workflo
         event_type, payload = event
         return NewEvent(uuid.uuid4(), event_type, 1, payload, org, actor,
                         T0 + timedelta(minutes=minutes))
-    return NewEvent(uuid.uuid4(), event.type, event.schema_version, ev.payload_of(event), org,
-                    actor, T0 + timedelta(minutes=minutes))
+    return NewEvent(uuid.uuid4(), event.type, event.schema_version,
+                    catalogue.payload_of(event), org, actor, T0 + timedelta(minutes=minutes))
 
 
 async def a_case(store: EventStore) -> tuple[str, uuid.UUID, uuid.UUID]:

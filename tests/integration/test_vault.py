@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain import catalogue
 from domain.journey import events as ev
 from store.event_store import EventStore
 from store.events import NewEvent
@@ -92,8 +93,8 @@ def _active(engine: AsyncEngine):
 
 
 def _event(event, org: str = "system") -> NewEvent:
-    return NewEvent(uuid.uuid4(), event.type, event.schema_version, ev.payload_of(event), org,
-                    "system:workflow", datetime.now(UTC))
+    return NewEvent(uuid.uuid4(), event.type, event.schema_version,
+                    catalogue.payload_of(event), org, "system:workflow", datetime.now(UTC))
 
 
 REFERRAL = ev.ReferralRegistered(

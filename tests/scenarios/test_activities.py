@@ -19,6 +19,7 @@ from activities.travel import (
     TravelActivities,
     make_travel_provider,
 )
+from domain import catalogue
 from domain.journey import decider as c
 from domain.journey import events as ev
 from domain.journey import messages as msg
@@ -28,8 +29,8 @@ from store.events import StoreError
 NOW = datetime(2026, 5, 1, 9, tzinfo=UTC)
 
 
-def envelope(event, org: str, actor: str = "system:workflow") -> msg.EventEnvelope:
-    return msg.EventEnvelope(event_id=uuid.uuid4(), occurred_at=NOW, author_org=org,
+def envelope(event, org: str, actor: str = "system:workflow") -> catalogue.EventEnvelope:
+    return catalogue.EventEnvelope(event_id=uuid.uuid4(), occurred_at=NOW, author_org=org,
                              actor=actor, event=event)
 
 
@@ -42,14 +43,14 @@ def referral(case_id: str) -> ev.JourneyEvent:
 async def test_append_is_idempotent_when_the_activity_is_retried(engine):
     store = EventStore(engine)
     case_id = "case-idem-01"
-    request = msg.AppendEventsRequest(case_id=case_id, events=(
+    request = catalogue.AppendEventsRequest(case_id=case_id, events=(
         envelope(referral(case_id), SENDING),
         envelope(ev.HandoffCodeIssued(code_hash="a" * 64), "homeward"),
     ))
     env = ActivityEnvironment()
     first = await env.run(EventActivities(store).append_events, request)
     again = await env.run(EventActivities(store).append_events, request)
-    assert first == again == msg.AppendEventsResult(versions=(1, 2))
+    assert first == again == catalogue.AppendEventsResult(versions=(1, 2))
     stored = await store.read_stream(case_id)
     assert [e.event_type for e in stored] == ["case.referral_registered",
                                               "reception.handoff_code_issued"]
@@ -71,10 +72,10 @@ async def test_an_organisation_appends_only_the_events_it_owns(engine, org, even
     case_id = f"case-own-{uuid.uuid4().hex[:6]}"
     env = ActivityEnvironment()
     activities = EventActivities(store)
-    await env.run(activities.append_events, msg.AppendEventsRequest(
+    await env.run(activities.append_events, catalogue.AppendEventsRequest(
         case_id=case_id, events=(envelope(referral(case_id), SENDING),)))
     with pytest.raises(ApplicationError) as refused:
-        await env.run(activities.append_events, msg.AppendEventsRequest(
+        await env.run(activities.append_events, catalogue.AppendEventsRequest(
             case_id=case_id, events=(envelope(event, org, "u-5"),)))
     assert refused.value.type == "OwnershipRefused" and refused.value.non_retryable
     assert len(await store.read_stream(case_id)) == 1
@@ -83,7 +84,8 @@ async def test_an_organisation_appends_only_the_events_it_owns(engine, org, even
 async def test_a_case_starts_with_its_referral(engine):
     env = ActivityEnvironment()
     with pytest.raises(ApplicationError) as refused:
-        await env.run(EventActivities(EventStore(engine)).append_events, msg.AppendEventsRequest(
+        await env.run(EventActivities(EventStore(engine)).append_events,
+                      catalogue.AppendEventsRequest(
             case_id="case-noref-1", events=(envelope(ev.ReturnedOutcome(), "homeward"),)))
     assert refused.value.type == "ReferralMissing" and refused.value.non_retryable
 
@@ -93,11 +95,11 @@ async def test_a_reused_event_id_with_other_content_is_a_business_error(engine):
     env = ActivityEnvironment()
     first = envelope(referral("case-dup-01"), SENDING)
     await env.run(EventActivities(store).append_events,
-                  msg.AppendEventsRequest(case_id="case-dup-01", events=(first,)))
+                  catalogue.AppendEventsRequest(case_id="case-dup-01", events=(first,)))
     other = first.model_copy(update={"occurred_at": NOW + timedelta(seconds=1)})
     with pytest.raises(ApplicationError) as refused:
         await env.run(EventActivities(store).append_events,
-                      msg.AppendEventsRequest(case_id="case-dup-01", events=(other,)))
+                      catalogue.AppendEventsRequest(case_id="case-dup-01", events=(other,)))
     assert refused.value.type == "DuplicateEvent"
 
 
@@ -107,7 +109,8 @@ async def test_store_outage_is_transient_and_left_to_the_retry_policy():
     # Not an ApplicationError: the activity's retry policy retries it. (A refused connection
     # currently surfaces from the store as the driver's OSError, not as StoreError.)
     with pytest.raises((StoreError, OSError)) as raised:
-        await env.run(EventActivities(EventStore(dead)).append_events, msg.AppendEventsRequest(
+        await env.run(EventActivities(EventStore(dead)).append_events,
+                      catalogue.AppendEventsRequest(
             case_id="case-down-1", events=(envelope(referral("case-down-1"), SENDING),)))
     assert not isinstance(raised.value, ApplicationError)
     await dead.dispose()

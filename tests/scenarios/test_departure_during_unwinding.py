@@ -18,6 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 from activities import build_activities
+from domain import catalogue
 from domain.journey import messages as msg
 from domain.journey.vocabulary import RiskLevel, SafeHandover, SafePlace, TaskKind
 from workflows import WORKFLOWS
@@ -36,7 +37,7 @@ async def gated_worker(workflow_env, store, travel, task_queue, withdrawal_gate)
             for a in build_activities(store, travel)}
 
     @activity.defn(name="append_events")
-    async def append_events(request: msg.AppendEventsRequest) -> msg.AppendEventsResult:
+    async def append_events(request: catalogue.AppendEventsRequest) -> catalogue.AppendEventsResult:
         if any(e.event.type == "consent.withdrawn" for e in request.events):
             seen.set()
             await release.wait()

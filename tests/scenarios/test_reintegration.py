@@ -27,8 +27,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.boundary import reintegration_workflow_id_for
+from domain.catalogue import payload_of
 from domain.journey import decider as c
-from domain.journey.events import payload_of
 from domain.reintegration import messages as rm
 from domain.reintegration.config import ReintegrationConfig
 from domain.reintegration.events import ServiceLine, SustainabilityIndicators

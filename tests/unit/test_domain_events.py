@@ -13,6 +13,7 @@ from domain.catalogue import (
     WORKFLOW_EVENTS,
     UnknownEventType,
     UnsupportedSchemaVersion,
+    WorkflowEvent,
     authors_of,
     may_author,
     owner_of,
@@ -20,7 +21,6 @@ from domain.catalogue import (
     payload_of,
 )
 from domain.journey import events as ev
-from domain.journey.events import Event
 from domain.kernel import AgeCategory, Role
 from domain.outside_events import Operations
 
@@ -72,7 +72,7 @@ def test_the_workflow_author_rule_never_admits_what_the_api_or_vault_writes():
 
 
 def test_union_discriminates_on_type_and_round_trips():
-    adapter = TypeAdapter(Event)
+    adapter = TypeAdapter(WorkflowEvent)
     event = ev.TaskOpened(task_id=uuid.uuid4(), kind="travel_documents", assignee_org="iom-x1",
                           assignee_role="sending_mission", due_at=datetime(2026, 1, 1, tzinfo=UTC))
     dumped = adapter.dump_python(event, mode="json")

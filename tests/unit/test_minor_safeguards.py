@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain import catalogue
 from domain.journey import decider as c
 from domain.journey import events as ev
 from domain.journey import messages as msg
@@ -159,5 +160,5 @@ def test_the_rule_a_case_runs_under_is_recorded_with_its_referral():
     assert registered(AgeCategory.UNDER_12).referral.guardian_takes_part
     old_payload = registered(AgeCategory.UNDER_12).referral.model_dump(
         mode="json", exclude={"guardian_takes_part"})
-    parsed = ev.parse_event("case.referral_registered", 2, old_payload)
+    parsed = catalogue.parse_event("case.referral_registered", 2, old_payload)
     assert parsed.guardian_takes_part is False  # stored before the rule: the old order

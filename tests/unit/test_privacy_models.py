@@ -33,7 +33,8 @@ SAFE_LEAVES = (bool, int, float, uuid.UUID, datetime, timedelta, type(None))
 def _message_and_event_modules():
     """Every ``messages`` and ``events`` module of domain/ and its aggregates
     (``domain.journey.events``, ``domain.reintegration.messages``, …) and every
-    ``*_messages`` / ``*_events`` module (``domain.outside_events``)."""
+    ``*_messages`` / ``*_events`` module (``domain.outside_events``), and the catalogue
+    (the envelope of the ``append_events`` activity)."""
     import importlib
     import pkgutil
 
@@ -41,7 +42,7 @@ def _message_and_event_modules():
 
     names = [m.name for m in pkgutil.walk_packages(domain.__path__, "domain.")
              if m.name.rsplit(".", 1)[-1] in ("messages", "events")
-             or m.name.endswith(("_messages", "_events"))]
+             or m.name.endswith(("_messages", "_events")) or m.name == "domain.catalogue"]
     return [importlib.import_module(name) for name in sorted(names)]
 
 

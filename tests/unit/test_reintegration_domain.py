@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 from pydantic import ValidationError
 
-from domain.journey.events import EVENT_CLASSES, may_author, parse_event, payload_of
+from domain.catalogue import CATALOGUE, may_author, parse_event, payload_of
 from domain.kernel import Refusal, Role
 from domain.reintegration import decider as r
 from domain.reintegration import events as rev
@@ -320,7 +320,7 @@ def test_scores_are_means_of_their_indicators():
 
 def test_reintegration_events_join_the_union_with_owners():
     types = {cls.model_fields["type"].default for cls in rev.REINTEGRATION_EVENTS}
-    assert types <= set(EVENT_CLASSES)
+    assert types <= set(CATALOGUE)
     assert may_author(Role.RECEIVING_MISSION, "reintegration.check_in_reached")
     assert not may_author(Role.SENDING_MISSION, "reintegration.check_in_reached")
     assert may_author(Role.SYSTEM, "reintegration.task_opened")
