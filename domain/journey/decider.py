@@ -3,6 +3,13 @@
 
 The workflow decides with these functions, so a refusal here is exactly what a
 coordinator sees when an Update is rejected.
+
+Why one module of about a thousand lines: the state, its fold and ``decide`` are one match
+over some twenty commands and the journey's events, and their rules reach into each other
+(a consent withdrawal unwinds bookings, escorts and tasks; the minor rule gates the
+interview, the decisions and the handover). Split by command, every part would import the
+state and the others' helpers. What stands alone is already apart: the road's facts in
+``road.py``, the field's rules in ``policies.py``.
 """
 
 from __future__ import annotations

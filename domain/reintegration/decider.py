@@ -6,6 +6,10 @@ ctx)`` turns a command of the receiving mission into events or a ``Refusal``;
 (open a check-in, retry a payment, mark contact lost, close at the end of the support
 period); ``next_wake`` is when the agenda next has something to do. The workflow only
 sleeps until ``next_wake``, runs ``next_step`` until it is empty, and records the events.
+
+Why one module of about 780 lines: ``evolve``, ``decide`` and the agenda read and write the
+same schedule of check-ins and grant instalments; the agenda is only correct with the fold
+next to it, and splitting them would spread one schedule's rules over three files.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Reintegration and follow-up, as events.
 
-Members of the one event union in ``domain.journey.events`` (added there), with the same contract:
-a schema version, an owning role, codes and opaque ids only. The receiving mission owns
-what it records (assessment, plan, payments, check-ins, risks, closure); the system owns
-what the workflow decides (tasks, schedules, escalations, contact lost).
+Members of the workflow union in ``domain.catalogue`` (``WorkflowEvent``), with the same
+contract as the journey's: a schema version, an owning role, codes and opaque ids only.
+The receiving mission owns what it records (assessment, plan, payments, check-ins, risks,
+closure); the system owns what the workflow decides (tasks, schedules, escalations,
+contact lost).
 
 Their base class, like the journey's, is ``domain.kernel.DomainEvent``.
 """

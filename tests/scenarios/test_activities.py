@@ -85,8 +85,8 @@ async def test_a_case_starts_with_its_referral(engine):
     env = ActivityEnvironment()
     with pytest.raises(ApplicationError) as refused:
         await env.run(EventActivities(EventStore(engine)).append_events,
-                      catalogue.AppendEventsRequest(
-            case_id="case-noref-1", events=(envelope(ev.ReturnedOutcome(), "homeward"),)))
+                      catalogue.AppendEventsRequest(case_id="case-noref-1", events=(
+                          envelope(ev.ReturnedOutcome(), "homeward"),)))
     assert refused.value.type == "ReferralMissing" and refused.value.non_retryable
 
 
@@ -110,8 +110,8 @@ async def test_store_outage_is_transient_and_left_to_the_retry_policy():
     # currently surfaces from the store as the driver's OSError, not as StoreError.)
     with pytest.raises((StoreError, OSError)) as raised:
         await env.run(EventActivities(EventStore(dead)).append_events,
-                      catalogue.AppendEventsRequest(
-            case_id="case-down-1", events=(envelope(referral("case-down-1"), SENDING),)))
+                      catalogue.AppendEventsRequest(case_id="case-down-1", events=(
+                          envelope(referral("case-down-1"), SENDING),)))
     assert not isinstance(raised.value, ApplicationError)
     await dead.dispose()
 
