@@ -19,12 +19,10 @@ from api.deps import (
     CaseIdPath,
     authorise_case,
     case_service,
-    handle_for,
     load_case,
     mark,
     require,
     services,
-    temporal_call,
 )
 from api.errors import ApiError
 from api.references import check_references
@@ -33,7 +31,6 @@ from api.service.calls import first_error
 from api.service.cases import PLACEHOLDER_RECORD_ID, LoadedCase, Note
 from api.service.referrals import ReferralIn
 from api.timeline import render, visible
-from domain import boundary as wf
 from domain.journey import messages as msg
 from domain.journey.vocabulary import (
     ChildPresence,
@@ -240,13 +237,8 @@ async def timeline(case_id: CaseIdPath, request: Request, caller: Caller) -> dic
 async def handoff_code(case_id: CaseIdPath, request: Request, caller: Caller,
                        response: Response) -> dict[str, Any]:
     await authorise_case(request, caller, Action.HANDOFF_CODE, case_id)
-    code = await temporal_call(handle_for(request, case_id).query(
-        wf.HANDOFF_CODE, result_type=str), what="reading the handoff code")
     response.headers["Cache-Control"] = "no-store"
-    if code is None:
-        raise ApiError(409, "no_handoff_code",
-                       "no handoff code is pending: the journey is not booked yet, or the "
-                       "handoff is done")
+    code = await case_service(request).handoff_code(case_id)
     return {"case_id": case_id, "handoff_code": code}
 
 

@@ -8,8 +8,6 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import ResetActivityRequest
 
 from api.access import Action, View, authorise, authorise_role, may_be_assigned, project
 from api.deps import (
@@ -19,15 +17,12 @@ from api.deps import (
     authorise_case,
     case_service,
     facts_for,
-    handle_for,
     mark,
     now,
     require,
     services,
-    temporal_call,
 )
 from api.errors import ApiError
-from domain.boundary import workflow_id_for
 from domain.journey import events as ev
 from domain.kernel import AgeCategory
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
@@ -71,24 +66,11 @@ async def stuck_cases(request: Request, caller: Caller,
              summary="Retry the case's failing step now (its activity, from attempt 1)")
 async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
     await authorise_case(request, caller, Action.OPS_ACT, case_id)
-    handle = handle_for(request, case_id)
-    described = await temporal_call(handle.describe(), what="reading the workflow")
-    # A failing step: a pending activity that has failed at least once (not one that is
-    # merely running).
-    pending = [a for a in described.raw_description.pending_activities
-               if a.attempt > 1 or a.HasField("last_failure")]
-    if not pending:
-        raise ApiError(409, "nothing_to_retry",
-                       "no step of this case is failing or waiting on a retry")
-    steps = sorted({a.activity_type.name for a in pending})
-    await case_service(request).append_event(caller, case_id, OperatorRetryRequested.TYPE,
-                           {"step": ",".join(steps)})
-    svc = services(request)
-    await temporal_call(svc.temporal.workflow_service.reset_activity(ResetActivityRequest(
-        namespace=svc.temporal.namespace,
-        execution=WorkflowExecution(workflow_id=workflow_id_for(case_id)),
-        identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
-        what="retrying the step")
+    cases = case_service(request)
+    steps = await cases.failing_steps(case_id)
+    await cases.append_event(caller, case_id, OperatorRetryRequested.TYPE,
+                             {"step": ",".join(steps)})
+    await cases.retry_now(caller, case_id)
     return {"case_id": case_id, "retried": steps}
 
 

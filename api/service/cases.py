@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetActivityRequest
 from temporalio.client import Client, WorkflowHandle
 
 from api.access import Action, CaseFacts, authorise, case_facts
@@ -95,6 +97,36 @@ class CaseService:
 
     def handle(self, case_id: str) -> WorkflowHandle:
         return self.temporal.get_workflow_handle(wf.workflow_id_for(case_id))
+
+    async def handoff_code(self, case_id: str) -> str:
+        """The one-time code the escort presents (only its hash is ever stored)."""
+        code = await temporal_call(self.handle(case_id).query(
+            wf.HANDOFF_CODE, result_type=str), what="reading the handoff code")
+        if code is None:
+            raise ApiError(409, "no_handoff_code",
+                           "no handoff code is pending: the journey is not booked yet, or the "
+                           "handoff is done")
+        return code
+
+    async def failing_steps(self, case_id: str) -> list[str]:
+        """The activities of the case that failed at least once and wait on a retry (not
+        one that is merely running); 409 when there is none."""
+        described = await temporal_call(self.handle(case_id).describe(),
+                                        what="reading the workflow")
+        pending = [a for a in described.raw_description.pending_activities
+                   if a.attempt > 1 or a.HasField("last_failure")]
+        if not pending:
+            raise ApiError(409, "nothing_to_retry",
+                           "no step of this case is failing or waiting on a retry")
+        return sorted({a.activity_type.name for a in pending})
+
+    async def retry_now(self, caller: Principal, case_id: str) -> None:
+        """Reset the case's pending activities to attempt 1, now."""
+        await temporal_call(self.temporal.workflow_service.reset_activity(ResetActivityRequest(
+            namespace=self.temporal.namespace,
+            execution=WorkflowExecution(workflow_id=wf.workflow_id_for(case_id)),
+            identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
+            what="retrying the step")
 
     async def open_task_id(self, case_id: str, kind: TaskKind) -> uuid.UUID:
         """The case's open task of ``kind``, as the workflow sees it now."""

@@ -75,3 +75,13 @@ def test_the_layering_walk_sees_the_modules():
         "domain/journey/events.py", "domain/journey/decider.py",
         "domain/reintegration/events.py", "domain/reintegration/decider.py"}
     assert len(modules("api")) > 5 and len(modules("store")) > 5
+
+
+@pytest.mark.parametrize("path", modules("api/routes"), ids=lambda p: p.name)
+def test_routes_reach_temporal_and_the_database_only_through_the_service(path):
+    """Routes parse, call the service, shape the answer: no Temporal client, no SQL, and no
+    route imports another route."""
+    roots = imported_roots(path)
+    assert not roots & {"temporalio", "sqlalchemy", "asyncpg"}
+    source = path.read_text()
+    assert "from api.routes" not in source and "import api.routes" not in source
