@@ -143,8 +143,8 @@ async def fact(stack: Stack, case_id: str, name: str, user: str = "coord.rs") ->
     assert r.json()["event_types"], r.text  # recorded at once
 
 
-async def returned(stack: Stack) -> str:
-    """A case driven through the journey to a confirmed handoff: its follow-up runs."""
+async def at_the_border(stack: Stack) -> str:
+    """A new case driven through consent, documents and travel: she is at the border."""
     case_id = await register(stack)
     await through_consent(stack, case_id)
     await documents_and_clearances(stack, case_id)
@@ -153,6 +153,12 @@ async def returned(stack: Stack) -> str:
     await stage(stack, case_id, "in_transit")
     await fact(stack, case_id, "arrived_at_border")
     await stage(stack, case_id, "border")
+    return case_id
+
+
+async def returned(stack: Stack) -> str:
+    """A case driven through the journey to a confirmed handoff: its follow-up runs."""
+    case_id = await at_the_border(stack)
     await fact(stack, case_id, "border_cleared")
     task = await open_task(stack, "officer.md", case_id, "reception_handoff")
     code = (await stack.http.get(f"/cases/{case_id}/handoff-code",

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from api_driver import (
-    documents_and_clearances,
+    at_the_border,
     fact,
     open_task,
     referral,
     register,
     screening_body,
-    stage,
-    through_consent,
 )
 from sqlalchemy import text
 
@@ -138,15 +136,8 @@ async def settled(stack, case_id: str) -> None:
 
 
 async def test_every_endpoint_for_every_role_on_own_and_other_cases(stack):
-    case_id = await register(stack)
     await settled(stack, await register(stack, "coord.al"))  # another organisation's case
-    await through_consent(stack, case_id)
-    await documents_and_clearances(stack, case_id)
-    await stage(stack, case_id, "awaiting_departure")
-    await fact(stack, case_id, "departed")
-    await stage(stack, case_id, "in_transit")
-    await fact(stack, case_id, "arrived_at_border")
-    await stage(stack, case_id, "border")
+    case_id = await at_the_border(stack)
     await fact(stack, case_id, "border_hold_started")
     task = await open_task(stack, "partner.md", case_id, "border_companion")
     note = await stack.http.post(f"/cases/{case_id}/person/notes",

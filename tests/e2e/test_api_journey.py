@@ -9,7 +9,7 @@ from api_driver import (
     MARKER_ANSWERS,
     MARKER_FAMILY,
     MARKER_NAME,
-    documents_and_clearances,
+    at_the_border,
     fact,
     open_task,
     register,
@@ -23,15 +23,7 @@ MARKERS = (MARKER_NAME, MARKER_FAMILY, MARKER_ADDRESS, MARKER_ANSWERS)
 
 
 async def test_a_case_from_referral_to_reception_through_the_api(stack, capsys, caplog):
-    case_id = await register(stack)
-    await through_consent(stack, case_id)
-    await documents_and_clearances(stack, case_id)
-
-    await stage(stack, case_id, "awaiting_departure")
-    await fact(stack, case_id, "departed")
-    await stage(stack, case_id, "in_transit")
-    await fact(stack, case_id, "arrived_at_border")
-    await stage(stack, case_id, "border")
+    case_id = await at_the_border(stack)
     await fact(stack, case_id, "border_cleared")
 
     # The receiving mission now sees the case and does the handoff from its inbox.

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from api_driver import (
+    at_the_border,
     documents_and_clearances,
     fact,
     open_task,
     register,
-    stage,
     through_consent,
 )
 
@@ -22,14 +22,7 @@ async def _events(stack, case_id, event_type):
 
 
 async def test_operator_finds_a_border_hold_and_escalates_it(stack):
-    case_id = await register(stack)
-    await through_consent(stack, case_id)
-    await documents_and_clearances(stack, case_id)
-    await stage(stack, case_id, "awaiting_departure")
-    await fact(stack, case_id, "departed")
-    await stage(stack, case_id, "in_transit")
-    await fact(stack, case_id, "arrived_at_border")
-    await stage(stack, case_id, "border")
+    case_id = await at_the_border(stack)
     await fact(stack, case_id, "border_hold_started")
     await open_task(stack, "partner.md", case_id, "border_companion")
 
