@@ -91,6 +91,23 @@ def case_input(**overrides: Any) -> msg.ReturnCaseInput:
 rec = parties.record_id
 
 
+class HeldAppend(EventStore):
+    """The event store, holding the append of one event type until the test lets it
+    through: a step under way for as long as the test needs."""
+
+    def __init__(self, engine, event_type: str):
+        super().__init__(engine)
+        self.event_type = event_type
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append(self, case_id, expected_version, events_):
+        if any(e.event_type == self.event_type for e in events_):
+            self.reached.set()
+            await self.release.wait()
+        return await super().append(case_id, expected_version, events_)
+
+
 class CaseDriver:
     def __init__(self, client: Client, handle: WorkflowHandle, input: msg.ReturnCaseInput,
                  store: EventStore):

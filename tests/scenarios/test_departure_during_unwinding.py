@@ -8,83 +8,54 @@ unwinding's booking cancellation, exactly as when she boards in the moments betw
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
-import pytest
-from case_driver import WAIT_BOUND, CaseDriver, case_input, rec, record_history
-from temporalio import activity
+from case_driver import WAIT_BOUND, CaseDriver, HeldAppend, case_input, rec, record_history
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 from activities import build_activities
-from domain import catalogue
 from domain.journey import messages as msg
-from domain.journey.vocabulary import RiskLevel, SafeHandover, SafePlace, TaskKind
+from domain.journey.vocabulary import SafeHandover, SafePlace, TaskKind
 from workflows import WORKFLOWS
 
 
-@pytest.fixture
-def withdrawal_gate() -> tuple[asyncio.Event, asyncio.Event]:
-    """(seen, release): the append of consent.withdrawn is seen, and may go on."""
-    return asyncio.Event(), asyncio.Event()
-
-
-@pytest.fixture
-async def gated_worker(workflow_env, store, travel, task_queue, withdrawal_gate):
-    seen, release = withdrawal_gate
-    real = {a.__temporal_activity_definition.name: a  # type: ignore[attr-defined]
-            for a in build_activities(store, travel)}
-
-    @activity.defn(name="append_events")
-    async def append_events(request: catalogue.AppendEventsRequest) -> catalogue.AppendEventsResult:
-        if any(e.event.type == "consent.withdrawn" for e in request.events):
-            seen.set()
-            await release.wait()
-        return await real["append_events"](request)
-
-    async with Worker(workflow_env.client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=[append_events, real["book_journey"],
-                                  real["cancel_booking"]]) as running:
-        yield running
-
-
 async def test_she_boards_while_her_withdrawal_is_unwound_and_is_brought_to_safety(
-    workflow_env, gated_worker, task_queue, store, travel, withdrawal_gate
+    workflow_env, task_queue, engine, travel
 ):
-    seen, release = withdrawal_gate
-    case = await CaseDriver.start(workflow_env.client, task_queue, store,
-                                  case_input(case_id=f"c-{uuid.uuid4().hex[:12]}",
-                                             risk_level=RiskLevel.LOW))
-    await case.through_consent(datetime.now(UTC))
-    await case.documents_and_clearances()
-    await case.stage("awaiting_departure")
-    await workflow_env.sleep(case.input.config.departure_lead)  # boarding time
+    store = HeldAppend(engine, "consent.withdrawn")
+    async with Worker(workflow_env.client, task_queue=task_queue, workflows=WORKFLOWS,
+                      activities=build_activities(store, travel)):
+        case = await CaseDriver.start(workflow_env.client, task_queue, store, case_input())
+        await case.through_consent(datetime.now(UTC))
+        await case.documents_and_clearances()
+        await case.stage("awaiting_departure")
+        await workflow_env.sleep(case.input.config.departure_lead)  # boarding time
 
-    withdrawal = asyncio.create_task(case.withdraw())
-    await asyncio.wait_for(seen.wait(), WAIT_BOUND)  # a bound, not a timing
-    departure = asyncio.create_task(case.fact("departed"))
-    await _accepted_updates(case, 2)  # the withdrawal's and the departure's
-    release.set()
+        withdrawal = asyncio.create_task(case.withdraw())
+        await asyncio.wait_for(store.reached.wait(), WAIT_BOUND)  # a bound, not a timing
+        departure = asyncio.create_task(case.fact("departed"))
+        await _accepted_updates(case, 2)  # the withdrawal's and the departure's
+        store.release.set()
 
-    departed = await departure
-    assert departed.event_types == ("journey.departed",)  # what happened is recorded
-    recorded = await withdrawal
-    assert recorded.path == "to_safety"
-    booking = next(e for e in await case.events() if e.event_type == "journey.booked")
-    assert not travel.is_cancelled(booking.payload["booking_ref"])  # her leg goes on
-    assert "escort.released" not in await case.event_types()  # her escort stays
+        departed = await departure
+        assert departed.event_types == ("journey.departed",)  # what happened is recorded
+        recorded = await withdrawal
+        assert recorded.path == "to_safety"
+        booking = next(e for e in await case.events() if e.event_type == "journey.booked")
+        assert not travel.is_cancelled(booking.payload["booking_ref"])  # her leg goes on
+        assert "escort.released" not in await case.event_types()  # her escort stays
 
-    await case.complete(TaskKind.SAFE_PLACE, msg.SafePlaceResult(
-        place=SafePlace.PARTNER_NGO_CARE, handed_to=SafeHandover.PARTNER_NGO,
-        safe_place_record_id=rec()))
-    result = await case.result()
-    assert result.outcome == "alternative_pathway"
-    await record_history(case, "departure_during_unwinding")
-    types = await case.event_types()
-    assert types[types.index("consent.withdrawn"):] == [
-        "consent.withdrawn", "journey.departed", "task.opened",
-        "safety.safe_place_confirmed", "escort.released", "outcome.alternative_pathway"]
+        await case.complete(TaskKind.SAFE_PLACE, msg.SafePlaceResult(
+            place=SafePlace.PARTNER_NGO_CARE, handed_to=SafeHandover.PARTNER_NGO,
+            safe_place_record_id=rec()))
+        result = await case.result()
+        assert result.outcome == "alternative_pathway"
+        await record_history(case, "departure_during_unwinding")
+        types = await case.event_types()
+        assert types[types.index("consent.withdrawn"):] == [
+            "consent.withdrawn", "journey.departed", "task.opened",
+            "safety.safe_place_confirmed", "escort.released", "outcome.alternative_pathway"]
 
 
 async def _accepted_updates(case: CaseDriver, count: int) -> None:

@@ -21,6 +21,7 @@ from case_driver import (
     TRAVEL_TO_BORDER,
     WAIT_BOUND,
     CaseDriver,
+    HeldAppend,
     case_input,
     documents_issued,
     medical_fit,
@@ -49,7 +50,6 @@ from domain.journey.vocabulary import (
     TracingNext,
 )
 from domain.kernel import AgeAssessor, AgeCategory
-from store.event_store import EventStore
 from workflows import WORKFLOWS, ReturnCaseWorkflow
 from workflows import search_attributes as sa
 
@@ -620,23 +620,6 @@ async def test_missing_on_the_way_to_safety_closes_as_missing(
 # a step already under way finishes and is then unwound. The tests below hand both to the
 # workflow in ONE workflow task: the workflow worker is stopped while the server admits
 # them, and the next worker finds them together (proved from the Temporal history).
-
-class HeldAppend(EventStore):
-    """The event store, holding the append of one event type until the test lets it
-    through: a step under way for as long as the test needs."""
-
-    def __init__(self, engine, event_type: str):
-        super().__init__(engine)
-        self.event_type = event_type
-        self.reached = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def append(self, case_id, expected_version, events_):
-        if any(e.event_type == self.event_type for e in events_):
-            self.reached.set()
-            await self.release.wait()
-        return await super().append(case_id, expected_version, events_)
-
 
 def workflows_only(client, task_queue: str) -> Worker:
     """A worker for the workflow alone (activities run on their own worker, on through a
