@@ -49,16 +49,9 @@ class LoadedCase:
         (sharing, operator actions, identity) are not the journey's: an operator's
         reassignment names a task but does not complete it."""
         if self._state is None:
-            domain_events = []
-            for stored in self.events:
-                if stored.event_type not in _WORKFLOW_TYPES:
-                    continue
-                try:
-                    domain_events.append(catalogue.parse_event(stored.event_type,
-                                                        stored.schema_version, stored.payload))
-                except catalogue.UnknownEventType:
-                    continue
-            self._state = fold(CaseState(case_id=self.case_id), domain_events)
+            self._state = fold(CaseState(case_id=self.case_id), [
+                catalogue.parse_event(e.event_type, e.schema_version, e.payload)
+                for e in self.events if e.event_type in _WORKFLOW_TYPES])
         return self._state
 
 
