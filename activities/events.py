@@ -18,7 +18,7 @@ from domain.catalogue import (
     parse_event,
     payload_of,
 )
-from domain.journey.decider import CaseState, evolve, role_of
+from domain.journey.decider import JourneyState, evolve, role_of
 from domain.journey.events import ReferralRegistered
 from store.event_store import EventStore
 from store.events import Causation, DuplicateEventConflict, NewEvent
@@ -85,11 +85,11 @@ class EventActivities:
                  versions=[e.version for e in stored])
         return AppendEventsResult(versions=tuple(e.version for e in stored))
 
-    async def _parties(self, case_id: str) -> CaseState:
+    async def _parties(self, case_id: str) -> JourneyState:
         """Who plays which role in the case: the referral names them. It is the journey's
         first event, but the person vault may record identity (``identity.*``) before the
         workflow's first append lands, so it is looked up by type, not by version 1."""
-        state = CaseState(case_id=case_id)
+        state = JourneyState(case_id=case_id)
         version = 1
         while True:
             page = await self._store.read_stream(case_id, from_version=version, limit=50)

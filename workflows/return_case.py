@@ -98,7 +98,7 @@ class ReturnCaseWorkflow(SignalledRoad):
     @workflow.init
     def __init__(self, input: msg.ReturnCaseInput) -> None:
         self._input = input
-        self._state = c.CaseState(case_id=input.case_id, config=input.config)
+        self._state = c.JourneyState(case_id=input.case_id, config=input.config)
         self._recorder = Recorder(input.case_id, self._organisation_for)
         self._stage = Stage.REFERRAL
         self._blocked_on: str | None = None

@@ -20,7 +20,7 @@ from api.service.calls import now, require, temporal_call
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
-from domain.journey.decider import CaseState, CompleteTask, decide, fold
+from domain.journey.decider import CompleteTask, JourneyState, decide, fold
 from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from domain.kernel import Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
@@ -40,16 +40,16 @@ class LoadedCase:
     case_id: str
     events: list[StoredEvent]
     facts: CaseFacts | None
-    _state: CaseState | None = field(default=None, repr=False)
+    _state: JourneyState | None = field(default=None, repr=False)
 
     @property
-    def state(self) -> CaseState:
+    def state(self) -> JourneyState:
         """The journey's state folded from the events its workflow recorded, as the
         workflow's validator sees it (once per request). The API's and the vault's events
         (sharing, operator actions, identity) are not the journey's: an operator's
         reassignment names a task but does not complete it."""
         if self._state is None:
-            self._state = fold(CaseState(case_id=self.case_id), [
+            self._state = fold(JourneyState(case_id=self.case_id), [
                 catalogue.parse_event(e.event_type, e.schema_version, e.payload)
                 for e in self.events if e.event_type in _WORKFLOW_TYPES])
         return self._state

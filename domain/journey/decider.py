@@ -86,7 +86,7 @@ class ActiveBooking:
 
 
 @dataclass(frozen=True)
-class CaseState:
+class JourneyState:
     case_id: str
     config: JourneyConfig = field(default_factory=JourneyConfig)
     referral: ev.ReferralRegistered | None = None
@@ -169,7 +169,7 @@ _TASK_LIFECYCLE = (ev.TaskOpened, ev.TaskOverdueEscalated, ev.TaskCancelled,
                    ev.RepeatInterviewRequested)
 
 
-def evolve(state: CaseState, event: ev.JourneyEvent) -> CaseState:  # noqa: C901 - one match, flat
+def evolve(state: JourneyState, event: ev.JourneyEvent) -> JourneyState:  # noqa: C901 - one match, flat
     if not isinstance(event, ev.JourneyEvent):
         return state  # written outside the workflows (an operator's reassignment names a
         # task without completing it): the journey's state is the workflow's events alone
@@ -311,7 +311,7 @@ def evolve(state: CaseState, event: ev.JourneyEvent) -> CaseState:  # noqa: C901
             return s
 
 
-def fold(state: CaseState, events: list[ev.JourneyEvent]) -> CaseState:
+def fold(state: JourneyState, events: list[ev.JourneyEvent]) -> JourneyState:
     for event in events:
         state = evolve(state, event)
     return state
@@ -458,7 +458,7 @@ SAFETY_TASKS = frozenset({TaskKind.SAFE_PLACE, TaskKind.BORDER_COMPANION, TaskKi
 """Tasks that protect her on the road; they stay open when a return stops after departure."""
 
 
-def _allowed_after_withdrawal(state: CaseState, command: Command) -> bool:
+def _allowed_after_withdrawal(state: JourneyState, command: Command) -> bool:
     if isinstance(command, (*_COMPENSATIONS, RecordFact, RecordAgeAssessment)):
         return True  # what happened is recorded, whatever follows from it
     if not state.on_road:
@@ -473,7 +473,7 @@ def _allowed_after_withdrawal(state: CaseState, command: Command) -> bool:
     return False
 
 
-def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
+def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
     if isinstance(command, RegisterReferral):
         return _register(state, command)
     if state.referral is None:
@@ -612,7 +612,7 @@ def decide(state: CaseState, command: Command) -> Decision:  # noqa: C901
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
 
 
-def _escort_release_refusal(state: CaseState, scope: EscortScope,
+def _escort_release_refusal(state: JourneyState, scope: EscortScope,
                             reason: EscortReleaseReason) -> Refusal | None:
     """An escort leaves her only where someone takes over: at the handoff (not a minor's),
     at the guardian handover, at a confirmed safe place; before departure, in her shelter."""
@@ -638,7 +638,7 @@ def _escort_release_refusal(state: CaseState, scope: EscortScope,
     return None
 
 
-def _assess_age(state: CaseState, command: RecordAgeAssessment) -> Decision:
+def _assess_age(state: JourneyState, command: RecordAgeAssessment) -> Decision:
     if state.handoff_confirmed:
         return Refusal("the handoff is complete: record the assessment in the follow-up",
                        code="handoff_complete")
@@ -656,7 +656,7 @@ def _assess_age(state: CaseState, command: RecordAgeAssessment) -> Decision:
                            evidence_record_id=command.evidence_record_id)]
 
 
-def _register(state: CaseState, command: RegisterReferral) -> Decision:
+def _register(state: JourneyState, command: RegisterReferral) -> Decision:
     if state.referral is not None:
         return Refusal("a referral is already registered for this case")
     i = command.input
@@ -685,7 +685,7 @@ def _assignee_role(kind: TaskKind) -> Role:
     return TASK_ASSIGNEE_ROLE[kind]
 
 
-def _minor_refusal(state: CaseState, what: str) -> Refusal | None:
+def _minor_refusal(state: JourneyState, what: str) -> Refusal | None:
     if not state.minor:
         return None
     if not state.guardian_appointed:
@@ -698,7 +698,7 @@ def _minor_refusal(state: CaseState, what: str) -> Refusal | None:
     return None
 
 
-def _book(state: CaseState, command: RecordBooking) -> Decision:
+def _book(state: JourneyState, command: RecordBooking) -> Decision:
     what = "travel cannot be booked"
     if not state.consent_given:
         return Refusal(f"{what}: informed consent is not recorded")
@@ -738,7 +738,7 @@ def _book(state: CaseState, command: RecordBooking) -> Decision:
     ]
 
 
-def _close(state: CaseState, command: CloseCase) -> Decision:
+def _close(state: JourneyState, command: CloseCase) -> Decision:
     o = command.outcome
     if state.consent_withdrawn is not None and o not in (Outcome.ALTERNATIVE_PATHWAY,
                                                          Outcome.MISSING):
@@ -792,7 +792,7 @@ def _close(state: CaseState, command: CloseCase) -> Decision:
     return [simple[o]()]
 
 
-def _left_in_safety_refusal(state: CaseState) -> Refusal | None:
+def _left_in_safety_refusal(state: JourneyState) -> Refusal | None:
     """A return that stops ends only with nothing left booked and, if she had left, with
     her in a confirmed safe place."""
     if state.on_road and not state.safe_place:
@@ -805,11 +805,11 @@ def _left_in_safety_refusal(state: CaseState) -> Refusal | None:
     return None
 
 
-def _last_missing_fact(state: CaseState) -> RoadFact:
+def _last_missing_fact(state: JourneyState) -> RoadFact:
     return state.last_missing or RoadFact.MISSING_IN_TRANSIT
 
 
-def _granted_reflection(state: CaseState) -> int:
+def _granted_reflection(state: JourneyState) -> int:
     return state.granted_reflection_days or reflection_minimum_days(
         state.referral.host_country, state.config
     )
@@ -828,7 +828,7 @@ OUTCOME_OF_OPTION: dict[ReturnOption, Outcome] = {
 # --- completing a human task ------------------------------------------------------------
 
 
-def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C901
+def _complete(state: JourneyState, command: CompleteTask) -> Decision:  # noqa: C901
     c = command.completion
     task = state.open_tasks.get(c.task_id)
     if task is None:
@@ -1005,7 +1005,7 @@ def _complete(state: CaseState, command: CompleteTask) -> Decision:  # noqa: C90
     raise TypeError(f"unknown task result {r!r}")  # pragma: no cover
 
 
-def _child_decision_refusal(state: CaseState, what: str, decided_by: DecidedBy
+def _child_decision_refusal(state: JourneyState, what: str, decided_by: DecidedBy
                             ) -> Refusal | None:
     if not state.guardian_takes_part:  # registered before the rule: its own order stands
         return None
@@ -1014,14 +1014,14 @@ def _child_decision_refusal(state: CaseState, what: str, decided_by: DecidedBy
                                   decided_by=decided_by)
 
 
-def _police_escorted(state: CaseState) -> bool:
+def _police_escorted(state: JourneyState) -> bool:
     return any(kind is EscortKind.POLICE for kind, _ in state.escorts.values())
 
 
 # --- ownership of authors ---------------------------------------------------------------
 
 
-def role_of(state: CaseState, organisation_id: str) -> Role | None:
+def role_of(state: JourneyState, organisation_id: str) -> Role | None:
     """The role an organisation plays in this case (None: it plays none)."""
     from domain.kernel import SYSTEM_ORGANISATION
 
@@ -1040,7 +1040,7 @@ def role_of(state: CaseState, organisation_id: str) -> Role | None:
 
 __all__ = [
     "ActiveBooking",
-    "CaseState",
+    "JourneyState",
     "Command",
     "Decision",
     "OUTCOME_OF_OPTION",

@@ -17,7 +17,7 @@ from domain.journey.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact
 from domain.kernel import Refusal, Role
 
 if TYPE_CHECKING:
-    from domain.journey.decider import CaseState, RecordFact
+    from domain.journey.decider import JourneyState, RecordFact
 
 # Who reports what: the escort's mission reports everything it sees on the road; the
 # receiving mission, waiting at the arrival point, reports a person not met or missing.
@@ -28,7 +28,7 @@ _REPORTED_BY: dict[Role, frozenset[RoadFact]] = {
 }
 
 
-def expected_facts(state: CaseState) -> frozenset[RoadFact]:
+def expected_facts(state: JourneyState) -> frozenset[RoadFact]:
     """The facts that can happen now, by where she is."""
     F = RoadFact
     if (state.closed or state.referral is None or state.missing is not None
@@ -53,7 +53,7 @@ def expected_facts(state: CaseState) -> frozenset[RoadFact]:
     return frozenset()
 
 
-def road_stage(state: CaseState) -> Stage | None:
+def road_stage(state: JourneyState) -> Stage | None:
     """The stage the road facts put her in; None before a journey is booked."""
     if state.missing is not None:
         return Stage.TRACING
@@ -68,7 +68,7 @@ def road_stage(state: CaseState) -> Stage | None:
     return None
 
 
-def decide_fact(state: CaseState, command: RecordFact) -> list[ev.JourneyEvent] | Refusal:
+def decide_fact(state: JourneyState, command: RecordFact) -> list[ev.JourneyEvent] | Refusal:
     fact = command.fact
     if fact not in _REPORTED_BY.get(command.reporter, frozenset()):
         return Refusal(f"the {command.reporter.value.replace('_', ' ')} does not report "

@@ -24,6 +24,7 @@ from domain.kernel import Refusal, treated_as_minor
 from domain.reintegration import events as rev
 from domain.reintegration import messages as rmsg
 from domain.reintegration.config import ReintegrationConfig
+from domain.reintegration.messages import ReintegrationState
 from domain.reintegration.vocabulary import (
     TERMINAL_SERVICE_STATUSES,
     THREAT_INDICATORS,
@@ -44,7 +45,7 @@ from domain.reintegration.vocabulary import (
 )
 
 Event = rev.ReintegrationEvent
-State = rmsg.ReintegrationState
+
 Kind = ReintegrationTaskKind
 
 
@@ -95,7 +96,7 @@ _FINAL_CHECK_IN = frozenset({CheckinStatus.REACHED, CheckinStatus.NOT_REACHED,
 _CLOSING = frozenset({InstalmentCancelReason.CASE_CLOSED, InstalmentCancelReason.OPTED_OUT})
 
 
-def stage_of(s: State) -> ReintegrationStage:
+def stage_of(s: ReintegrationState) -> ReintegrationStage:
     if s.closed:
         return ReintegrationStage.CLOSED
     if s.contact_lost:
@@ -109,26 +110,26 @@ def stage_of(s: State) -> ReintegrationStage:
     return ReintegrationStage.FOLLOW_UP
 
 
-def next_check_in_due(s: State) -> datetime | None:
+def next_check_in_due(s: ReintegrationState) -> datetime | None:
     if s.closed:
         return None
     scheduled = [c.due_at for c in s.check_ins if c.status is CheckinStatus.SCHEDULED]
     return min(scheduled, default=None)
 
 
-def payment_failing(s: State) -> bool:
+def payment_failing(s: ReintegrationState) -> bool:
     return any(i.failures > 0 and i.status in _UNSETTLED for i in s.instalments)
 
 
-def _open(s: State, kind: Kind) -> list[rmsg.OpenReintegrationTask]:
+def _open(s: ReintegrationState, kind: Kind) -> list[rmsg.OpenReintegrationTask]:
     return [t for t in s.open_tasks if t.kind is kind]
 
 
-def _last_check_in(s: State) -> rmsg.CheckIn | None:
+def _last_check_in(s: ReintegrationState) -> rmsg.CheckIn | None:
     return max(s.check_ins, key=lambda c: c.number, default=None)
 
 
-def next_wake(s: State) -> datetime | None:
+def next_wake(s: ReintegrationState) -> datetime | None:
     """The next moment the agenda has something to do (None: only people can move it)."""
     if not s.started or s.closed:
         return None
@@ -147,18 +148,18 @@ def next_wake(s: State) -> datetime | None:
 # --- evolve -----------------------------------------------------------------------------
 
 
-def _with_instalment(s: State, number: int, **changes: object) -> State:
+def _with_instalment(s: ReintegrationState, number: int, **changes: object) -> ReintegrationState:
     return s.model_copy(update={"instalments": tuple(
         i.model_copy(update=changes) if i.number == number else i for i in s.instalments)})
 
 
-def _with_check_in(s: State, number: int, status: CheckinStatus) -> State:
+def _with_check_in(s: ReintegrationState, number: int, status: CheckinStatus) -> ReintegrationState:
     return s.model_copy(update={"check_ins": tuple(
         c.model_copy(update={"status": status}) if c.number == number else c
         for c in s.check_ins)})
 
 
-def _instalments_payable(s: State, check_ins: set[int]) -> State:
+def _instalments_payable(s: ReintegrationState, check_ins: set[int]) -> ReintegrationState:
     return s.model_copy(update={"instalments": tuple(
         i.model_copy(update={"status": InstalmentStatus.PAYABLE})
         if i.status is InstalmentStatus.WAITING and i.check_in in check_ins else i
@@ -172,7 +173,7 @@ def _merge_lines(plan: tuple[rev.ServiceLine, ...],
     return (*merged, *changed.values())
 
 
-def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
+def evolve(s: ReintegrationState, event: Event) -> ReintegrationState:  # noqa: C901 - one match, flat
     if not isinstance(event, rev.ReintegrationEvent):
         return s  # written outside the workflows: an operator's reassignment completes none
     task_id = getattr(event, "task_id", None)
@@ -318,7 +319,7 @@ def evolve(s: State, event: Event) -> State:  # noqa: C901 - one match, flat
             return s
 
 
-def fold(s: State, events: Iterable[Event]) -> State:
+def fold(s: ReintegrationState, events: Iterable[Event]) -> ReintegrationState:
     for event in events:
         s = evolve(s, event)
     return s
@@ -376,7 +377,7 @@ Command = (Start | CompleteTask | ChangePlan | RecordRisk | RecordOptOut | Close
 Decision = list[Event] | Refusal
 
 
-def decide(s: State, command: Command, ctx: Context) -> Decision:  # noqa: C901
+def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  # noqa: C901
     if isinstance(command, Start):
         return _start(s, command, ctx)
     if not s.started:
@@ -448,7 +449,7 @@ def _payload(command: Command) -> (rmsg.ReintegrationTaskCompletion | rmsg.PlanC
     raise TypeError(f"no payload in {command!r}")  # pragma: no cover
 
 
-def _start(s: State, command: Start, ctx: Context) -> Decision:
+def _start(s: ReintegrationState, command: Start, ctx: Context) -> Decision:
     if s.started:
         return Refusal("reintegration has already started")
     config = ctx.config
@@ -471,13 +472,13 @@ def _start(s: State, command: Start, ctx: Context) -> Decision:
     ]
 
 
-def _open_task(s: State, ctx: Context, kind: Kind, due_at: datetime,
+def _open_task(s: ReintegrationState, ctx: Context, kind: Kind, due_at: datetime,
                **refs: object) -> rev.ReintegrationTaskOpened:
     return rev.ReintegrationTaskOpened(task_id=ctx.new_id(), kind=kind,
                                        assignee_org=s.receiving_mission, due_at=due_at, **refs)
 
 
-def _wind_up(s: State, task_reason: ReintegrationTaskCancelReason,
+def _wind_up(s: ReintegrationState, task_reason: ReintegrationTaskCancelReason,
              instalment_reason: InstalmentCancelReason) -> list[Event]:
     """Nothing left open: tasks cancelled, unpaid instalments cancelled."""
     return [
@@ -492,7 +493,7 @@ def _wind_up(s: State, task_reason: ReintegrationTaskCancelReason,
 # --- reopening ------------------------------------------------------------------------
 
 
-def _reopen(s: State, command: Reopen, ctx: Context) -> Decision:
+def _reopen(s: ReintegrationState, command: Reopen, ctx: Context) -> Decision:
     """Reopened within the window: new check-ins; what the closure cancelled and she is still
     owed is owed again unless the mission decides otherwise (recorded); a needs assessment
     the closure cancelled opens again (decision 0041)."""
@@ -537,7 +538,7 @@ def _reopen(s: State, command: Reopen, ctx: Context) -> Decision:
 # --- completing a task ------------------------------------------------------------------
 
 
-def _complete(s: State, c: rmsg.ReintegrationTaskCompletion,  # noqa: C901
+def _complete(s: ReintegrationState, c: rmsg.ReintegrationTaskCompletion,  # noqa: C901
               ctx: Context) -> Decision:
     task = s.task(c.task_id)
     if task is None:
@@ -624,7 +625,7 @@ def _complete(s: State, c: rmsg.ReintegrationTaskCompletion,  # noqa: C901
     raise TypeError(f"unknown task result {r!r}")  # pragma: no cover
 
 
-def _skipped(s: State, now: datetime) -> tuple[int, ...]:
+def _skipped(s: ReintegrationState, now: datetime) -> tuple[int, ...]:
     """Check-ins whose dates passed while contact was lost, except the latest (it opens
     now: the schedule resumes from there)."""
     passed = sorted(c.number for c in s.check_ins
@@ -640,7 +641,8 @@ _STATUS_MOVES: dict[ServiceStatus, frozenset[ServiceStatus]] = {
 }
 
 
-def _lines_refusal(s: State, lines: tuple[rev.ServiceLine, ...], ctx: Context) -> Refusal | None:
+def _lines_refusal(s: ReintegrationState, lines: tuple[rev.ServiceLine, ...],
+                   ctx: Context) -> Refusal | None:
     ids = [line.line_id for line in lines]
     if len(set(ids)) != len(ids):
         return Refusal("each service line appears once")
@@ -665,7 +667,7 @@ def _lines_refusal(s: State, lines: tuple[rev.ServiceLine, ...], ctx: Context) -
     return None
 
 
-def _change_plan(s: State, change: rmsg.PlanChange, ctx: Context) -> Decision:
+def _change_plan(s: ReintegrationState, change: rmsg.PlanChange, ctx: Context) -> Decision:
     events: list[Event] = []
     if change.lines:
         if not (s.plan_agreed or s.plan_declined):
@@ -700,7 +702,7 @@ def _change_plan(s: State, change: rmsg.PlanChange, ctx: Context) -> Decision:
 # --- the agenda: what the programme does by itself --------------------------------------
 
 
-def next_step(s: State, ctx: Context) -> list[Event]:  # noqa: C901
+def next_step(s: ReintegrationState, ctx: Context) -> list[Event]:  # noqa: C901
     """The next group of system events due at ``ctx.now`` (empty: nothing to do now).
     Called until empty; each group is recorded in one append."""
     if not s.started or s.closed:

@@ -35,7 +35,7 @@ def envelope(event, org: str, actor: str = "system:workflow") -> catalogue.Event
 
 
 def referral(case_id: str) -> ev.JourneyEvent:
-    [event] = c.decide(c.CaseState(case_id=case_id), c.RegisterReferral(case_input(
+    [event] = c.decide(c.JourneyState(case_id=case_id), c.RegisterReferral(case_input(
         case_id=case_id)))
     return event
 

@@ -213,7 +213,7 @@ class FollowUp:
                     config: ReintegrationConfig | None = None, **overrides: Any) -> FollowUp:
         journey = case_input()
         # The journey's first event names the case's parties (append_events checks them).
-        [referral] = c.decide(c.CaseState(case_id=journey.case_id),
+        [referral] = c.decide(c.JourneyState(case_id=journey.case_id),
                               c.RegisterReferral(journey))
         await store.append(journey.case_id, 0, [NewEvent(
             event_id=uuid.uuid4(), event_type=referral.type,

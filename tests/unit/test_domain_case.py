@@ -50,19 +50,19 @@ def fact(name: str, at: datetime = NOW + timedelta(days=2), **kw) -> c.RecordFac
     return c.RecordFact(RoadFact(name), at, **kw)
 
 
-def ok(state: c.CaseState, command) -> c.CaseState:
+def ok(state: c.JourneyState, command) -> c.JourneyState:
     decision = c.decide(state, command)
     assert not isinstance(decision, Refusal), decision
     return c.fold(state, decision)
 
 
-def refused(state: c.CaseState, command) -> str:
+def refused(state: c.JourneyState, command) -> str:
     decision = c.decide(state, command)
     assert isinstance(decision, Refusal), decision
     return decision.reason
 
 
-def open_and_complete(state: c.CaseState, kind: TaskKind, result, org=None) -> c.CaseState:
+def open_and_complete(state: c.JourneyState, kind: TaskKind, result, org=None) -> c.JourneyState:
     task_id = uuid.uuid4()
     state = ok(state, c.OpenTaskCommand(task_id, kind, NOW + timedelta(days=1)))
     org = org or state.open_tasks[task_id].assignee_org
@@ -75,9 +75,9 @@ def rec() -> str:
     return f"rec_{uuid.uuid4().hex[:12]}"
 
 
-def consented(**kw) -> c.CaseState:
+def consented(**kw) -> c.JourneyState:
     """Through her consent; a child's guardian is appointed first and decides with her."""
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input(**kw)))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input(**kw)))
     by, present = DecidedBy.PERSON, None
     if s.minor:
         s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
@@ -94,7 +94,7 @@ def consented(**kw) -> c.CaseState:
         interpreter_used=False, signed_at=NOW, consented_by=by))
 
 
-def ready_to_book(**kw) -> c.CaseState:
+def ready_to_book(**kw) -> c.JourneyState:
     s = consented(**kw)
     if s.minor:
         s = open_and_complete(s, TaskKind.BEST_INTEREST_DETERMINATION, msg.BestInterestResult(
@@ -147,7 +147,7 @@ def test_minor_without_guardian_and_negative_determination_are_refused():
 )
 def test_booking_needs_consent_and_documents(missing, words):
     if missing == "consent":
-        s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+        s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     else:
         s = consented()
     assert words in refused(s, booking())
@@ -191,7 +191,7 @@ def test_rebooking_stops_at_the_limit_until_the_coordinator_resolves():
 
 
 def test_task_completion_refusals():
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
     s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
     result = msg.ScreeningResult(interview_record_id=rec(), interview_language="ro",
@@ -224,7 +224,7 @@ def test_task_completion_refusals():
 
 
 def test_tasks_go_to_the_organisation_of_their_role():
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     for kind, org in [(TaskKind.BEST_INTEREST_DETERMINATION, RECEIVING),
                       (TaskKind.BORDER_COMPANION, PARTNER),
                       (TaskKind.TRAVEL_DOCUMENTS, SENDING)]:
@@ -233,7 +233,7 @@ def test_tasks_go_to_the_organisation_of_their_role():
 
 
 def test_overdue_escalation_happens_once():
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
     s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
     s = ok(s, c.EscalateOverdueTask(task_id))
@@ -312,7 +312,7 @@ def test_border_hold_lifecycle():
 
 
 def test_referral_rules():
-    s = c.CaseState(case_id="case-0001")
+    s = c.JourneyState(case_id="case-0001")
     assert "no referral" in refused(s, c.RequestDocuments(uuid.uuid4()))
     assert "different organisations" in refused(
         s, c.RegisterReferral(referral_input(receiving_mission=SENDING)))
@@ -324,7 +324,7 @@ def test_referral_rules():
 
 
 def test_evolve_ignores_nothing_it_should_track():
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     s = c.evolve(s, ev.CaseEscalated(reason="border_hold_exceeded", since=NOW))
     assert s.escalations == (EscalationReason.BORDER_HOLD_EXCEEDED,)
 
@@ -360,7 +360,7 @@ def test_an_event_written_outside_the_workflow_completes_no_task():
     count the task as done (the coordinator's pre-check would refuse her colleague)."""
     from domain.outside_events import OperatorTaskReassigned
 
-    s = ok(c.CaseState(case_id="case-0001"), c.RegisterReferral(referral_input()))
+    s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
     s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW + timedelta(days=1)))
     moved = OperatorTaskReassigned(task_id=task_id, kind="screening_interview", org=SENDING,

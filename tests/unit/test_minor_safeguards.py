@@ -31,18 +31,19 @@ CHILD_AGES = [AgeCategory.UNDER_12, AgeCategory.AGE_12_TO_17, AgeCategory.UNKNOW
               AgeCategory.DISPUTED]
 
 
-def registered(age: AgeCategory, *, guardian_takes_part: bool = True) -> c.CaseState:
+def registered(age: AgeCategory, *, guardian_takes_part: bool = True) -> c.JourneyState:
     referral = msg.ReturnCaseInput(
         case_id="case-0001", sending_mission="iom-belgrade", receiving_mission="iom-chisinau",
         border_partner="ngo-border", host_country="RS", destination_country="MD",
         referral_source=ReferralSource.NGO, first_placement=Placement.SAFE_HOUSE,
         risk_level=RiskLevel.LOW, age_category=age)
-    decision = c.decide(c.CaseState(case_id="case-0001"),
+    decision = c.decide(c.JourneyState(case_id="case-0001"),
                         c.RegisterReferral(referral, guardian_takes_part=guardian_takes_part))
-    return c.fold(c.CaseState(case_id="case-0001"), decision)
+    return c.fold(c.JourneyState(case_id="case-0001"), decision)
 
 
-def complete(state: c.CaseState, result) -> c.Decision | tuple[c.CaseState, list[ev.JourneyEvent]]:
+def complete(state: c.JourneyState,
+             result) -> c.Decision | tuple[c.JourneyState, list[ev.JourneyEvent]]:
     """Open a task for the result's kind and complete it: the refusal, or the new state and
     the events recorded."""
     task_id = uuid.uuid4()
@@ -57,13 +58,13 @@ def complete(state: c.CaseState, result) -> c.Decision | tuple[c.CaseState, list
     return c.fold(state, decision), decision
 
 
-def done(state: c.CaseState, result) -> tuple[c.CaseState, list[ev.JourneyEvent]]:
+def done(state: c.JourneyState, result) -> tuple[c.JourneyState, list[ev.JourneyEvent]]:
     outcome = complete(state, result)
     assert not isinstance(outcome, Refusal), outcome
     return outcome
 
 
-def refusal(state: c.CaseState, result) -> Refusal:
+def refusal(state: c.JourneyState, result) -> Refusal:
     outcome = complete(state, result)
     assert isinstance(outcome, Refusal), outcome
     return outcome

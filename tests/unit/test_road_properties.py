@@ -81,7 +81,7 @@ _ENTRY_POINTS = ("KIV", "IAS", "OTP", "BCM", "SCV", "CND", "TSR", "CLJ", "SBZ", 
 class Road:
     """The case, and what the workflow would do after each step."""
 
-    def __init__(self, state: c.CaseState):
+    def __init__(self, state: c.JourneyState):
         self.state = state
         self.clock = NOW + timedelta(days=2)
         self.bookings = 0
@@ -146,7 +146,7 @@ class Road:
         self.decide(c.CloseCase(outcome))
 
 
-def protected(state: c.CaseState, escort_id: uuid.UUID) -> bool:
+def protected(state: c.JourneyState, escort_id: uuid.UUID) -> bool:
     kind, scope = state.escorts[escort_id]
     return scope is EscortScope.END_TO_END or kind is EscortKind.POLICE
 
