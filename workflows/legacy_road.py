@@ -66,7 +66,7 @@ class SignalledRoad(_Base):
                 if not await self._signalled_leg_failure(fact, source):
                     return EscalationReason.REBOOKING_LIMIT_REACHED
                 continue
-            await self._apply([c.RecordFact(RoadFact.DEPARTED, workflow.now())], fact=fact)
+            await self._apply([c.RecordFact(RoadFact.DEPARTED)], fact=fact)
 
             self._set_stage(Stage.IN_TRANSIT)
             fact = await self._next_fact({"arrived_at_border", "leg_failed"})
@@ -74,7 +74,7 @@ class SignalledRoad(_Base):
                 if not await self._signalled_leg_failure(fact, FactSource.FIELD_REPORT):
                     return EscalationReason.REBOOKING_LIMIT_REACHED
                 continue
-            await self._apply([c.RecordFact(RoadFact.ARRIVED_AT_BORDER, workflow.now())],
+            await self._apply([c.RecordFact(RoadFact.ARRIVED_AT_BORDER)],
                               fact=fact)
 
             self._set_stage(Stage.BORDER)
@@ -84,7 +84,7 @@ class SignalledRoad(_Base):
 
     async def _signalled_leg_failure(self, fact: msg.JourneyFact, source: FactSource) -> bool:
         assert fact.failure is not None
-        await self._apply([c.RecordFact(RoadFact.LEG_FAILED, workflow.now(),
+        await self._apply([c.RecordFact(RoadFact.LEG_FAILED,
                                         failure=LegFailure(fact.failure), source=source)],
                           fact=fact)
         failed = self._state.failed_attempts
@@ -98,7 +98,7 @@ class SignalledRoad(_Base):
             fact = await self._next_fact({"border_cleared", "border_hold_started",
                                           "entry_refused"})
             now = workflow.now()
-            await self._apply([c.RecordFact(RoadFact(fact.fact), now)], fact=fact)
+            await self._apply([c.RecordFact(RoadFact(fact.fact))], fact=fact)
             if fact.fact != "border_hold_started":
                 return fact.fact == "border_cleared"
             return await self._signalled_hold(config, now)
@@ -116,11 +116,11 @@ class SignalledRoad(_Base):
                 if step == "companion":
                     [companion_task] = await self._open_tasks([TaskKind.BORDER_COMPANION])
                 else:
-                    await self._apply([c.Escalate(EscalationReason.BORDER_HOLD_EXCEEDED,
+                    await self._apply([c.EscalateCase(EscalationReason.BORDER_HOLD_EXCEEDED,
                                                   held_from)])
                     self._set_blocked(f"escalation:{EscalationReason.BORDER_HOLD_EXCEEDED.value}")
                 continue
-            await self._apply([c.RecordFact(RoadFact(fact.fact), workflow.now())], fact=fact)
+            await self._apply([c.RecordFact(RoadFact(fact.fact))], fact=fact)
             if companion_task is not None and companion_task in self._state.open_tasks:
                 await self._apply([c.CancelTask(companion_task, TaskCancelReason.HOLD_ENDED)])
             self._set_blocked(None)

@@ -76,7 +76,7 @@ class ReintegrationWorkflow:
         ])
         self._attributes[sa.MINOR.name] = input.minor
         if not self._state.started:
-            await self._record_command(r.Start(input.arrived_at,
+            await self._record_command(r.StartFollowUp(input.arrived_at,
                                                input.pre_departure_instalment_paid))
         self._publish()
         while True:
@@ -172,23 +172,24 @@ class ReintegrationWorkflow:
 
     @workflow.update
     async def close(self, closure: rmsg.Closure) -> rmsg.Recorded:
-        return await self._handle(r.Close(closure), closure.organisation_id, closure.actor_id)
+        return await self._handle(r.CloseFollowUp(closure), closure.organisation_id,
+                                  closure.actor_id)
 
     @close.validator
     def _validate_closure(self, closure: rmsg.Closure) -> None:
-        self._validate(r.Close(closure))
+        self._validate(r.CloseFollowUp(closure))
 
     @workflow.update
     async def reopen(self, reopening: rmsg.Reopening) -> rmsg.Recorded:
         # Runs that reopened before decision 0041 replay as they ran: nothing restored, and
         # the agenda waited for its next wake instead of running at once.
         self._restores_owed = workflow.patched(REOPEN_RESTORES_OWED)
-        return await self._handle(r.Reopen(reopening, restores_owed=self._restores_owed),
+        return await self._handle(r.ReopenFollowUp(reopening, restores_owed=self._restores_owed),
                                   reopening.organisation_id, reopening.actor_id)
 
     @reopen.validator
     def _validate_reopening(self, reopening: rmsg.Reopening) -> None:
-        self._validate(r.Reopen(reopening))
+        self._validate(r.ReopenFollowUp(reopening))
 
     @workflow.update
     async def record_age_assessment(self, assessment: msg.AgeAssessment) -> rmsg.Recorded:

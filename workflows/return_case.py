@@ -171,7 +171,7 @@ class ReturnCaseWorkflow(SignalledRoad):
     async def complete_task(self, completion: msg.TaskCompletion) -> msg.TaskCompleted:
         appended = await self._op(
             lambda: self._apply_now(
-                [c.CompleteTask(completion, workflow.now())],
+                [c.CompleteTask(completion)],
                 author_org=completion.organisation_id,
                 actor=completion.actor_id,
                 refusal_raises=True,
@@ -198,7 +198,7 @@ class ReturnCaseWorkflow(SignalledRoad):
             # An append is in flight and may be opening this very task (already in an
             # inbox): the handler decides after it, under the lock, and refuses there.
             return
-        decision = c.decide(self._state, c.CompleteTask(completion, workflow.now()))
+        decision = c.decide(self._state, c.CompleteTask(completion), self._context())
         if isinstance(decision, Refusal):
             raise ValueError(decision.reason)
 
@@ -233,7 +233,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         if request.organisation_id != self._input.sending_mission:
             raise ValueError("only the sending mission holds the screening interview")
         decision = c.decide(self._state, c.RequestRepeatInterview(
-            UUID(int=0), workflow.now(), request.reason))
+            UUID(int=0), workflow.now(), request.reason), self._context())
         if isinstance(decision, Refusal):
             raise ValueError(decision.reason)
 
@@ -261,7 +261,7 @@ class ReturnCaseWorkflow(SignalledRoad):
             if fact.organisation_id != self._input.sending_mission:
                 raise ValueError("only the sending mission reports facts of this case")
             return
-        refuse_if(c.decide(self._state, self._fact_command(fact)), self._stage)
+        refuse_if(c.decide(self._state, self._fact_command(fact), self._context()), self._stage)
 
     def _role_of(self, organisation_id: str) -> Role:
         """The role an organisation plays in this case; an outsider is refused as a partner
@@ -270,7 +270,7 @@ class ReturnCaseWorkflow(SignalledRoad):
 
     def _fact_command(self, fact: msg.JourneyFact) -> c.RecordFact:
         reporter = self._role_of(fact.organisation_id)
-        return c.RecordFact(fact.fact, workflow.now(), reporter, fact.failure)
+        return c.RecordFact(fact.fact, reporter, fact.failure)
 
     # --- Update: she withdraws or defers her consent ------------------------------------
 
@@ -297,7 +297,8 @@ class ReturnCaseWorkflow(SignalledRoad):
         if self._closing or self._state.closed:
             raise Refused(Refusal("the case is closing with its own outcome",
                                   code="case_closing"), self._stage)
-        refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal)), self._stage)
+        refuse_if(c.decide(self._state, self._withdrawal_command(withdrawal), self._context()),
+                  self._stage)
 
     def _withdrawal_command(self, w: msg.ConsentWithdrawal) -> c.WithdrawConsent:
         relayed_by = self._role_of(w.organisation_id)
@@ -319,7 +320,7 @@ class ReturnCaseWorkflow(SignalledRoad):
     async def record_age_assessment(self, assessment: msg.AgeAssessment) -> msg.AgeAssessed:
         was_minor = self._state.minor
         recorded = await self._op(lambda: self._apply_now(
-            [c.RecordAgeAssessment(assessment.assessed_by, assessment.result,
+            [c.AssessAge(assessment.assessed_by, assessment.result,
                                    assessment.evidence_record_id)],
             author_org=assessment.organisation_id, actor=assessment.actor_id,
             refusal_raises=True), even_after_withdrawal=True)
@@ -335,9 +336,9 @@ class ReturnCaseWorkflow(SignalledRoad):
         if assessment.organisation_id != self._input.sending_mission:
             raise Refused(Refusal("the sending mission records an age assessment before the "
                                   "handoff", code="not_your_fact"))
-        refuse_if(c.decide(self._state, c.RecordAgeAssessment(
-            assessment.assessed_by, assessment.result, assessment.evidence_record_id)),
-            self._stage)
+        command = c.AssessAge(assessment.assessed_by, assessment.result,
+                              assessment.evidence_record_id)
+        refuse_if(c.decide(self._state, command, self._context()), self._stage)
 
     # --- signals of pre-patch runs ------------------------------------------------------
 
@@ -475,7 +476,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         """The guardian appointment task, unless one is open (checked under the append lock:
         the journey and an age assessment may both ask at once)."""
         kind = TaskKind.GUARDIAN_APPOINTMENT
-        command = c.OpenTaskCommand(workflow.uuid4(), kind,
+        command = c.OpenTask(workflow.uuid4(), kind,
                                     workflow.now() + self._input.config.due(kind))
         opened = await self._apply([command], only_if=lambda: not any(
             t.kind is kind for t in self._state.open_tasks.values()))
@@ -613,7 +614,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                 if self._state.booking == booking and not self._state.departed:
                     # The simulated provider's own feed: this leg does not operate.
                     await self._apply([c.RecordFact(
-                        RoadFact.LEG_FAILED, workflow.now(), failure=self._disruption,
+                        RoadFact.LEG_FAILED, failure=self._disruption,
                         source=FactSource.PROVIDER_FEED)])
                     self._back_off_pending = True
                 continue
@@ -782,8 +783,8 @@ class ReturnCaseWorkflow(SignalledRoad):
                 [self._companion_task] = await self._open_tasks([TaskKind.BORDER_COMPANION],
                                                                 safety=True, only_if=current)
             else:
-                await self._apply([c.Escalate(EscalationReason.BORDER_HOLD_EXCEEDED, held_from)],
-                                  safety=True, only_if=current)
+                escalate = c.EscalateCase(EscalationReason.BORDER_HOLD_EXCEEDED, held_from)
+                await self._apply([escalate], safety=True, only_if=current)
                 if current():
                     self._hold_escalated = True
                     self._set_blocked(self._held_at_border())
@@ -864,7 +865,7 @@ class ReturnCaseWorkflow(SignalledRoad):
 
     async def _escalate(self, reason: EscalationReason) -> bool:
         """Escalate to the coordinator; True to try again, False to stop the return."""
-        await self._apply([c.Escalate(reason, workflow.now())])
+        await self._apply([c.EscalateCase(reason, workflow.now())])
         review = await self._task(TaskKind.ESCALATION_REVIEW,
                                   blocked_on=f"escalation:{reason.value}")
         assert isinstance(review, msg.EscalationReviewResult)
@@ -888,7 +889,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         await workflow.wait_condition(lambda: not self._inflight)
         w = self._withdrawal
         command = self._withdrawal_command(w)
-        decision = c.decide(self._state, command)
+        decision = c.decide(self._state, command, self._context())
         if isinstance(decision, Refusal):
             # The handoff completed while the withdrawal was arriving: she is home.
             self._ignore(decision.reason)
@@ -995,7 +996,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                           only_if: Callable[[], bool] | None = None) -> list[UUID]:
         now = workflow.now()
         commands = [
-            c.OpenTaskCommand(workflow.uuid4(), kind, now + self._input.config.due(kind), role)
+            c.OpenTask(workflow.uuid4(), kind, now + self._input.config.due(kind), role)
             for kind in kinds
         ]
         await self._apply(commands, safety=safety, only_if=only_if)
@@ -1032,6 +1033,10 @@ class ReturnCaseWorkflow(SignalledRoad):
                 pass
 
     # --- deciding and recording ---------------------------------------------------------
+
+    @staticmethod
+    def _context() -> c.Context:
+        return c.Context(now=workflow.now())
 
     async def _apply(self, commands: Sequence[c.Command], *, fact: msg.JourneyFact | None = None,
                      if_allowed: bool = False, safety: bool = False,
@@ -1086,7 +1091,7 @@ class ReturnCaseWorkflow(SignalledRoad):
         state = self._state
         decided: list[ev.JourneyEvent] = []
         for command in commands:
-            decision = c.decide(state, command)
+            decision = c.decide(state, command, self._context())
             if isinstance(decision, Refusal):
                 if if_allowed:
                     return []

@@ -20,7 +20,7 @@ from api.service.calls import now, require, temporal_call
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
-from domain.journey.decider import CompleteTask, JourneyState, decide, fold
+from domain.journey.decider import CompleteTask, Context, JourneyState, decide, fold
 from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from domain.kernel import Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
@@ -145,7 +145,7 @@ class CaseService:
     def precheck(case: LoadedCase, completion: msg.TaskCompletion) -> None:
         """Decide the completion on the case's recorded events before anything is written
         (the workflow's validator decides again, authoritatively)."""
-        decision = decide(case.state, CompleteTask(completion, now()))
+        decision = decide(case.state, CompleteTask(completion), Context(now=now()))
         if isinstance(decision, Refusal):
             raise ApiError(409, decision.code, decision.reason)
 

@@ -67,7 +67,7 @@ from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role, treated_as_mi
 
 
 @dataclass(frozen=True)
-class OpenTask:
+class OpenJourneyTask:
     task_id: UUID
     kind: TaskKind
     assignee_org: str
@@ -91,7 +91,7 @@ class JourneyState:
     config: JourneyConfig = field(default_factory=JourneyConfig)
     referral: ev.ReferralRegistered | None = None
     guardian_takes_part: bool = False  # the referral's: a child's guardian comes first
-    open_tasks: dict[UUID, OpenTask] = field(default_factory=dict)
+    open_tasks: dict[UUID, OpenJourneyTask] = field(default_factory=dict)
     done_tasks: frozenset[UUID] = frozenset()
     cancelled_tasks: frozenset[UUID] = frozenset()
     interviews: int = 0
@@ -188,7 +188,7 @@ def evolve(state: JourneyState, event: ev.JourneyEvent) -> JourneyState:  # noqa
         case ev.AgeAssessed():
             return replace(s, age_category=event.result)
         case ev.TaskOpened():
-            task = OpenTask(
+            task = OpenJourneyTask(
                 event.task_id, event.kind, event.assignee_org, event.assignee_role, event.due_at
             )
             return replace(s, open_tasks={**s.open_tasks, event.task_id: task})
@@ -327,7 +327,7 @@ class RegisterReferral:
 
 
 @dataclass(frozen=True)
-class OpenTaskCommand:
+class OpenTask:
     task_id: UUID
     kind: TaskKind
     due_at: datetime
@@ -344,7 +344,6 @@ class RequestRepeatInterview:
 @dataclass(frozen=True)
 class CompleteTask:
     completion: msg.TaskCompletion
-    now: datetime
 
 
 @dataclass(frozen=True)
@@ -392,7 +391,6 @@ class RecordFact:
     """A fact from the road, as it happened (``domain.journey.road``)."""
 
     fact: RoadFact
-    now: datetime
     reporter: Role = Role.SENDING_MISSION
     failure: LegFailure | None = None
     source: FactSource = FactSource.FIELD_REPORT
@@ -421,14 +419,14 @@ class WithdrawConsent:
 
 
 @dataclass(frozen=True)
-class RecordAgeAssessment:
+class AssessAge:
     assessed_by: AgeAssessor
     result: AgeCategory
     evidence_record_id: str
 
 
 @dataclass(frozen=True)
-class Escalate:
+class EscalateCase:
     reason: EscalationReason
     since: datetime
 
@@ -440,32 +438,40 @@ class CloseCase:
 
 
 Command = (
-    RegisterReferral | OpenTaskCommand | RequestRepeatInterview | CompleteTask
+    RegisterReferral | OpenTask | RequestRepeatInterview | CompleteTask
     | EscalateOverdueTask | CancelTask
     | RequestDocuments | WithdrawDocumentRequest | AssignEscort | ReleaseEscort | RecordBooking
     | RecordFact | ScheduleRebooking | CancelBooking | IssueHandoffCode
-    | WithdrawConsent | RecordAgeAssessment | Escalate | CloseCase
+    | WithdrawConsent | AssessAge | EscalateCase | CloseCase
 )
 
 Decision = list[ev.JourneyEvent] | Refusal
+
+
+@dataclass(frozen=True)
+class Context:
+    """What deciding needs besides the state and the command: the time (the workflow
+    passes ``workflow.now()``, the same on replay). Fresh ids travel in the commands."""
+
+    now: datetime
 
 # Commands allowed while a withdrawn consent is being unwound, and, once she has left,
 # what keeps her safe until she is in a safe place: the road's facts are still recorded.
 _COMPENSATIONS = (CancelTask, WithdrawDocumentRequest, ReleaseEscort, CancelBooking, CloseCase,
                   WithdrawConsent)
-_ON_THE_ROAD = (EscalateOverdueTask, Escalate)
+_ON_THE_ROAD = (EscalateOverdueTask, EscalateCase)
 SAFETY_TASKS = frozenset({TaskKind.SAFE_PLACE, TaskKind.BORDER_COMPANION, TaskKind.TRACING})
 """Tasks that protect her on the road; they stay open when a return stops after departure."""
 
 
 def _allowed_after_withdrawal(state: JourneyState, command: Command) -> bool:
-    if isinstance(command, (*_COMPENSATIONS, RecordFact, RecordAgeAssessment)):
+    if isinstance(command, (*_COMPENSATIONS, RecordFact, AssessAge)):
         return True  # what happened is recorded, whatever follows from it
     if not state.on_road:
         return False
     if isinstance(command, _ON_THE_ROAD):
         return True
-    if isinstance(command, OpenTaskCommand):
+    if isinstance(command, OpenTask):
         return command.kind in SAFETY_TASKS
     if isinstance(command, CompleteTask):
         task = state.open_tasks.get(command.completion.task_id)
@@ -473,7 +479,7 @@ def _allowed_after_withdrawal(state: JourneyState, command: Command) -> bool:
     return False
 
 
-def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
+def decide(state: JourneyState, command: Command, ctx: Context) -> Decision:  # noqa: C901
     if isinstance(command, RegisterReferral):
         return _register(state, command)
     if state.referral is None:
@@ -487,7 +493,7 @@ def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
         )
 
     match command:
-        case OpenTaskCommand():
+        case OpenTask():
             role = command.role or _assignee_role(command.kind)
             return [
                 ev.TaskOpened(
@@ -513,7 +519,7 @@ def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
                 ev.RepeatInterviewRequested(task_id=command.task_id, reason=command.reason),
             ]
         case CompleteTask():
-            return _complete(state, command)
+            return _complete(state, command, ctx)
         case EscalateOverdueTask():
             task = state.open_tasks.get(command.task_id)
             if task is None:
@@ -562,7 +568,7 @@ def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
         case RecordBooking():
             return _book(state, command)
         case RecordFact():
-            return decide_fact(state, command)
+            return decide_fact(state, command, ctx)
         case ScheduleRebooking():
             if state.booking is not None:
                 return Refusal("a journey is booked; cancel it before rebooking")
@@ -603,9 +609,9 @@ def decide(state: JourneyState, command: Command) -> Decision:  # noqa: C901
                                         form_record_id=command.form_record_id,
                                         after_departure=state.on_road,
                                         relayed_by=command.relayed_by)]
-        case RecordAgeAssessment():
+        case AssessAge():
             return _assess_age(state, command)
-        case Escalate():
+        case EscalateCase():
             return [ev.CaseEscalated(reason=command.reason, since=command.since)]
         case CloseCase():
             return _close(state, command)
@@ -638,7 +644,7 @@ def _escort_release_refusal(state: JourneyState, scope: EscortScope,
     return None
 
 
-def _assess_age(state: JourneyState, command: RecordAgeAssessment) -> Decision:
+def _assess_age(state: JourneyState, command: AssessAge) -> Decision:
     if state.handoff_confirmed:
         return Refusal("the handoff is complete: record the assessment in the follow-up",
                        code="handoff_complete")
@@ -828,7 +834,8 @@ OUTCOME_OF_OPTION: dict[ReturnOption, Outcome] = {
 # --- completing a human task ------------------------------------------------------------
 
 
-def _complete(state: JourneyState, command: CompleteTask) -> Decision:  # noqa: C901
+def _complete(state: JourneyState, command: CompleteTask,
+              ctx: Context) -> Decision:  # noqa: C901
     c = command.completion
     task = state.open_tasks.get(c.task_id)
     if task is None:
@@ -889,7 +896,7 @@ def _complete(state: JourneyState, command: CompleteTask) -> Decision:  # noqa: 
                 accepted_versions=state.config.accepted_consent_form_versions,
                 interpreter_used=r.interpreter_used,
                 interpreter_recorded=r.interpreter_record_id is not None,
-                signed_at=r.signed_at, now=command.now,
+                signed_at=r.signed_at, now=ctx.now,
             ):
                 return refusal
             return [ev.ConsentRecorded(
@@ -929,7 +936,7 @@ def _complete(state: JourneyState, command: CompleteTask) -> Decision:  # noqa: 
                                                 fit_to_travel=r.fit_to_travel,
                                                 medical_record_id=r.medical_record_id)]
         case msg.ProsecutorNoticeResult():
-            if r.notified_at > command.now:
+            if r.notified_at > ctx.now:
                 return Refusal("the prosecutor cannot be notified in the future")
             return [ev.ProsecutorNotified(
                 task_id=task.task_id, notified_at=r.notified_at, testimony=r.testimony,
@@ -941,7 +948,7 @@ def _complete(state: JourneyState, command: CompleteTask) -> Decision:  # noqa: 
                                         police_escort_required=police_escort_required(
                                             r.risk_level))]
         case msg.EnterBookingResult():
-            if r.departure_at <= command.now:
+            if r.departure_at <= ctx.now:
                 return Refusal("the departure must be in the future")
             route = RouteKind.ALTERNATIVE if state.refused_entry_points else RouteKind.DIRECT
             return _book(state, RecordBooking(
@@ -1042,9 +1049,10 @@ __all__ = [
     "ActiveBooking",
     "JourneyState",
     "Command",
+    "Context",
     "Decision",
     "OUTCOME_OF_OPTION",
-    "OpenTask",
+    "OpenJourneyTask",
     "decide",
     "evolve",
     "fold",

@@ -17,7 +17,7 @@ from domain.journey.vocabulary import DID_NOT_ARRIVE, EscalationReason, RoadFact
 from domain.kernel import Refusal, Role
 
 if TYPE_CHECKING:
-    from domain.journey.decider import JourneyState, RecordFact
+    from domain.journey.decider import Context, JourneyState, RecordFact
 
 # Who reports what: the escort's mission reports everything it sees on the road; the
 # receiving mission, waiting at the arrival point, reports a person not met or missing.
@@ -68,7 +68,8 @@ def road_stage(state: JourneyState) -> Stage | None:
     return None
 
 
-def decide_fact(state: JourneyState, command: RecordFact) -> list[ev.JourneyEvent] | Refusal:
+def decide_fact(state: JourneyState, command: RecordFact,
+                ctx: Context) -> list[ev.JourneyEvent] | Refusal:
     fact = command.fact
     if fact not in _REPORTED_BY.get(command.reporter, frozenset()):
         return Refusal(f"the {command.reporter.value.replace('_', ' ')} does not report "
@@ -90,7 +91,7 @@ def decide_fact(state: JourneyState, command: RecordFact) -> list[ev.JourneyEven
         case RoadFact.DEPARTED:
             assert booking is not None
             if refusal := witness_departure_refusal(
-                command.now, state.earliest_departure if state.witness else None,
+                ctx.now, state.earliest_departure if state.witness else None,
                 state.config.witness_notice,
             ):
                 return refusal
@@ -105,12 +106,12 @@ def decide_fact(state: JourneyState, command: RecordFact) -> list[ev.JourneyEven
             return [ev.ArrivedAtBorder(entry_point=booking.entry_point)]
         case RoadFact.BORDER_HOLD_STARTED:
             assert state.at_border is not None
-            return [ev.BorderHoldStarted(entry_point=state.at_border, started_at=command.now)]
+            return [ev.BorderHoldStarted(entry_point=state.at_border, started_at=ctx.now)]
         case RoadFact.BORDER_HOLD_LIFTED:
             assert state.at_border is not None
-            since = state.hold_since or command.now
+            since = state.hold_since or ctx.now
             return [ev.BorderHoldLifted(entry_point=state.at_border, held_seconds=max(
-                int((command.now - since).total_seconds()), 0))]
+                int((ctx.now - since).total_seconds()), 0))]
         case RoadFact.BORDER_CLEARED:
             assert state.at_border is not None
             return [ev.BorderCleared(entry_point=state.at_border)]
@@ -120,7 +121,7 @@ def decide_fact(state: JourneyState, command: RecordFact) -> list[ev.JourneyEven
     assert fact in DID_NOT_ARRIVE
     # Escalated at once: she may be back in a trafficker's hands.
     return [ev.DidNotArrive(fact=fact, reported_by=command.reporter),
-            ev.CaseEscalated(reason=EscalationReason.PERSON_MISSING, since=command.now)]
+            ev.CaseEscalated(reason=EscalationReason.PERSON_MISSING, since=ctx.now)]
 
 
 __all__ = ["decide_fact", "expected_facts", "road_stage"]

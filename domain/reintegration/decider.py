@@ -329,7 +329,7 @@ def fold(s: ReintegrationState, events: Iterable[Event]) -> ReintegrationState:
 
 
 @dataclass(frozen=True)
-class Start:
+class StartFollowUp:
     arrived_at: datetime
     pre_departure_instalment_paid: bool
 
@@ -355,12 +355,12 @@ class RecordOptOut:
 
 
 @dataclass(frozen=True)
-class Close:
+class CloseFollowUp:
     closure: rmsg.Closure
 
 
 @dataclass(frozen=True)
-class Reopen:
+class ReopenFollowUp:
     reopening: rmsg.Reopening
     # False only to replay runs that reopened before decision 0041 (``workflow.patched``):
     # then nothing the closure cancelled was restored and no decision was recorded.
@@ -372,13 +372,13 @@ class AssessAge:
     assessment: AgeAssessment
 
 
-Command = (Start | CompleteTask | ChangePlan | RecordRisk | RecordOptOut | Close | Reopen
-           | AssessAge)
+Command = (StartFollowUp | CompleteTask | ChangePlan | RecordRisk | RecordOptOut
+           | CloseFollowUp | ReopenFollowUp | AssessAge)
 Decision = list[Event] | Refusal
 
 
 def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  # noqa: C901
-    if isinstance(command, Start):
+    if isinstance(command, StartFollowUp):
         return _start(s, command, ctx)
     if not s.started:
         return Refusal("reintegration has not started for this case")
@@ -401,7 +401,7 @@ def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  
                            "an adult; her safeguards stay", code="age_not_lowered")
         return [rev.AgeAssessedInFollowUp(assessed_by=a.assessed_by, result=a.result,
                                           minor=minor, evidence_record_id=a.evidence_record_id)]
-    if isinstance(command, Reopen):
+    if isinstance(command, ReopenFollowUp):
         return _reopen(s, command, ctx)
     if s.closed:
         return Refusal(f"the case is closed ({s.closed_reason.value.replace('_', ' ')}); "
@@ -416,7 +416,7 @@ def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  
                     *_wind_up(s, ReintegrationTaskCancelReason.OPTED_OUT,
                               InstalmentCancelReason.OPTED_OUT),
                     rev.ReintegrationClosed(reason=ClosureReason.OPTED_OUT)]
-        case Close():
+        case CloseFollowUp():
             c = command.closure
             if c.reason is ClosureReason.OPTED_OUT:
                 return Refusal("record her opting out (record_opt_out), not a closure")
@@ -440,16 +440,16 @@ def _payload(command: Command) -> (rmsg.ReintegrationTaskCompletion | rmsg.PlanC
             return command.report
         case RecordOptOut():
             return command.opt_out
-        case Close():
+        case CloseFollowUp():
             return command.closure
-        case Reopen():
+        case ReopenFollowUp():
             return command.reopening
         case AssessAge():
             return command.assessment
     raise TypeError(f"no payload in {command!r}")  # pragma: no cover
 
 
-def _start(s: ReintegrationState, command: Start, ctx: Context) -> Decision:
+def _start(s: ReintegrationState, command: StartFollowUp, ctx: Context) -> Decision:
     if s.started:
         return Refusal("reintegration has already started")
     config = ctx.config
@@ -493,7 +493,7 @@ def _wind_up(s: ReintegrationState, task_reason: ReintegrationTaskCancelReason,
 # --- reopening ------------------------------------------------------------------------
 
 
-def _reopen(s: ReintegrationState, command: Reopen, ctx: Context) -> Decision:
+def _reopen(s: ReintegrationState, command: ReopenFollowUp, ctx: Context) -> Decision:
     """Reopened within the window: new check-ins; what the closure cancelled and she is still
     owed is owed again unless the mission decides otherwise (recorded); a needs assessment
     the closure cancelled opens again (decision 0041)."""
@@ -779,7 +779,8 @@ def next_step(s: ReintegrationState, ctx: Context) -> list[Event]:  # noqa: C901
 
 
 __all__ = [
-    "Close", "ChangePlan", "Command", "CompleteTask", "Context", "Decision", "RecordOptOut",
-    "RecordRisk", "Reopen", "Start", "decide", "evolve", "fold", "next_check_in_due",
-    "next_step", "next_wake", "payment_failing", "stage_of", "sustainability_scores",
+    "AssessAge", "ChangePlan", "CloseFollowUp", "Command", "CompleteTask", "Context", "Decision",
+    "RecordOptOut", "RecordRisk", "ReopenFollowUp", "StartFollowUp", "decide", "evolve", "fold",
+    "next_check_in_due", "next_step", "next_wake", "payment_failing", "stage_of",
+    "sustainability_scores",
 ]

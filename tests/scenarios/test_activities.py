@@ -36,7 +36,7 @@ def envelope(event, org: str, actor: str = "system:workflow") -> catalogue.Event
 
 def referral(case_id: str) -> ev.JourneyEvent:
     [event] = c.decide(c.JourneyState(case_id=case_id), c.RegisterReferral(case_input(
-        case_id=case_id)))
+        case_id=case_id)), c.Context(now=datetime.now(UTC)))
     return event
 
 

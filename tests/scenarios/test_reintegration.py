@@ -214,7 +214,7 @@ class FollowUp:
         journey = case_input()
         # The journey's first event names the case's parties (append_events checks them).
         [referral] = c.decide(c.JourneyState(case_id=journey.case_id),
-                              c.RegisterReferral(journey))
+                              c.RegisterReferral(journey), c.Context(now=datetime.now(UTC)))
         await store.append(journey.case_id, 0, [NewEvent(
             event_id=uuid.uuid4(), event_type=referral.type,
             schema_version=type(referral).schema_version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 
@@ -46,29 +47,41 @@ def referral_input(**kw) -> msg.ReturnCaseInput:
     return msg.ReturnCaseInput(**fields)
 
 
-def fact(name: str, at: datetime = NOW + timedelta(days=2), **kw) -> c.RecordFact:
-    return c.RecordFact(RoadFact(name), at, **kw)
+class Timed(NamedTuple):
+    """A command decided at a given time (by default, commands are decided at NOW)."""
+
+    command: c.Command
+    at: datetime
+
+
+def fact(name: str, at: datetime = NOW + timedelta(days=2), **kw) -> Timed:
+    return Timed(c.RecordFact(RoadFact(name), **kw), at)
+
+
+def decide(state: c.JourneyState, command: c.Command | Timed) -> c.Decision:
+    command, at = command if isinstance(command, Timed) else (command, NOW)
+    return c.decide(state, command, c.Context(now=at))
 
 
 def ok(state: c.JourneyState, command) -> c.JourneyState:
-    decision = c.decide(state, command)
+    decision = decide(state, command)
     assert not isinstance(decision, Refusal), decision
     return c.fold(state, decision)
 
 
 def refused(state: c.JourneyState, command) -> str:
-    decision = c.decide(state, command)
+    decision = decide(state, command)
     assert isinstance(decision, Refusal), decision
     return decision.reason
 
 
 def open_and_complete(state: c.JourneyState, kind: TaskKind, result, org=None) -> c.JourneyState:
     task_id = uuid.uuid4()
-    state = ok(state, c.OpenTaskCommand(task_id, kind, NOW + timedelta(days=1)))
+    state = ok(state, c.OpenTask(task_id, kind, NOW + timedelta(days=1)))
     org = org or state.open_tasks[task_id].assignee_org
     completion = msg.TaskCompletion(task_id=task_id, organisation_id=org, actor_id="u-1",
                                     result=result)
-    return ok(state, c.CompleteTask(completion, NOW))
+    return ok(state, c.CompleteTask(completion))
 
 
 def rec() -> str:
@@ -129,7 +142,7 @@ def test_minor_cannot_be_booked_before_the_best_interest_determination():
 def test_minor_without_guardian_and_negative_determination_are_refused():
     # Found to be of unknown age after she consented as an adult: no guardian yet.
     s = consented()
-    s = ok(s, c.RecordAgeAssessment(AgeAssessor.POLICE, AgeCategory.UNKNOWN, rec()))
+    s = ok(s, c.AssessAge(AgeAssessor.POLICE, AgeCategory.UNKNOWN, rec()))
     assert "no legal guardian" in refused(s, booking())
     s = open_and_complete(s, TaskKind.GUARDIAN_APPOINTMENT, msg.GuardianAppointmentResult(
         guardian_record_id=rec(), authority="court"))
@@ -183,7 +196,7 @@ def test_rebooking_stops_at_the_limit_until_the_coordinator_resolves():
             s = ok(s, c.ScheduleRebooking(NOW))
     assert "escalated to the coordinator" in refused(s, c.ScheduleRebooking(NOW))
     assert "review the escalation" in refused(s, booking())
-    s = ok(s, c.Escalate(EscalationReason.REBOOKING_LIMIT_REACHED, NOW))
+    s = ok(s, c.EscalateCase(EscalationReason.REBOOKING_LIMIT_REACHED, NOW))
     s = open_and_complete(s, TaskKind.ESCALATION_REVIEW,
                           msg.EscalationReviewResult(resolution="retry"))
     assert s.failed_attempts == 0
@@ -193,7 +206,7 @@ def test_rebooking_stops_at_the_limit_until_the_coordinator_resolves():
 def test_task_completion_refusals():
     s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
-    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
+    s = ok(s, c.OpenTask(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
     result = msg.ScreeningResult(interview_record_id=rec(), interview_language="ro",
                                  interpreter_used=False, reads_languages=("ro",),
                                  trafficking_status="PossibleVictimOfTrafficking")
@@ -201,7 +214,7 @@ def test_task_completion_refusals():
     def complete(**kw):
         fields = dict(task_id=task_id, organisation_id=SENDING, actor_id="u-1", result=result)
         fields.update(kw)
-        return c.CompleteTask(msg.TaskCompletion(**fields), NOW)
+        return c.CompleteTask(msg.TaskCompletion(**fields))
 
     assert "assigned to iom-belgrade; iom-chisinau cannot" in refused(
         s, complete(organisation_id=RECEIVING))
@@ -214,7 +227,7 @@ def test_task_completion_refusals():
     assert "already completed" in refused(done, complete())
     # One interview, reused: a second one only with a recorded reason.
     second = uuid.uuid4()
-    done = ok(done, c.OpenTaskCommand(second, TaskKind.SCREENING_INTERVIEW, NOW))
+    done = ok(done, c.OpenTask(second, TaskKind.SCREENING_INTERVIEW, NOW))
     assert "needs a recorded reason" in refused(done, complete(task_id=second))
     repeat = result.model_copy(update={"repeat_reason": "new_information"})
     again = ok(done, complete(task_id=second, result=repeat))
@@ -228,14 +241,14 @@ def test_tasks_go_to_the_organisation_of_their_role():
     for kind, org in [(TaskKind.BEST_INTEREST_DETERMINATION, RECEIVING),
                       (TaskKind.BORDER_COMPANION, PARTNER),
                       (TaskKind.TRAVEL_DOCUMENTS, SENDING)]:
-        [opened] = c.decide(s, c.OpenTaskCommand(uuid.uuid4(), kind, NOW))
+        [opened] = decide(s, c.OpenTask(uuid.uuid4(), kind, NOW))
         assert opened.assignee_org == org
 
 
 def test_overdue_escalation_happens_once():
     s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
-    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
+    s = ok(s, c.OpenTask(task_id, TaskKind.SCREENING_INTERVIEW, NOW))
     s = ok(s, c.EscalateOverdueTask(task_id))
     assert s.open_tasks[task_id].escalated
     assert "already escalated" in refused(s, c.EscalateOverdueTask(task_id))
@@ -299,9 +312,9 @@ def test_border_hold_lifecycle():
     s = ok(ok(ok(ready_to_book(), booking()), fact("departed")),
            fact("arrived_at_border"))
     s = ok(s, fact("border_hold_started", NOW + timedelta(days=2, hours=1)))
-    assert c.decide(s, fact("border_hold_started")) == []  # the same hold reported twice
+    assert decide(s, fact("border_hold_started")) == []  # the same hold reported twice
     assert "not expected now" in refused(s, fact("border_cleared"))
-    [lifted] = c.decide(s, fact("border_hold_lifted", NOW + timedelta(days=2, hours=3)))
+    [lifted] = decide(s, fact("border_hold_lifted", NOW + timedelta(days=2, hours=3)))
     assert lifted.held_seconds == 2 * 3600
     s = c.evolve(s, lifted)
     assert not s.border_cleared and not s.hold_on and s.at_border == "KIV"
@@ -345,12 +358,12 @@ def test_simulated_disruptions_need_the_simulated_adapter():
 def test_the_guardians_organisation_is_recorded_with_the_appointment():
     s = consented(age_category=AgeCategory.AGE_12_TO_17)
     task_id = uuid.uuid4()
-    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.GUARDIAN_APPOINTMENT, NOW + timedelta(days=1)))
+    s = ok(s, c.OpenTask(task_id, TaskKind.GUARDIAN_APPOINTMENT, NOW + timedelta(days=1)))
     completion = msg.TaskCompletion(
         task_id=task_id, organisation_id=s.open_tasks[task_id].assignee_org, actor_id="u-1",
         result=msg.GuardianAppointmentResult(guardian_record_id=rec(), authority="court",
                                              guardian_org="csw-chisinau"))
-    [event] = c.decide(s, c.CompleteTask(completion, NOW))
+    [event] = decide(s, c.CompleteTask(completion))
     assert event.type == "minor.guardian_appointed"
     assert event.guardian_org == "csw-chisinau"
 
@@ -362,7 +375,7 @@ def test_an_event_written_outside_the_workflow_completes_no_task():
 
     s = ok(c.JourneyState(case_id="case-0001"), c.RegisterReferral(referral_input()))
     task_id = uuid.uuid4()
-    s = ok(s, c.OpenTaskCommand(task_id, TaskKind.SCREENING_INTERVIEW, NOW + timedelta(days=1)))
+    s = ok(s, c.OpenTask(task_id, TaskKind.SCREENING_INTERVIEW, NOW + timedelta(days=1)))
     moved = OperatorTaskReassigned(task_id=task_id, kind="screening_interview", org=SENDING,
                                    to_user="u-2002", reason="colleague_on_leave")
     assert c.evolve(s, moved) == s

@@ -37,9 +37,13 @@ def registered(age: AgeCategory, *, guardian_takes_part: bool = True) -> c.Journ
         border_partner="ngo-border", host_country="RS", destination_country="MD",
         referral_source=ReferralSource.NGO, first_placement=Placement.SAFE_HOUSE,
         risk_level=RiskLevel.LOW, age_category=age)
-    decision = c.decide(c.JourneyState(case_id="case-0001"),
+    decision = decide(c.JourneyState(case_id="case-0001"),
                         c.RegisterReferral(referral, guardian_takes_part=guardian_takes_part))
     return c.fold(c.JourneyState(case_id="case-0001"), decision)
+
+
+def decide(state: c.JourneyState, command: c.Command) -> c.Decision:
+    return c.decide(state, command, c.Context(now=NOW))
 
 
 def complete(state: c.JourneyState,
@@ -47,12 +51,12 @@ def complete(state: c.JourneyState,
     """Open a task for the result's kind and complete it: the refusal, or the new state and
     the events recorded."""
     task_id = uuid.uuid4()
-    opened = c.decide(state, c.OpenTaskCommand(task_id, TaskKind(result.kind),
+    opened = decide(state, c.OpenTask(task_id, TaskKind(result.kind),
                                                NOW + timedelta(days=1)))
     state = c.fold(state, opened)
     completion = msg.TaskCompletion(task_id=task_id, actor_id="u-1", result=result,
                                     organisation_id=state.open_tasks[task_id].assignee_org)
-    decision = c.decide(state, c.CompleteTask(completion, NOW))
+    decision = decide(state, c.CompleteTask(completion))
     if isinstance(decision, Refusal):
         return decision
     return c.fold(state, decision), decision
@@ -132,7 +136,7 @@ def test_an_adult_decides_and_consents_herself():
 
 def test_found_to_be_a_child_before_her_decision_she_waits_for_a_guardian():
     s, _ = done(registered(AgeCategory.AGE_18_TO_24), screening())
-    s = c.fold(s, c.decide(s, c.RecordAgeAssessment(AgeAssessor.MEDICAL_ASSESSMENT,
+    s = c.fold(s, decide(s, c.AssessAge(AgeAssessor.MEDICAL_ASSESSMENT,
                                                     AgeCategory.AGE_12_TO_17, "rec_00000004")))
     assert refusal(s, options()).code == "guardian_not_appointed"
     s, _ = done(s, GUARDIAN)
@@ -143,7 +147,7 @@ def test_her_withdrawal_needs_no_guardian():
     """Stopping is always hers: a child withdraws without waiting for anyone."""
     s, _ = done(registered(AgeCategory.AGE_12_TO_17),
                 screening(ChildPresence.CHILD_PROTECTION_OFFICER))
-    [withdrawn] = c.decide(s, c.WithdrawConsent(ConsentChange.WITHDRAWN, "rec_00000005"))
+    [withdrawn] = decide(s, c.WithdrawConsent(ConsentChange.WITHDRAWN, "rec_00000005"))
     assert withdrawn.type == "consent.withdrawn"
 
 

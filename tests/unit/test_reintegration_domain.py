@@ -50,7 +50,7 @@ def ctx(now: datetime = T0, config: ReintegrationConfig = CONFIG) -> r.Context:
 
 def started(pre_paid: bool = False, config: ReintegrationConfig = CONFIG) -> rm.ReintegrationState:
     s = rm.ReintegrationState(case_id="case-000001", receiving_mission=RM)
-    events = r.decide(s, r.Start(T0, pre_paid), ctx(config=config))
+    events = r.decide(s, r.StartFollowUp(T0, pre_paid), ctx(config=config))
     assert not isinstance(events, Refusal)
     return settle(r.fold(s, events), T0, config)
 
@@ -98,7 +98,7 @@ def test_start_opens_the_needs_assessment_and_the_instalments_due_now():
     # Paid by the journey before departure: not an instalment of reintegration.
     assert [i.trigger for i in started(pre_paid=True).instalments] == [
         InstalmentTrigger.AT_RECEPTION, InstalmentTrigger.AT_CHECK_IN]
-    assert isinstance(r.decide(s, r.Start(T0, False), ctx()), Refusal)
+    assert isinstance(r.decide(s, r.StartFollowUp(T0, False), ctx()), Refusal)
 
 
 def test_the_programme_grant_is_150_usd_in_three_instalments():
@@ -187,7 +187,7 @@ def test_only_the_receiving_mission_changes_reintegration():
         r.RecordRisk(rm.RiskReport(organisation_id="iom-belgrade", actor_id="u-1",
                                    indicator=RiskIndicator.RECRUITER_CONTACT)),
         r.RecordOptOut(rm.OptOut(organisation_id="ngo-x1", actor_id="u-1")),
-        r.Close(rm.Closure(organisation_id="iom-belgrade", actor_id="u-1",
+        r.CloseFollowUp(rm.Closure(organisation_id="iom-belgrade", actor_id="u-1",
                            reason=ClosureReason.DIED)),
     ):
         assert isinstance(r.decide(s, command, ctx()), Refusal)
@@ -195,7 +195,7 @@ def test_only_the_receiving_mission_changes_reintegration():
 
 def test_a_risk_escalates_at_once_even_after_closure():
     s = started()
-    close = r.decide(s, r.Close(rm.Closure(organisation_id=RM, actor_id="u-1",
+    close = r.decide(s, r.CloseFollowUp(rm.Closure(organisation_id=RM, actor_id="u-1",
                                            reason=ClosureReason.MOVED_AWAY)), ctx())
     s = r.fold(s, close)
     assert s.closed and not s.open_tasks
@@ -216,9 +216,9 @@ def test_opting_out_cancels_everything_and_closes():
     s = r.fold(s, events)
     assert s.closed_reason is ClosureReason.OPTED_OUT and r.next_wake(s) is None
     assert r.next_step(s, ctx(T0 + 400 * DAY)) == []
-    assert isinstance(r.decide(s, r.Close(rm.Closure(
+    assert isinstance(r.decide(s, r.CloseFollowUp(rm.Closure(
         organisation_id=RM, actor_id="u-1", reason=ClosureReason.DIED)), ctx()), Refusal)
-    reopened = r.decide(s, r.Reopen(rm.Reopening(organisation_id=RM, actor_id="u-1",
+    reopened = r.decide(s, r.ReopenFollowUp(rm.Reopening(organisation_id=RM, actor_id="u-1",
                                                  reason=ReopenReason.PERSON_REQUESTED)), ctx())
     s = r.fold(s, reopened)
     assert not s.closed and [c.number for c in s.check_ins][-2:] == [5, 6]
@@ -226,9 +226,10 @@ def test_opting_out_cancels_everything_and_closes():
 
 def test_closure_reasons_are_codes():
     s = started()
-    close = r.Close(rm.Closure(organisation_id=RM, actor_id="u-1", reason=ClosureReason.OTHER))
+    close = r.CloseFollowUp(rm.Closure(organisation_id=RM, actor_id="u-1",
+                                       reason=ClosureReason.OTHER))
     assert isinstance(r.decide(s, close, ctx()), Refusal)
-    assert isinstance(r.decide(s, r.Close(rm.Closure(
+    assert isinstance(r.decide(s, r.CloseFollowUp(rm.Closure(
         organisation_id=RM, actor_id="u-1", reason=ClosureReason.OPTED_OUT)), ctx()), Refusal)
     with pytest.raises(ValidationError):
         rm.Closure(organisation_id=RM, actor_id="u-1", reason=ClosureReason.OTHER,
@@ -350,7 +351,7 @@ def test_the_workflow_module_imports_only_stdlib_temporalio_and_domain():
 
 def close(s: rm.ReintegrationState, now: datetime,
           reason: ClosureReason = ClosureReason.MOVED_AWAY) -> rm.ReintegrationState:
-    events = r.decide(s, r.Close(rm.Closure(organisation_id=RM, actor_id="u-1",
+    events = r.decide(s, r.CloseFollowUp(rm.Closure(organisation_id=RM, actor_id="u-1",
                                             reason=reason)), ctx(now))
     assert not isinstance(events, Refusal), events
     # The workflow stamps the closure time on the state (``closed_at``) as it records it.
@@ -358,7 +359,7 @@ def close(s: rm.ReintegrationState, now: datetime,
 
 
 def reopen(s: rm.ReintegrationState, now: datetime, **decision) -> list | Refusal:
-    return r.decide(s, r.Reopen(rm.Reopening(
+    return r.decide(s, r.ReopenFollowUp(rm.Reopening(
         organisation_id=RM, actor_id="u-1", reason=ReopenReason.SAFETY_CONCERN, **decision)),
         ctx(now))
 
@@ -464,7 +465,7 @@ def test_reopening_is_refused_once_a_year_has_passed_since_the_closure():
 
 def test_runs_that_reopened_before_the_owed_decision_replay_without_restoring():
     s = close(started(pre_paid=True), T0 + 5 * DAY)
-    [reopened] = r.decide(s, r.Reopen(rm.Reopening(
+    [reopened] = r.decide(s, r.ReopenFollowUp(rm.Reopening(
         organisation_id=RM, actor_id="u-1", reason=ReopenReason.NEW_NEEDS),
         restores_owed=False), ctx(T0 + 6 * DAY))
     assert (reopened.owed, reopened.restored_instalments) == (None, ())

@@ -87,7 +87,7 @@ class Road:
         self.bookings = 0
 
     def decide(self, command) -> list[ev.JourneyEvent] | Refusal:
-        decision = c.decide(self.state, command)  # must never raise
+        decision = c.decide(self.state, command, c.Context(now=self.clock))  # never raises
         if not isinstance(decision, Refusal):
             self.state = c.fold(self.state, decision)
         return decision
@@ -98,7 +98,7 @@ class Road:
             return Refusal("no such task open")
         return self.decide(c.CompleteTask(msg.TaskCompletion(
             task_id=task.task_id, organisation_id=task.assignee_org, actor_id="u-1",
-            result=result), self.clock))
+            result=result)))
 
     def react(self) -> None:
         """What the workflow does next, as its loop would."""
@@ -107,7 +107,7 @@ class Road:
             return
         if s.missing is not None and not any(
                 t.kind is TaskKind.TRACING for t in s.open_tasks.values()):
-            self.decide(c.OpenTaskCommand(uuid.uuid4(), TaskKind.TRACING, self.clock))
+            self.decide(c.OpenTask(uuid.uuid4(), TaskKind.TRACING, self.clock))
         if s.concluded_missing:
             self._wind_up(EscortReleaseReason.PERSON_MISSING, Outcome.MISSING)
             return
@@ -119,7 +119,7 @@ class Road:
                 self._wind_up(EscortReleaseReason.SAFE_PLACE_REACHED,
                               Outcome.ALTERNATIVE_PATHWAY)
             elif not any(t.kind is TaskKind.SAFE_PLACE for t in s.open_tasks.values()):
-                self.decide(c.OpenTaskCommand(uuid.uuid4(), TaskKind.SAFE_PLACE, self.clock))
+                self.decide(c.OpenTask(uuid.uuid4(), TaskKind.SAFE_PLACE, self.clock))
             return
         if s.booking is None and s.missing is None and not s.border_cleared and not (
                 s.minor and not s.safeguards_done):
@@ -170,7 +170,7 @@ def test_the_road_in_any_order_keeps_her_safe_and_loses_nothing(minor, actions):
                 fits = "expected" if fact in expected_facts(before) else "refused"
                 event(f"fact {fact.value} {fits}")  # --hypothesis-show-statistics
                 decision = road.decide(c.RecordFact(
-                    fact, road.clock, reporter,
+                    fact, reporter,
                     failure if fact is RoadFact.LEG_FAILED else None))
                 if decision == []:  # accepted with no event: only a repeated report
                     assert before.last_fact == (fact, failure if fact is RoadFact.LEG_FAILED
@@ -183,7 +183,7 @@ def test_the_road_in_any_order_keeps_her_safe_and_loses_nothing(minor, actions):
             case ("withdraw", change):
                 road.decide(c.WithdrawConsent(change, rec()))
             case ("assess", age):
-                road.decide(c.RecordAgeAssessment(AgeAssessor.MEDICAL_ASSESSMENT, age, rec()))
+                road.decide(c.AssessAge(AgeAssessor.MEDICAL_ASSESSMENT, age, rec()))
             case ("safe_place", handed_to):
                 road.complete(TaskKind.SAFE_PLACE, msg.SafePlaceResult(
                     place=SafePlace.PARTNER_NGO_CARE, handed_to=handed_to,
