@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 
+from api.auth import authenticate
 from api.body_limit import BodySizeLimit
 from api.codec import CodecForbidden, codec_router
 from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_router
@@ -50,6 +54,10 @@ class ApiServices:
     cases: CaseService = field(init=False)
     referrals: ReferralService = field(init=False)
     tasks: TaskService = field(init=False)
+    # Whether the app runs its own projector while it serves (its lifespan); off where
+    # the process runs one already (the dev stack).
+    own_projector: bool = True
+    _catching_up: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.read_models = self.read_models or ReadModels(self.engine)
@@ -63,20 +71,74 @@ class ApiServices:
         self.tasks = TaskService(self.cases, self.temporal, self.read_models, self.catch_up)
 
     async def catch_up(self) -> None:
-        """Bring the read models up to the newest event before a list is answered, so a
-        user sees what they just did (the projector loop keeps them current otherwise)."""
+        """Bring the read models up to the newest event now, for a request that must see
+        a fact just written (see ``read_models_lag``); one catch-up at a time in this
+        process, the requests that ask meanwhile wait for it and share it."""
+        assert self.projections is not None
+        async with self._catching_up:
+            try:
+                await self.projections.catch_up()
+            except Exception as exc:  # noqa: BLE001 - a lagging answer beats no answer
+                log.error("read model catch-up failed", error_type=type(exc).__name__)
+
+    async def read_models_lag(self, request: Request, response: Response) -> int | None:
+        """Before an answer read from the read models: how many events they have not
+        applied yet (0: current), said in the ``X-Read-Model-Lag`` header. Nothing is
+        caught up inline: the projector keeps the read models current. A request that
+        must show the caller's own write sends ``X-Read-Model-Max-Lag: 0`` (or another
+        bound): when the read models lag more, they are caught up first (decision 0052).
+        None (and no header) when the lag cannot be read."""
         assert self.projections is not None
         try:
-            await self.projections.catch_up()
-        except Exception as exc:  # noqa: BLE001 - a lagging list beats no answer
-            log.error("read model catch-up failed", error_type=type(exc).__name__)
+            lag = await self.projections.lag()
+            if (bound := _max_lag(request)) is not None and lag > bound:
+                await self.catch_up()
+                lag = await self.projections.lag()
+        except Exception as exc:  # noqa: BLE001 - the list is still answered
+            log.warning("read model lag unknown", error_type=type(exc).__name__)
+            return None
+        response.headers[READ_MODEL_LAG] = str(lag)
+        return lag
+
+    async def run_projector(self, stop: asyncio.Event) -> int:
+        """The projector loop over this API's engine (the app runs it for its lifetime,
+        ``create_app``): the read models stay current wherever the API runs."""
+        assert self.projections is not None
+        return await self.projections.run(stop)
+
+
+READ_MODEL_LAG = "X-Read-Model-Lag"
+READ_MODEL_MAX_LAG = "X-Read-Model-Max-Lag"
+
+
+def _max_lag(request: Request) -> int | None:
+    """The request's ``X-Read-Model-Max-Lag``: a whole number of events, else ignored."""
+    value = request.headers.get(READ_MODEL_MAX_LAG, "").strip()
+    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 MAX_BODY_BYTES = 8 * 2**20  # a few photos at most
 
 
 def create_app(services: ApiServices) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """While the app serves, its projector keeps the read models current (beside the
+        worker's: the checkpoint locks serialise them), so that lists never catch up
+        inline. A server started without its lifespan relies on another projector."""
+        if not services.own_projector:
+            yield
+            return
+        stop = asyncio.Event()
+        projector = asyncio.create_task(services.run_projector(stop), name="api-projector")
+        try:
+            yield
+        finally:
+            stop.set()
+            await projector
+
     app = FastAPI(
+        lifespan=lifespan,
         title="homeward",
         version="0.1.0",
         description="Assisted return and reintegration of trafficked persons. "
@@ -133,7 +195,7 @@ def create_app(services: ApiServices) -> FastAPI:
         if credentials is None:
             return None
         try:
-            principal = await services.accounts.authenticate(credentials)
+            principal = await authenticate(services.accounts, request, credentials)
         except AuthenticationFailed:
             return None
         if principal.role not in CODEC_ROLES:

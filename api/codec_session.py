@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.auth import bearer_of
+from api.auth import authenticate, bearer_of
 from api.errors import ApiError
 from store.accounts import Accounts, AuthenticationFailed, UserRole
 
@@ -56,7 +56,7 @@ def codec_session_router(accounts: Accounts) -> APIRouter:
         if not token or len(token) > 200:
             raise ApiError(422, "invalid_request", "send the form field token=<your token>")
         try:
-            principal = await accounts.authenticate(token)
+            principal = await authenticate(accounts, request, token)
         except AuthenticationFailed as refused:
             raise ApiError(401, "unauthenticated", str(refused)) from None
         if principal.role not in CODEC_ROLES:

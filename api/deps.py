@@ -12,6 +12,7 @@ from fastapi import Depends, Path, Request
 from temporalio.client import WorkflowHandle
 
 from api.access import Action, CaseFacts, Decision, authorise
+from api.auth import authenticate
 from api.errors import ApiError
 from api.service.calls import now, refusal_details, require, temporal_call
 from api.service.cases import CaseService, LoadedCase
@@ -55,7 +56,7 @@ async def principal(request: Request) -> Principal:
         raise ApiError(401, "unauthenticated",
                        "this endpoint needs an `Authorization: Bearer <token>` header")
     try:
-        who = await services(request).accounts.authenticate(credentials.strip())
+        who = await authenticate(services(request).accounts, request, credentials.strip())
     except AuthenticationFailed as refused:
         raise ApiError(401, f"token_{refused.reason}", str(refused)) from None
     request.state.principal = who

@@ -6,6 +6,7 @@ may carry identity data, and error bodies end up in logs and browser consoles.
 
 from __future__ import annotations
 
+import math
 import traceback
 from pathlib import Path
 
@@ -26,20 +27,29 @@ _HTTP_CODES = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **details):
+    """An answer with a machine-readable ``code``. ``retry_after`` (seconds) tells a client
+    when trying again can succeed (429, 503): sent as the ``Retry-After`` header."""
+
+    def __init__(self, status: int, code: str, message: str, *,
+                 retry_after: float | None = None, **details):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
         self.details = details
 
 
-def error_response(request: Request, status: int, code: str, message: str,
-                   **details) -> JSONResponse:
+def error_response(request: Request, status: int, code: str, message: str, *,
+                   retry_after: float | None = None, **details) -> JSONResponse:
     body = {"error": {"code": code, "message": message,
                       "request_id": getattr(request.state, "request_id", None), **details}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(math.ceil(retry_after), 1))
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def _field(loc) -> str:
@@ -49,7 +59,8 @@ def _field(loc) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return error_response(request, exc.status, exc.code, exc.message, **exc.details)
+        return error_response(request, exc.status, exc.code, exc.message,
+                              retry_after=exc.retry_after, **exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

@@ -2,7 +2,12 @@
 
 A token is shown once, as ``hw_<token id>_<secret>``; only SHA-256 of the secret is
 stored (the secret is 256 random bits, so a slow password hash would add nothing).
-Repeated wrong secrets lock the user for a while, even against the right secret.
+
+Wrong secrets are throttled by where they come from, never by the token they name: a
+token id is printed by ``token create`` and needed for ``revoke``, so whoever saw one
+could otherwise lock its user out (decision 0056). Authenticating a valid token
+reads one row and writes nothing, but for ``last_used_at`` once per
+``LAST_USED_GRANULARITY``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -60,6 +66,61 @@ class AuthenticationFailed(AccountError):
         self.reason = reason
 
 
+class TooManyFailures(AuthenticationFailed):
+    """The request's source sent too many wrong or unknown tokens lately; it may try again
+    after ``retry_after``. Other sources, and the tokens it named, are not affected."""
+
+    def __init__(self, retry_after: timedelta):
+        super().__init__("too_many_failures",
+                         "too many failed authentications from this address; try again "
+                         f"in {max(int(retry_after.total_seconds()), 1)} s")
+        self.retry_after = retry_after
+
+
+LAST_USED_GRANULARITY = timedelta(minutes=5)
+
+
+class FailureThrottle:
+    """Failed authentications per source (a client address) in a sliding window.
+
+    In memory, per process: each API process throttles what it sees, which is what slows
+    a guesser down (a secret is 256 random bits: the throttle sheds abuse, it does not
+    protect the secret). Bounded: beyond ``max_sources`` the longest-quiet source is
+    forgotten."""
+
+    def __init__(self, clock: Callable[[], datetime], max_failures: int = 5,
+                 window: timedelta = timedelta(minutes=15), max_sources: int = 10_000):
+        self._now = clock
+        self.max_failures = max_failures
+        self.window = window
+        self._max_sources = max_sources
+        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
+
+    def _recent(self, source: str) -> deque[datetime]:
+        failures = self._failures.get(source)
+        if failures is None:
+            return deque()
+        horizon = self._now() - self.window
+        while failures and failures[0] <= horizon:
+            failures.popleft()
+        if not failures:
+            del self._failures[source]
+        return failures
+
+    def check(self, source: str) -> None:
+        """Raise ``TooManyFailures`` while ``source`` is throttled."""
+        failures = self._recent(source)
+        if len(failures) >= self.max_failures:
+            raise TooManyFailures(failures[0] + self.window - self._now())
+
+    def failed(self, source: str) -> None:
+        failures = self._failures.setdefault(source, deque())
+        failures.append(self._now())
+        self._failures.move_to_end(source)
+        while len(self._failures) > self._max_sources:
+            self._failures.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: str
@@ -85,12 +146,11 @@ class Accounts:
         engine: AsyncEngine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_failures: int = 5,
-        lockout: timedelta = timedelta(minutes=15),
+        failure_window: timedelta = timedelta(minutes=15),
     ):
         self._engine = engine
         self._now = clock
-        self.max_failures = max_failures
-        self.lockout = lockout
+        self.throttle = FailureThrottle(clock, max_failures, failure_window)
 
     async def add_org(self, org_id: str, kind: OrgKind | str, display_name: str,
                       country: str) -> None:
@@ -172,54 +232,49 @@ class Accounts:
         if result.rowcount == 0:
             raise AccountError(f"no active token {token_id}")
 
-    async def authenticate(self, bearer: str) -> Principal:
+    async def authenticate(self, bearer: str, source: str = "unknown") -> Principal:
+        """The principal of a valid token, or ``AuthenticationFailed``. ``source`` (the
+        client's address) is throttled after repeated failures: ``TooManyFailures``."""
+        self.throttle.check(source)
+        try:
+            return await self._authenticate(bearer)
+        except AuthenticationFailed:
+            self.throttle.failed(source)
+            raise
+
+    async def _authenticate(self, bearer: str) -> Principal:
         match = _TOKEN.match(bearer or "")
         if match is None:
             raise AuthenticationFailed("malformed", "the bearer token is malformed")
         token_id, secret = uuid.UUID(match.group(1)), match.group(2)
         now = self._now()
-        async with self._engine.begin() as conn:
+        async with self._engine.connect() as conn:
             row = (await conn.execute(
-                text("SELECT t.secret_hash, t.expires_at, t.revoked_at, u.user_id, u.org_id, "
-                     "u.role, u.disabled_at, u.locked_until, u.failed_attempts, o.kind "
+                text("SELECT t.secret_hash, t.expires_at, t.revoked_at, t.last_used_at, "
+                     "u.user_id, u.org_id, u.role, u.disabled_at, o.kind "
                      "FROM api_tokens t JOIN users u USING (user_id) "
-                     "JOIN organisations o USING (org_id) WHERE t.token_id = :t FOR UPDATE OF u"),
+                     "JOIN organisations o USING (org_id) WHERE t.token_id = :t"),
                 {"t": token_id},
             )).first()
             if row is None:
                 raise AuthenticationFailed("unknown", "the bearer token is not known")
-            if row.locked_until is not None and row.locked_until > now:
-                raise AuthenticationFailed(
-                    "locked", f"too many failed attempts: locked until {row.locked_until:%H:%M} UTC"
-                )
             if not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
-                failures = row.failed_attempts + 1
-                locked_until = now + self.lockout if failures >= self.max_failures else None
+                raise AuthenticationFailed("bad_secret", "the bearer token is not valid")
+            if row.revoked_at is not None:
+                raise AuthenticationFailed("revoked", "the bearer token was revoked")
+            if row.expires_at <= now:
+                raise AuthenticationFailed("expired", "the bearer token has expired")
+            if row.disabled_at is not None:
+                raise AuthenticationFailed("disabled", "the user is disabled")
+            if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
+                # Coarse on purpose: one write per token every few minutes, not per request;
+                # the WHERE makes concurrent requests write it once.
                 await conn.execute(
-                    text("UPDATE users SET failed_attempts = :f, locked_until = :l "
-                         "WHERE user_id = :u"),
-                    {"f": 0 if locked_until else failures, "l": locked_until, "u": row.user_id},
+                    text("UPDATE api_tokens SET last_used_at = :now WHERE token_id = :t "
+                         "AND (last_used_at IS NULL OR last_used_at <= :stale)"),
+                    {"now": now, "t": token_id, "stale": now - LAST_USED_GRANULARITY},
                 )
-                # Raised after the block commits: the failure count must persist.
-                refusal = AuthenticationFailed("bad_secret", "the bearer token is not valid")
-            elif row.revoked_at is not None:
-                refusal = AuthenticationFailed("revoked", "the bearer token was revoked")
-            elif row.expires_at <= now:
-                refusal = AuthenticationFailed("expired", "the bearer token has expired")
-            elif row.disabled_at is not None:
-                refusal = AuthenticationFailed("disabled", "the user is disabled")
-            else:
-                refusal = None
-                await conn.execute(
-                    text("UPDATE users SET failed_attempts = 0, locked_until = NULL "
-                         "WHERE user_id = :u"), {"u": row.user_id},
-                )
-                await conn.execute(
-                    text("UPDATE api_tokens SET last_used_at = :now WHERE token_id = :t"),
-                    {"now": now, "t": token_id},
-                )
-        if refusal is not None:
-            raise refusal
+                await conn.commit()
         return Principal(row.user_id, row.org_id, OrgKind(row.kind), UserRole(row.role))
 
     async def org_kinds(self, org_ids: Iterable[str]) -> dict[str, OrgKind]:

@@ -1,7 +1,9 @@
-"""Organisations, users and bearer tokens: hashed at rest, expiry, revocation, lockout."""
+"""Organisations, users and bearer tokens: hashed at rest, expiry, revocation, and failures
+throttled by their source, never by the token they name."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from store.accounts import (
     Accounts,
     AuthenticationFailed,
     OrgKind,
+    TooManyFailures,
     UserRole,
 )
 
@@ -31,7 +34,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def accounts(engine, clock) -> Accounts:
-    acc = Accounts(engine, clock=clock, max_failures=3, lockout=timedelta(minutes=15))
+    acc = Accounts(engine, clock=clock, max_failures=3, failure_window=timedelta(minutes=15))
     await acc.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending mission Belgrade", "RS")
     await acc.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
     return acc
@@ -76,31 +79,85 @@ async def test_revoked_token_refused_at_once(accounts):
         await accounts.revoke_token(issued.token_id)
 
 
-async def test_repeated_wrong_secrets_lock_the_user_then_the_lock_expires(accounts, clock):
+def forged(bearer: str) -> str:
+    return bearer[:-4] + ("AAAA" if not bearer.endswith("AAAA") else "BBBB")
+
+
+async def test_wrong_secrets_never_lock_the_token_they_name(accounts):
+    """Issue 13: five wrong secrets with a real token id locked its user for 15 minutes,
+    and the valid token with it. Anyone who saw a token id (``token create`` prints it,
+    ``revoke`` needs it) could lock a user out. Now the source that fails is throttled;
+    the user, from anywhere else, is not (this test replaces the one that asserted the
+    lockout)."""
     issued = await accounts.create_token("coord.rs")
-    forged = issued.bearer[:-4] + ("AAAA" if not issued.bearer.endswith("AAAA") else "BBBB")
     for _ in range(3):
         with pytest.raises(AuthenticationFailed) as refused:
-            await accounts.authenticate(forged)
+            await accounts.authenticate(forged(issued.bearer), source="203.0.113.9")
         assert refused.value.reason == "bad_secret"
-    with pytest.raises(AuthenticationFailed) as refused:
-        await accounts.authenticate(issued.bearer)  # the right secret, but locked
-    assert refused.value.reason == "locked"
-    clock.now += timedelta(minutes=16)
-    assert (await accounts.authenticate(issued.bearer)).user_id == "coord.rs"
+    with pytest.raises(TooManyFailures):
+        await accounts.authenticate(forged(issued.bearer), source="203.0.113.9")
+    principal = await accounts.authenticate(issued.bearer, source="198.51.100.7")
+    assert principal.user_id == "coord.rs"
 
 
-async def test_a_success_resets_the_failure_count(accounts):
+async def test_a_throttled_source_waits_out_the_window(accounts, clock):
+    unknown = "hw_" + "0" * 32 + "_" + "a" * 43
     issued = await accounts.create_token("coord.rs")
-    forged = issued.bearer[:-1] + ("A" if issued.bearer[-1] != "A" else "B")
-    for _ in range(2):
+    for _ in range(3):
         with pytest.raises(AuthenticationFailed):
-            await accounts.authenticate(forged)
+            await accounts.authenticate(unknown, source="203.0.113.9")
+    with pytest.raises(TooManyFailures) as throttled:
+        await accounts.authenticate(issued.bearer, source="203.0.113.9")
+    assert timedelta(0) < throttled.value.retry_after <= timedelta(minutes=15)
+    clock.now += timedelta(minutes=15, seconds=1)
+    assert (await accounts.authenticate(issued.bearer, source="203.0.113.9")).user_id == \
+        "coord.rs"
+
+
+async def test_failures_spread_over_time_are_not_throttled(accounts, clock):
+    issued = await accounts.create_token("coord.rs")
+    for _ in range(6):
+        with pytest.raises(AuthenticationFailed) as refused:
+            await accounts.authenticate(forged(issued.bearer), source="203.0.113.9")
+        assert refused.value.reason == "bad_secret"
+        clock.now += timedelta(minutes=6)
+
+
+async def test_the_throttle_forgets_the_quietest_source_beyond_its_bound(engine, clock):
+    accounts = Accounts(engine, clock=clock, max_failures=1)
+    accounts.throttle._max_sources = 2
+    for source in ("a", "b", "c"):
+        with pytest.raises(AuthenticationFailed):
+            await accounts.authenticate("malformed", source=source)
+    with pytest.raises(AuthenticationFailed) as refused:
+        await accounts.authenticate("malformed", source="a")  # forgotten: not throttled
+    assert refused.value.reason == "malformed"
+    with pytest.raises(TooManyFailures):
+        await accounts.authenticate("malformed", source="c")
+
+
+async def test_a_valid_token_writes_nothing_but_a_coarse_last_use(accounts, engine, clock):
+    """Authentication took a row lock on the user and wrote two rows on every request.
+    Now it locks nothing (a user row held by another transaction does not block it) and
+    writes ``last_used_at`` once per few minutes."""
+    issued = await accounts.create_token("coord.rs")
+
+    async def last_used() -> datetime | None:
+        async with engine.connect() as conn:
+            return (await conn.execute(text("SELECT last_used_at FROM api_tokens WHERE "
+                                            "token_id = :t"), {"t": issued.token_id})).scalar()
+
     await accounts.authenticate(issued.bearer)
-    for _ in range(2):
-        with pytest.raises(AuthenticationFailed):
-            await accounts.authenticate(forged)
-    assert (await accounts.authenticate(issued.bearer)).user_id == "coord.rs"
+    first = await last_used()
+    assert first == clock.now
+    clock.now += timedelta(minutes=2)
+    async with engine.begin() as holder:
+        await holder.execute(text("SELECT 1 FROM users WHERE user_id = 'coord.rs' FOR UPDATE"))
+        await asyncio.wait_for(accounts.authenticate(issued.bearer), timeout=60)
+    assert await last_used() == first
+    clock.now += timedelta(minutes=4)
+    await accounts.authenticate(issued.bearer)
+    assert await last_used() == clock.now
 
 
 @pytest.mark.parametrize(

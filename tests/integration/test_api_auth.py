@@ -1,7 +1,7 @@
 """Bearer tokens through HTTP: a missing, malformed, unknown, expired or revoked token is
-a 401 with a machine-readable code; repeated wrong secrets lock the user out, even
-against the right secret, until the lockout passes. No Temporal needed: the inbox is
-answered from the read models."""
+a 401 with a machine-readable code; repeated failures from one address are a 429 with
+Retry-After for that address only, never a lockout of the token they name. No Temporal
+needed: the inbox is answered from the read models."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class Clock:
 @pytest.fixture
 async def api(engine):
     clock = Clock()
-    accounts = Accounts(engine, clock=clock, max_failures=3, lockout=timedelta(minutes=15))
+    accounts = Accounts(engine, clock=clock, max_failures=3,
+                        failure_window=timedelta(minutes=15))
     await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending", "RS")
     await accounts.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
     store = EventStore(engine)
@@ -38,9 +39,16 @@ async def api(engine):
                            vault=PersonVault(engine, keys, store),
                            payload_codec=EncryptionCodec(keys), task_queue="unused",
                            codec_cors_origins=[])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)),
+    app = create_app(services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://homeward.test") as http:
+        http.app = app
         yield http, accounts, clock
+
+
+def client_at(app, address: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)),
+                             base_url="http://homeward.test")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -80,18 +88,24 @@ async def test_a_revoked_token_is_refused_at_once(api):
     assert revoked.json()["error"]["code"] == "token_revoked"
 
 
-async def test_repeated_wrong_secrets_lock_the_user_out(api):
+async def test_failures_from_one_address_throttle_that_address_not_the_user(api):
+    """Issue 13: three wrong secrets used to lock the token's user out, valid token and
+    all (this test asserted that lockout; it now asserts the opposite)."""
     http, accounts, clock = api
     issued = await accounts.create_token("coord.rs")
     wrong = issued.bearer[:-4] + ("AAAA" if not issued.bearer.endswith("AAAA") else "BBBB")
-    for _ in range(3):
-        response = await http.get("/tasks", headers=bearer(wrong))
-        assert response.json()["error"]["code"] == "token_bad_secret"
-    locked = await http.get("/tasks", headers=bearer(issued.bearer))
-    assert locked.status_code == 401
-    assert locked.json()["error"]["code"] == "token_locked"
-    clock.now += timedelta(minutes=16)
-    assert (await http.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
+    async with client_at(http.app, "203.0.113.9") as attacker:
+        for _ in range(3):
+            response = await attacker.get("/tasks", headers=bearer(wrong))
+            assert response.json()["error"]["code"] == "token_bad_secret"
+        throttled = await attacker.get("/tasks", headers=bearer(wrong))
+        assert throttled.status_code == 429
+        assert throttled.json()["error"]["code"] == "too_many_failures"
+        assert 1 <= int(throttled.headers["retry-after"]) <= 15 * 60
+        async with client_at(http.app, "198.51.100.7") as user:
+            assert (await user.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
+        clock.now += timedelta(minutes=16)
+        assert (await attacker.get("/tasks", headers=bearer(issued.bearer))).status_code == 200
 
 
 async def test_a_codec_session_lets_the_temporal_ui_decode_with_a_cookie(api):
