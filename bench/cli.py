@@ -96,7 +96,8 @@ async def run(cfg: BenchConfig, server_url: str | None = None) -> list[RowResult
             if row in STACK_ROWS or row in FULL_ONLY_ROWS:
                 if stack is None:
                     stack = await stack_rows.StackRows.start(pg)
-                results.append(await getattr(stack, row)(cfg))
+                made = await getattr(stack, row)(cfg)
+                results.extend(made if isinstance(made, list) else [made])
             else:
                 results.append(await getattr(store_rows, {
                     "append_batch10": "append_batch",

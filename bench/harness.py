@@ -54,8 +54,7 @@ class Target:
     met: bool | None = None
 
     def describe(self) -> str:
-        what = f"{self.value:g}" if self.kind == "ratio" else f"{self.value:g}"
-        return f"{self.op} {what}" + ("×" if self.kind == "ratio" else "")
+        return f"{self.op} {self.value:g}" + ("×" if self.kind == "ratio" else "")
 
     def check(self, measured: float) -> bool:
         return measured >= self.value if self.op == ">=" else measured <= self.value
@@ -165,7 +164,8 @@ def table(results: list[RowResult]) -> str:
                 name or "—",
                 _spread(result.subjects[name], result.unit) if name else "—",
                 _ratio(result.ratios[name]) if name else "—",
-                "; ".join(t.describe() for t in targets) or "",
+                "; ".join(t.describe() + (f" {result.unit}" if t.kind == "absolute" else "")
+                          for t in targets),
                 "; ".join("yes" if t.met else "no" for t in targets) or "",
             ]
             lines.append("| " + " | ".join(cells) + " |")
