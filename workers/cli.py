@@ -75,7 +75,7 @@ async def _cmd_api(settings: Settings, args) -> int:
     engine, _store, client = await _connect_stack(settings)
     config = uvicorn.Config(create_app(api_services(settings, engine, client)),
                             host=settings.api_host,
-                            port=settings.api_port, log_config=None)
+                            port=settings.api_port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()
     await engine.dispose()
     return 0
@@ -380,11 +380,20 @@ def build_parser() -> argparse.ArgumentParser:
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
     rebuild.add_argument("name", help="cases, tasks, sharing, or all")
+    from bench.cli import add_arguments as add_bench_arguments
+
+    add_bench_arguments(sub.add_parser(
+        "bench", help="measure homeward against baselines on servers it starts (--quick: "
+        "under 3 minutes)"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":  # starts its own servers: no settings, its own progress lines
+        from bench.cli import run_from_args
+
+        return run_from_args(args)
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "store":
