@@ -72,3 +72,102 @@ def test_standard_library_records_use_the_same_json_format():
     assert line["event"] == "worker started on homeward-returns"
     assert line["logger"] == "temporalio.worker"
     assert line["level"] == "info"
+
+
+# --- exceptions: type and frames, never the message (issue 13) -------------------------
+
+SECRET = "Ana Popescu 1987-03-19"
+
+
+def _raise_with_data() -> None:
+    try:
+        raise KeyError(SECRET)
+    except KeyError as error:
+        raise ValueError(f"row ({SECRET}) violates a constraint") from error
+
+
+def _last_json(stream: io.StringIO) -> dict:
+    return json.loads(stream.getvalue().strip().splitlines()[-1])
+
+
+def test_a_structlog_exception_is_its_type_and_frames_in_json():
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    import structlog
+
+    try:
+        _raise_with_data()
+    except ValueError:
+        structlog.get_logger("t").exception("append failed")
+    line = _last_json(stream)
+    assert SECRET not in stream.getvalue()
+    assert line["error"]["type"] == "builtins.ValueError"
+    assert any("_raise_with_data" in frame for frame in line["error"]["frames"])
+    assert line["error"]["cause"]["type"] == "builtins.KeyError"
+
+
+def test_a_standard_library_traceback_is_rendered_not_dropped():
+    """JSON lines read "<traceback object at 0x…>" for every record logged with exc_info
+    through the standard library (uvicorn, temporalio): the bridge lacked a formatter."""
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    import logging
+
+    try:
+        _raise_with_data()
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    line = _last_json(stream)
+    assert "traceback object" not in stream.getvalue()
+    assert SECRET not in stream.getvalue()
+    assert line["event"] == "Exception in ASGI application"
+    assert line["error"]["type"] == "builtins.ValueError"
+    assert line["error"]["frames"]
+
+
+def test_console_lines_show_the_exception_without_its_message():
+    stream = io.StringIO()
+    configure_logging("console", "INFO", stream=stream)
+    import logging
+
+    try:
+        _raise_with_data()
+    except ValueError:
+        logging.getLogger("temporalio.worker").error("Failed activation", exc_info=True)
+    text = stream.getvalue()
+    assert "ValueError" in text and "_raise_with_data" in text
+    assert SECRET not in text
+
+
+# --- the access log ------------------------------------------------------------------
+
+
+async def test_one_access_line_per_request_with_route_template_and_request_id():
+    import httpx
+    from fastapi import FastAPI
+
+    from api.request_ids import RequestIdMiddleware
+
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    app = FastAPI()
+
+    @app.get("/cases/{case_id}")
+    async def read(case_id: str) -> dict:
+        return {"ok": True}
+
+    app.add_middleware(RequestIdMiddleware)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as http:
+        answered = await http.get("/cases/c-0123456789abcdef0123", params={"q": SECRET})
+        missing = await http.get("/nowhere/c-0123456789abcdef0123")
+    lines = [json.loads(x) for x in stream.getvalue().splitlines()
+             if json.loads(x).get("event") == "request"]
+    assert [line["request_id"] for line in lines] == [answered.headers["x-request-id"],
+                                                      missing.headers["x-request-id"]]
+    first, second = lines
+    assert (first["method"], first["route"], first["status"]) == ("GET", "/cases/{case_id}", 200)
+    assert first["duration_ms"] >= 0
+    assert (second["route"], second["status"]) == ("unmatched", 404)
+    assert "c-0123456789abcdef0123" not in stream.getvalue()
+    assert "Popescu" not in stream.getvalue()
