@@ -1,8 +1,10 @@
 """What every use case shares: the clock, an access decision enforced, and a Temporal
-call whose failures become the API's errors (4xx or 503 with a sentence, never a 500)."""
+call with a deadline whose failures become the API's errors (4xx or 503 with a sentence
+and ``Retry-After``, never a 500, never a 409 for a fault a retry can cure)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,6 +20,22 @@ from domain.boundary import REFUSED
 
 log = structlog.get_logger("homeward.api")
 T = TypeVar("T")
+
+TEMPORAL_DEADLINE_SECONDS = 10.0
+"""How long the API waits on one Temporal call before it answers without it: a proxy
+or a person gives up after a few seconds more, and waiting longer helps no one."""
+RETRY_AFTER_SECONDS = 5
+
+
+class Unconfirmed(ApiError):
+    """The call was sent but not answered within its deadline: the workers may be down
+    or busy. An Update sent may still be applied later, exactly once; a route that can
+    say where to look for its result answers 202 instead of this 503."""
+
+    def __init__(self, what: str):
+        super().__init__(503, "worker_unavailable",
+                         f"{what}: no worker answered within {TEMPORAL_DEADLINE_SECONDS:g} s; "
+                         "try again", retry_after=RETRY_AFTER_SECONDS)
 
 
 def now() -> datetime:
@@ -38,10 +56,16 @@ def refusal_details(details: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return str(code or "refused"), {k: v for k, v in body.items() if v}
 
 
-async def temporal_call(call: Awaitable[T], *, what: str) -> T:
-    """Await a Temporal call; its failures become 4xx/503 with a sentence, never a 500."""
+async def temporal_call(call: Awaitable[T], *, what: str,
+                        deadline: float | None = None) -> T:
+    """Await a Temporal call for at most ``deadline`` seconds (default
+    ``TEMPORAL_DEADLINE_SECONDS``); its failures become 4xx/503 with a sentence, never a
+    500. Past the deadline: ``Unconfirmed``."""
     try:
-        return await call
+        return await asyncio.wait_for(call, deadline or TEMPORAL_DEADLINE_SECONDS)
+    except TimeoutError:
+        log.warning("temporal call unconfirmed", what=what)
+        raise Unconfirmed(what) from None
     except WorkflowUpdateFailedError as failure:
         cause = failure.cause
         reason = getattr(cause, "message", None) or str(cause or failure)
@@ -53,11 +77,26 @@ async def temporal_call(call: Awaitable[T], *, what: str) -> T:
         if error.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(409, "case_not_running",
                            f"{what}: the case's workflow is no longer running") from None
+        if _no_worker(error):
+            log.warning("no worker polls the task queue", what=what)
+            raise ApiError(503, "worker_unavailable",
+                           f"{what}: no worker is running for this case's queue; try again",
+                           retry_after=RETRY_AFTER_SECONDS) from None
         if error.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
             raise ApiError(409, "refused", f"{what}: {error.message}") from None
         log.warning("temporal call failed", what=what, status=error.status.name)
         raise ApiError(503, "temporal_unavailable",
-                       f"{what}: the workflow service did not answer; try again") from None
+                       f"{what}: the workflow service did not answer; try again",
+                       retry_after=RETRY_AFTER_SECONDS) from None
+
+
+def _no_worker(error: RPCError) -> bool:
+    """A query or Update no worker could take: Temporal answers FAILED_PRECONDITION ("no
+    poller seen for task queue recently") or DEADLINE_EXCEEDED, not a refusal."""
+    if error.status is RPCStatusCode.DEADLINE_EXCEEDED:
+        return True
+    return (error.status is RPCStatusCode.FAILED_PRECONDITION
+            and "poller" in (error.message or "").lower())
 
 
 def first_error(error: ValueError) -> str:

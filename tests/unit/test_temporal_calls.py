@@ -1,0 +1,48 @@
+"""A Temporal call from the API has a deadline, and a fault a retry can cure is a 503 with
+Retry-After, never a 409 (which tells a client not to retry) and never a 500 (issue 13)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from api.service.calls import Unconfirmed, temporal_call
+
+
+async def failing(error: Exception):
+    raise error
+
+
+async def test_a_call_nobody_answers_is_unconfirmed_after_its_deadline():
+    never = asyncio.get_running_loop().create_future()
+    with pytest.raises(Unconfirmed) as unconfirmed:
+        await temporal_call(never, what="completing the task", deadline=0.01)
+    assert (unconfirmed.value.status, unconfirmed.value.code) == (503, "worker_unavailable")
+    assert unconfirmed.value.retry_after
+    assert never.cancelled()  # the client stops waiting; nothing is left running here
+
+
+@pytest.mark.parametrize(("status", "message", "answer"), [
+    (RPCStatusCode.FAILED_PRECONDITION, "no poller seen for task queue recently",
+     (503, "worker_unavailable")),
+    (RPCStatusCode.DEADLINE_EXCEEDED, "context deadline exceeded", (503, "worker_unavailable")),
+    (RPCStatusCode.UNAVAILABLE, "connection refused", (503, "temporal_unavailable")),
+    (RPCStatusCode.FAILED_PRECONDITION, "workflow is not in a state to accept updates",
+     (409, "refused")),
+    (RPCStatusCode.NOT_FOUND, "workflow not found", (409, "case_not_running")),
+])
+async def test_faults_a_retry_can_cure_are_503_and_refusals_409(status, message, answer):
+    with pytest.raises(ApiError) as raised:
+        await temporal_call(failing(RPCError(message, status, b"")), what="reading the case")
+    assert (raised.value.status, raised.value.code) == answer
+    assert (raised.value.retry_after is not None) == (answer[0] == 503)
+
+
+async def test_an_answer_in_time_is_returned():
+    async def answer() -> str:
+        return "ok"
+
+    assert await temporal_call(answer(), what="reading") == "ok"
