@@ -1,11 +1,20 @@
 """``append_events``: the one way a workflow writes to the event store.
 
-One unit of work: load the case's parties → check that each event's author organisation
-plays the role owning that event type → append. Event ids come from the workflow
-(``workflow.uuid4()``), so a retried activity appends nothing twice.
+One unit of work: the case's parties → check that each event's author organisation plays
+the role owning that event type → append. Event ids come from the workflow
+(``workflow.uuid4()``), so a retried activity appends nothing twice: the store returns the
+events it already holds when the same ids come again with the same content.
+
+The parties are named by the case's referral, which never changes once stored, so a
+worker reads it once per case and remembers it (decision 0055); before, every append read
+the stream from version 1 (up to 50 events, every payload decoded) to find it. The append
+itself goes at the end of the stream (no expected version: the API and the vault write to
+the same case), and the store remembers the case's head, so it is one INSERT.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,10 +37,16 @@ OWNERSHIP_REFUSED = "OwnershipRefused"
 DUPLICATE_EVENT = "DuplicateEvent"
 REFERRAL_MISSING = "ReferralMissing"
 
+# Cases whose referral a worker remembers (a few hundred bytes each): far more than it has
+# open at once, so an append almost never reads the stream.
+PARTIES_REMEMBERED = 20_000
+
 
 class EventActivities:
     def __init__(self, store: EventStore):
         self._store = store
+        # case id → the parties its stored referral names (never changes once stored)
+        self._known: OrderedDict[str, JourneyState] = OrderedDict()
 
     @activity.defn(name="append_events")
     async def append_events(self, request: AppendEventsRequest) -> AppendEventsResult:
@@ -81,22 +96,35 @@ class EventActivities:
             raise ApplicationError(str(error), type=DUPLICATE_EVENT, non_retryable=True) from error
         # Any other StoreError (database unreachable, serialisation) is transient: raised
         # as is, it is retried by the activity's retry policy.
+        if parties.referral is not None:
+            self._remember(request.case_id, parties)
         log.info("events appended", event_types=[e.event_type for e in stored],
                  versions=[e.version for e in stored])
         return AppendEventsResult(versions=tuple(e.version for e in stored))
+
+    def _remember(self, case_id: str, parties: JourneyState) -> None:
+        self._known[case_id] = parties
+        self._known.move_to_end(case_id)
+        if len(self._known) > PARTIES_REMEMBERED:
+            self._known.popitem(last=False)
 
     async def _parties(self, case_id: str) -> JourneyState:
         """Who plays which role in the case: the referral names them. It is the journey's
         first event, but the person vault may record identity (``identity.*``) before the
         workflow's first append lands, so it is looked up by type, not by version 1."""
+        known = self._known.get(case_id)
+        if known is not None:
+            return known
         state = JourneyState(case_id=case_id)
-        version = 1
+        version, limit = 1, 8  # a few identity events at most come before the referral
         while True:
-            page = await self._store.read_stream(case_id, from_version=version, limit=50)
+            page = await self._store.read_stream(case_id, from_version=version, limit=limit)
             for stored in page:
                 if stored.event_type == ReferralRegistered.TYPE:
                     event = parse_event(stored.event_type, stored.schema_version, stored.payload)
-                    return evolve(state, event)
-            if len(page) < 50:
+                    state = evolve(state, event)
+                    self._remember(case_id, state)
+                    return state
+            if len(page) < limit:
                 return state
-            version = page[-1].version + 1
+            version, limit = page[-1].version + 1, 50

@@ -172,3 +172,59 @@ def test_make_travel_provider():
         make_travel_provider("teleport")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         make_travel_provider("manual", seed=1)
+
+
+class CountingReads(EventStore):
+    """The event store, counting the stream reads an activity makes."""
+
+    reads = 0
+
+    async def read_stream(self, case_id, from_version=1, limit=500):
+        self.reads += 1
+        return await super().read_stream(case_id, from_version, limit)
+
+
+async def test_the_parties_are_read_once_per_case_and_still_enforced(engine):
+    """The referral never changes once stored: a worker reads it once, not before every
+    append (issue 12), and ownership is enforced against it all the same."""
+    store = CountingReads(engine)
+    env = ActivityEnvironment()
+    activities = EventActivities(store)
+    case_id = f"case-once-{uuid.uuid4().hex[:6]}"
+    await env.run(activities.append_events, catalogue.AppendEventsRequest(
+        case_id=case_id, events=(envelope(referral(case_id), SENDING),)))
+    for _ in range(3):
+        await env.run(activities.append_events, catalogue.AppendEventsRequest(
+            case_id=case_id, events=(envelope(ev.HandoffCodeIssued(code_hash="b" * 64),
+                                              "homeward"),)))
+    assert store.reads == 1  # the first append, before its referral was stored
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(activities.append_events, catalogue.AppendEventsRequest(
+            case_id=case_id, events=(envelope(ev.SafeArrivalConfirmed(task_id=uuid.uuid4()),
+                                              SENDING),)))
+    assert refused.value.type == "OwnershipRefused"
+
+    # Another worker (nothing remembered) reads the referral from the stream, once.
+    other = CountingReads(engine)
+    later = EventActivities(other)
+    for _ in range(2):
+        await env.run(later.append_events, catalogue.AppendEventsRequest(
+            case_id=case_id, events=(envelope(ev.HandoffCodeIssued(code_hash="c" * 64),
+                                              "homeward"),)))
+    assert other.reads == 1
+
+
+async def test_a_retry_after_a_committed_append_returns_the_stored_versions(engine):
+    """Idempotency holds with the parties remembered: the retry of an append that was
+    committed (its answer lost) gets the stored versions, not a conflict."""
+    store = EventStore(engine)
+    env = ActivityEnvironment()
+    activities = EventActivities(store)
+    case_id = f"case-retry-{uuid.uuid4().hex[:6]}"
+    await env.run(activities.append_events, catalogue.AppendEventsRequest(
+        case_id=case_id, events=(envelope(referral(case_id), SENDING),)))
+    request = catalogue.AppendEventsRequest(case_id=case_id, events=(
+        envelope(ev.HandoffCodeIssued(code_hash="d" * 64), "homeward"),))
+    first = await env.run(activities.append_events, request)
+    again = await env.run(activities.append_events, request)
+    assert first == again == catalogue.AppendEventsResult(versions=(2,))
