@@ -19,7 +19,14 @@ from api.auth import authenticate
 from api.body_limit import BodySizeLimit
 from api.codec import CodecForbidden, codec_router
 from api.codec_session import CODEC_ROLES, codec_credentials, codec_session_router
-from api.errors import error_response, install_error_handlers, internal_error, log_unexpected
+from api.errors import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    error_response,
+    install_error_handlers,
+    internal_error,
+    log_unexpected,
+)
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
 from api.service.cases import CaseService
@@ -27,6 +34,7 @@ from api.service.referrals import ReferralService
 from api.service.tasks import TaskService
 from store.accounts import Accounts, AuthenticationFailed, Principal
 from store.audit import AuditEntry, AuditLog
+from store.errors import unavailable
 from store.event_store import EventStore
 from store.projections import ProjectionRunner
 from store.read_models import ReadModels, all_projections
@@ -159,13 +167,17 @@ def create_app(services: ApiServices) -> FastAPI:
             response = await call_next(request)
             status = response.status_code
         except Exception as exc:
+            if unavailable(exc):  # a fault a retry cures: 503, never 500
+                log.warning("database unavailable", error_type=type(exc).__name__)
+                await _record(request, 503)
+                return database_unavailable(request)
             log_unexpected(request, exc)
             await _record(request, 500)
             return internal_error(request)
         if not await _record(request, status):
             return error_response(request, 503, "audit_unavailable",
                                   "the request could not be audited, so it is not answered; "
-                                  "try again")
+                                  "try again", retry_after=RETRY_AFTER_SECONDS)
         return response
 
     async def _record(request: Request, status: int) -> bool:

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from store.errors import StoreUnavailable
+
 log = structlog.get_logger("homeward.api")
 
 _HTTP_CODES = {
@@ -52,11 +54,25 @@ def error_response(request: Request, status: int, code: str, message: str, *,
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 for a fault that a retry cures asks the client to wait."""
+
+
+def database_unavailable(request: Request) -> JSONResponse:
+    return error_response(request, 503, "database_unavailable",
+                          "the database cannot be reached now; nothing was lost or written "
+                          "by this request; try again", retry_after=RETRY_AFTER_SECONDS)
+
+
 def _field(loc) -> str:
     return ".".join(str(part) for part in loc if part not in ("body", "query", "path"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable):
+        return database_unavailable(request)
+
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
         return error_response(request, exc.status, exc.code, exc.message,

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Decision
-from api.errors import ApiError
+from api.errors import RETRY_AFTER_SECONDS, ApiError
 from domain.boundary import REFUSED
 
 log = structlog.get_logger("homeward.api")
@@ -24,7 +24,6 @@ T = TypeVar("T")
 TEMPORAL_DEADLINE_SECONDS = 10.0
 """How long the API waits on one Temporal call before it answers without it: a proxy
 or a person gives up after a few seconds more, and waiting longer helps no one."""
-RETRY_AFTER_SECONDS = 5
 
 
 class Unconfirmed(ApiError):
