@@ -54,7 +54,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         cases=args.cases or (10_000 if quick else 100_000),
         statistics_calls=5 if quick else 10,
         registrations=args.registrations or (30 if quick else 100),
-        journeys=args.journeys or (10 if quick else 20),
+        journeys=args.journeys or (8 if quick else 20),
         journey_rounds=min(rounds, 2 if quick else 3),
         memory_cases=(1_000, 5_000),
         quick=quick,
@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    from workers.logging import configure_logging
+
+    # stdout carries the table only: the in-process API's request lines stay out of it.
+    configure_logging("console", "WARNING", stream=sys.stderr)
     cfg = config_from(args)
     started = time.monotonic()
     if args.mode == "scale":
