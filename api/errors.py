@@ -58,6 +58,27 @@ RETRY_AFTER_SECONDS = 5
 """What a 503 for a fault that a retry cures asks the client to wait."""
 
 
+class CompletionPending(Exception):
+    """A task completion was sent to its workflow but not confirmed in time (no worker
+    took it yet). It is applied exactly once if it arrives; the client learns the outcome
+    from ``GET /tasks/{task_id}`` and may send the same completion again (idempotent)."""
+
+    def __init__(self, task_id: object):
+        super().__init__(f"completion of task {task_id} pending")
+        self.task_id = str(task_id)
+
+
+def completion_pending(request: Request, exc: CompletionPending) -> JSONResponse:
+    check = f"/tasks/{exc.task_id}"
+    return JSONResponse(
+        {"status": "pending", "task_id": exc.task_id, "check": check,
+         "message": "the completion was sent but no worker confirmed it in time; it is "
+                    "applied once if it arrives: GET the task to see it completed, or send "
+                    "the same completion again later",
+         "request_id": getattr(request.state, "request_id", None)},
+        status_code=202, headers={"Location": check, "Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def database_unavailable(request: Request) -> JSONResponse:
     return error_response(request, 503, "database_unavailable",
                           "the database cannot be reached now; nothing was lost or written "
@@ -69,6 +90,10 @@ def _field(loc) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CompletionPending)
+    async def pending(request: Request, exc: CompletionPending):
+        return completion_pending(request, exc)
+
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable):
         return database_unavailable(request)

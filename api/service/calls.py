@@ -5,17 +5,18 @@ and ``Retry-After``, never a 500, never a 409 for a fault a retry can cure)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import Decision
-from api.errors import RETRY_AFTER_SECONDS, ApiError
+from api.errors import RETRY_AFTER_SECONDS, ApiError, CompletionPending
 from domain.boundary import REFUSED
 
 log = structlog.get_logger("homeward.api")
@@ -62,7 +63,8 @@ async def temporal_call(call: Awaitable[T], *, what: str,
     500. Past the deadline: ``Unconfirmed``."""
     try:
         return await asyncio.wait_for(call, deadline or TEMPORAL_DEADLINE_SECONDS)
-    except TimeoutError:
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # The SDK gives up on an Update no worker took before its RPC deadline.
         log.warning("temporal call unconfirmed", what=what)
         raise Unconfirmed(what) from None
     except WorkflowUpdateFailedError as failure:
@@ -96,6 +98,16 @@ def _no_worker(error: RPCError) -> bool:
         return True
     return (error.status is RPCStatusCode.FAILED_PRECONDITION
             and "poller" in (error.message or "").lower())
+
+
+@contextmanager
+def pending_if_unconfirmed(task_id: object) -> Iterator[None]:
+    """Around a task completion: unconfirmed in time is ``CompletionPending`` (202, where
+    to look), not a 503 that a client would retry blindly."""
+    try:
+        yield
+    except Unconfirmed:
+        raise CompletionPending(task_id) from None
 
 
 def first_error(error: ValueError) -> str:

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from api.access import Action, CaseFacts, authorise, case_facts
 from api.errors import ApiError
-from api.service.calls import now, require, temporal_call
+from api.service.calls import now, pending_if_unconfirmed, require, temporal_call
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
@@ -172,19 +172,22 @@ class CaseService:
     async def forward_completion(self, case_id: str,
                                  completion: msg.TaskCompletion) -> msg.TaskCompleted:
         """The ``complete_task`` Update, with update id ``complete-<task id>``: a second
-        call returns the first one's result and writes nothing."""
-        return await temporal_call(self.handle(case_id).execute_update(
-            wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
-            result_type=msg.TaskCompleted),
-            what="completing the task")
+        call returns the first one's result and writes nothing. Unconfirmed in time:
+        ``CompletionPending`` (202)."""
+        with pending_if_unconfirmed(completion.task_id):
+            return await temporal_call(self.handle(case_id).execute_update(
+                wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
+                result_type=msg.TaskCompleted),
+                what="completing the task")
 
     async def forward_reintegration_completion(
             self, case_id: str, completion: rm.ReintegrationTaskCompletion) -> rm.Recorded:
         """The reintegration workflow's ``complete_task`` Update, idempotent the same way."""
         handle = self.temporal.get_workflow_handle(wf.reintegration_workflow_id_for(case_id))
-        return await temporal_call(handle.execute_update(
-            wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
-            result_type=rm.Recorded), what="completing the follow-up task")
+        with pending_if_unconfirmed(completion.task_id):
+            return await temporal_call(handle.execute_update(
+                wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
+                result_type=rm.Recorded), what="completing the follow-up task")
 
     # --- facts and decisions from outside -----------------------------------------------
 

@@ -46,3 +46,39 @@ async def test_an_answer_in_time_is_returned():
         return "ok"
 
     assert await temporal_call(answer(), what="reading") == "ok"
+
+
+async def test_an_update_the_sdk_gave_up_on_is_unconfirmed():
+    """Seen with the worker killed: the SDK's own Update deadline passed first, and the
+    API answered 500."""
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+
+    with pytest.raises(Unconfirmed):
+        await temporal_call(failing(WorkflowUpdateRPCTimeoutOrCancelledError()),
+                            what="completing the task")
+
+
+async def test_a_completion_unconfirmed_in_time_is_a_202_that_says_where_to_look():
+    import httpx
+    from fastapi import FastAPI
+
+    from api.errors import install_error_handlers
+    from api.service.calls import pending_if_unconfirmed
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/tasks/{task_id}/complete")
+    async def complete(task_id: str) -> dict:
+        never = asyncio.get_running_loop().create_future()
+        with pending_if_unconfirmed(task_id):
+            await temporal_call(never, what="completing the task", deadline=0.01)
+        return {}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://t") as http:
+        answer = await http.post("/tasks/8b1f/complete")
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "pending"
+    assert answer.headers["location"] == answer.json()["check"] == "/tasks/8b1f"
+    assert int(answer.headers["retry-after"]) >= 1
