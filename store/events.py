@@ -39,7 +39,10 @@ class NewEvent:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    position: int  # global, increasing in commit order; may have gaps
+    # Global, unique, with gaps: (transaction id << 16) + rank in the transaction. A
+    # transaction that commits later than a reader's read has only positions above
+    # those the reader got (EventStore.read_all).
+    position: int
     case_id: str
     version: int  # 1, 2, 3... within the case, no gaps
     event_id: uuid.UUID

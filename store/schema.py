@@ -7,7 +7,6 @@ from sqlalchemy import (
     Column,
     Computed,
     DateTime,
-    Identity,
     Integer,
     MetaData,
     Table,
@@ -21,7 +20,9 @@ metadata = MetaData()
 events_table = Table(
     "events",
     metadata,
-    Column("position", BigInteger, Identity(always=True), primary_key=True),
+    # Set by the events_position trigger (migration 0006), whatever an INSERT sends:
+    # (inserting transaction id << POSITION_SHIFT) + the row's rank in its transaction.
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
     Column("case_id", Text, nullable=False),
     Column("version", Integer, nullable=False),
     Column("event_id", Uuid, nullable=False, unique=True),
@@ -40,6 +41,6 @@ events_table = Table(
     Column("hash", Text, nullable=False),
 )
 
-# Key of the transaction-scoped advisory lock that serialises every append (see
-# event_store.py). The migration's insert trigger takes the same key.
-APPEND_LOCK_KEY = 7_236_281_001
+# Positions are transaction ids shifted left by this many bits (migration 0006): every
+# position below pg_snapshot_xmin << POSITION_SHIFT belongs to a finished transaction.
+POSITION_SHIFT = 16

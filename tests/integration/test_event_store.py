@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,9 +21,11 @@ from store.events import (
     DuplicateEventConflict,
     NewEvent,
     StoredEvent,
+    StoreError,
 )
 from store.hashing import GENESIS_HASH
-from store.schema import APPEND_LOCK_KEY
+from store.schema import POSITION_SHIFT
+from store.verify import verify_chain
 
 
 def new_event(event_type: str = "case_opened", **overrides) -> NewEvent:
@@ -194,60 +198,200 @@ async def test_naive_occurred_at_is_rejected() -> None:
         new_event(occurred_at=datetime(2025, 1, 1))
 
 
-async def test_writer_bypassing_the_store_cannot_break_the_version_order(
+def raw_insert(case_id: str, version: int = 1, position: int | None = None):
+    """An INSERT that bypasses the store (no hash chain), optionally sending a position."""
+    claim = ", position" if position is not None else ""
+    value = f", {position}" if position is not None else ""
+    return text(
+        "INSERT INTO events (case_id, version, event_id, event_type, schema_version, payload,"
+        f" author_org, actor, occurred_at, prev_hash, hash{claim})"
+        f" VALUES (:c, :v, gen_random_uuid(), 'raw', 1, '{{}}', 'o', 'a', now(), '', ''{value})"
+        " RETURNING position"
+    ).bindparams(c=case_id, v=version)
+
+
+async def until_waiting_on_a_lock(observer, append: asyncio.Task) -> bool:
+    """Whether another backend of this database waits on a lock, polled until one does
+    or ``append`` ends (an append that does not wait ends, and the caller's assertion
+    fails)."""
+    # pg_locks, not pg_stat_activity: the latter is a snapshot taken once per transaction.
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND database IS NULL"
+        " AND locktype = 'transactionid'"
+    )
+    while not append.done():
+        if (await observer.execute(query)).scalar_one():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_a_writer_of_the_same_case_waits_for_an_open_insert_then_conflicts(
     store: EventStore, engine: AsyncEngine
 ) -> None:
-    raw_insert = text(
-        "INSERT INTO events (case_id, version, event_id, event_type, schema_version, payload,"
-        " author_org, actor, occurred_at, prev_hash, hash)"
-        " VALUES ('c1', 1, gen_random_uuid(), 'raw', 1, '{}', 'o', 'a', now(), '', '')"
-    )
+    # The per-case serialisation is UNIQUE (case_id, version): the store's insert of
+    # version 1 waits for the open transaction that inserted it, then fails, reads the
+    # case again and reports the conflict. No global lock is involved.
     async with engine.connect() as raw, engine.connect() as observer:
         transaction = await raw.begin()
-        await raw.execute(raw_insert)  # holds the append lock (insert trigger) until commit
-        raw_pid = (await raw.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        assert await append_lock_holders(observer) == [raw_pid]
+        await raw.execute(raw_insert("c1"))
 
         append = asyncio.create_task(store.append("c1", 0, [new_event()]))
-        # The synchronisation point: the store's append is seen by the database itself
-        # waiting for the append lock that the raw insert holds. An append that does not
-        # take the lock finishes (or blocks elsewhere) instead, and this fails.
-        waiting = await until_append_lock_wanted(observer, append)
-        assert waiting, "the store's append never waited for the lock the raw insert holds"
-        assert await append_lock_holders(observer) == [raw_pid]
+        assert await until_waiting_on_a_lock(observer, append), \
+            "the store's append did not wait for the open insert of the same version"
         assert not append.done()
         await transaction.commit()
 
-    # It read the case after the raw row committed: version 1 is taken, not 0.
     with pytest.raises(ConcurrencyConflict) as raised:
         await append
     assert (raised.value.expected, raised.value.actual) == (0, 1)
     assert [e.event_type for e in await store.read_stream("c1")] == ["raw"]
 
 
-# pg_locks shows a bigint advisory key as two 32-bit halves, in classid and objid.
-_APPEND_LOCK = text(
-    "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND database ="
-    " (SELECT oid FROM pg_database WHERE datname = current_database())"
-    " AND classid = :high AND objid = :low AND objsubid = 1 ORDER BY pid"
-).bindparams(high=APPEND_LOCK_KEY >> 32, low=APPEND_LOCK_KEY & 0xFFFFFFFF)
+async def test_writers_of_other_cases_do_not_wait_for_an_open_append(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    # What replaced the global append lock: an open transaction that inserted into one
+    # case holds up no append to another case.
+    async with engine.connect() as raw:
+        transaction = await raw.begin()
+        await raw.execute(raw_insert("held"))
+        stored = await store.append("other", 0, [new_event()])  # would block on a global lock
+        assert [e.version for e in stored] == [1]
+        await transaction.rollback()
 
 
-async def append_lock_holders(conn) -> list[int]:
-    return [row.pid for row in await conn.execute(_APPEND_LOCK) if row.granted]
+async def test_reader_never_skips_a_transaction_that_commits_after_a_later_position(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    """Commits out of position order: the slow transaction takes position p, a fast one
+    takes p+1 and commits first. A reader that followed positions alone would return
+    p+1, continue after it, and never see p."""
+    async with engine.connect() as slow:
+        transaction = await slow.begin()
+        early = (await slow.execute(raw_insert("slow"))).scalar_one()  # in flight
+        [fast] = await store.append("fast", 0, [new_event()])
+        assert fast.position > early
+
+        # The fast append has committed, but the slow one, older, is still in flight:
+        # the reader holds back everything after it, the fast append included.
+        assert await store.read_all() == []
+        assert await store.read_all(after_position=0, limit=1) == []
+
+        await transaction.commit()
+    everything = await store.read_all()
+    assert [(e.case_id, e.position) for e in everything] == [("slow", early),
+                                                               ("fast", fast.position)]
+    assert await store.read_all(after_position=early) == [fast]
+    assert await store.read_all(after_position=fast.position) == []
 
 
-async def until_append_lock_wanted(conn, append: asyncio.Task) -> list[int]:
-    """Backends waiting for the append lock, polled until there is one or ``append``
-    ends. The bound only stops a broken store from hanging the suite: a shared, loaded
-    machine can take seconds to run one statement, so it is generous (60 s)."""
-    deadline = asyncio.get_running_loop().time() + 60
-    while not append.done() and asyncio.get_running_loop().time() < deadline:
-        waiting = [row.pid for row in await conn.execute(_APPEND_LOCK) if not row.granted]
-        if waiting:
-            return waiting
-        await asyncio.sleep(0.01)
-    return []
+async def test_a_transaction_that_started_writing_first_gets_the_lower_position(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    """Positions follow transaction ids, not the moment of the INSERT: a transaction
+    that had its id first and inserts last still lands before the fast append, so the
+    reader, which waited for it, skips nothing."""
+    async with engine.connect() as slow:
+        transaction = await slow.begin()
+        await slow.execute(text("SELECT pg_current_xact_id()"))  # its transaction id, now
+        [fast] = await store.append("fast", 0, [new_event()])
+        late = (await slow.execute(raw_insert("slow"))).scalar_one()
+        assert late < fast.position
+        assert await store.read_all() == []
+        await transaction.commit()
+
+    seen = await store.read_all(limit=1)
+    assert [e.position for e in seen] == [late]
+    seen += await store.read_all(after_position=seen[-1].position)
+    assert [e.position for e in seen] == [late, fast.position]
+
+
+async def test_a_writer_cannot_choose_a_position(store: EventStore, engine: AsyncEngine) -> None:
+    # A row placed at an old position would sort before everything a reader has passed.
+    # The trigger sets every position from the inserting transaction's id.
+    [first] = await store.append("c1", 0, [new_event()])
+    assert await store.read_all() == [first]
+    async with engine.begin() as raw:
+        position = (await raw.execute(raw_insert("c2", position=1))).scalar_one()
+        tx_id = (await raw.execute(text("SELECT pg_current_xact_id()::text"))).scalar_one()
+    assert position >> POSITION_SHIFT == int(tx_id)
+    assert position > first.position
+    assert [e.position for e in await store.read_all(after_position=first.position)] == [
+        position
+    ]
+
+
+async def test_positions_within_a_transaction_follow_insertion_order(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    async with engine.begin() as raw:
+        positions = [(await raw.execute(raw_insert("c1", version))).scalar_one()
+                     for version in (1, 2, 3)]
+    assert positions == [positions[0], positions[0] + 1, positions[0] + 2]
+    stored = await store.append("c2", 0, [new_event() for _ in range(5)])
+    assert [e.position - stored[0].position for e in stored] == [0, 1, 2, 3, 4]
+
+
+async def test_concurrent_writers_on_many_cases_all_succeed_with_intact_chains(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    writers, appends = 12, 6
+
+    async def write(n: int) -> None:
+        version = 0
+        for size in [1, 3, 2, 1, 4, 1][:appends]:
+            stored = await store.append(f"case-{n}", version, [new_event() for _ in range(size)])
+            assert [e.version for e in stored] == list(range(version + 1, version + size + 1))
+            version += size
+
+    await asyncio.gather(*(write(n) for n in range(writers)))
+    report = await verify_chain(engine)
+    assert report.ok, report.broken
+    assert (report.cases_checked, report.events_checked) == (writers, writers * 12)
+    for n in range(writers):
+        stream = await store.read_stream(f"case-{n}")
+        assert [e.prev_hash for e in stream] == [GENESIS_HASH] + [e.hash for e in stream[:-1]]
+        assert [e.position for e in stream] == sorted(e.position for e in stream)
+
+
+async def test_many_writers_at_the_end_of_one_case_all_land_in_one_chain(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    # Appends without an expected version retry on the new head when another took the
+    # next version: none is lost, none forks the chain.
+    batches = [[new_event(payload={"w": w, "i": i}) for i in range(1 + w % 3)]
+               for w in range(10)]
+    await asyncio.gather(*(store.append("shared", None, b) for b in batches))
+    stream = await store.read_stream("shared")
+    assert sorted(e.event_id for e in stream) == sorted(e.event_id for b in batches for e in b)
+    assert (await verify_chain(engine)).ok
+    for batch in batches:  # each append's events are consecutive, in order
+        versions = [next(s.version for s in stream if s.event_id == e.event_id) for e in batch]
+        assert versions == list(range(versions[0], versions[0] + len(batch)))
+
+
+async def test_batch_is_all_or_nothing(store: EventStore, engine: AsyncEngine) -> None:
+    taken = new_event()
+    await store.append("other", 0, [taken])
+    # The third event's id is stored already (in another case): nothing of the batch is.
+    with pytest.raises(DuplicateEventConflict):
+        await store.append("c1", 0, [new_event(), new_event(), taken])
+    assert await store.current_version("c1") == 0
+
+    # A failure inside the database, on the last row of the statement.
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE EXCEPTION 'poison'; END $$"))
+        await conn.execute(text(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW"
+            " WHEN (NEW.event_type = 'poison') EXECUTE FUNCTION refuse_poison()"))
+    with pytest.raises(StoreError, match="poison"):
+        await store.append("c1", 0, [new_event(), new_event(), new_event("poison")])
+    assert await store.read_stream("c1") == []
+    stored = await store.append("c1", 0, [new_event()])
+    assert [e.version for e in stored] == [1]
 
 
 @pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica"])
@@ -289,7 +433,8 @@ async def test_reader_following_positions_sees_every_event_once_in_order(
         while len(written) < events_per_writer:
             size = min(rng.randint(1, 3), events_per_writer - len(written))
             batch = [new_event(payload={"writer": seed}) for _ in range(size)]
-            # Own cases too: a lock per case would not keep positions in commit order.
+            # Own cases too: writers of different cases run concurrently and commit in
+            # any order; the reader must still see every event once.
             await store.append(rng.choice([f"own-{seed}", *shared_cases]), None, batch)
             written += [e.event_id for e in batch]
         return written
@@ -300,9 +445,8 @@ async def test_reader_following_positions_sees_every_event_once_in_order(
     while True:
         finished = writing.done()  # checked before reading: a last read follows the end
         page = await store.read_all(after_position=after, limit=7)
-        for event in page:
-            assert event.position > after
-            after = event.position
+        if page:
+            after = page[-1].position
         seen += page
         if finished and not page:
             break
@@ -310,7 +454,7 @@ async def test_reader_following_positions_sees_every_event_once_in_order(
 
     written = [event_id for ids in await writing for event_id in ids]
     assert len(written) == writers * events_per_writer
-    assert sorted(e.event_id for e in seen) == sorted(written)
+    assert sorted(e.event_id for e in seen) == sorted(written)  # each once, none skipped
     for case_id in {e.case_id for e in seen}:
         versions = [e.version for e in seen if e.case_id == case_id]
         assert versions == list(range(1, len(versions) + 1))
@@ -324,3 +468,73 @@ async def test_read_case_returns_the_whole_stream_across_pages(engine):
     whole = await store.read_case("paged", page_size=3)
     assert [e.payload["n"] for e in whole] == list(range(7))
     assert await store.read_case("nothing-here") == []
+
+
+# One transaction's steps: maybe take its id early, insert one or two rows, end.
+_transaction_steps = st.tuples(
+    st.booleans(), st.integers(min_value=1, max_value=2), st.booleans()
+).map(lambda t: (["xid"] if t[0] else []) + ["insert"] * t[1] + ["commit" if t[2] else "rollback"])
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(plans=st.lists(_transaction_steps, min_size=2, max_size=4), data=st.data())
+async def test_any_interleaving_of_writers_and_a_reader_skips_nothing(
+    store: EventStore, engine: AsyncEngine, plans: list[list[str]], data: st.DataObject
+) -> None:
+    """Transactions take their ids, insert and end in any interleaving, with store
+    appends and reads of the whole log in between. The reader never returns a row of a
+    transaction still open or rolled back, never the same row twice, and in the end has
+    every committed row."""
+    after = 0
+    while page := await store.read_all(after_position=after):  # earlier examples' rows
+        after = page[-1].position
+
+    steps = [(n, step) for n, plan in enumerate(plans) for step in plan]
+    order = data.draw(st.permutations(range(len(steps))))
+    # Each transaction's own steps keep their order: the k-th time the shuffled order
+    # picks a transaction, it runs that transaction's k-th step.
+    picked = [steps[i][0] for i in order]
+    extras = data.draw(st.lists(st.sampled_from(["read", "append", "none"]),
+                                min_size=len(picked), max_size=len(picked)))
+    prefix = uuid.uuid4().hex[:8]
+    connections = [await engine.connect() for _ in plans]
+    progress = [0] * len(plans)
+    pending: dict[int, list[int]] = {n: [] for n in range(len(plans))}
+    committed: set[int] = set()
+    seen: list[int] = []
+    try:
+        for n, extra in zip(picked, extras, strict=True):
+            step = plans[n][progress[n]]
+            progress[n] += 1
+            conn = connections[n]
+            if step == "xid":
+                await conn.execute(text("SELECT pg_current_xact_id()"))
+            elif step == "insert":
+                position = (await conn.execute(
+                    raw_insert(f"{prefix}-{n}", len(pending[n]) + 1))).scalar_one()
+                pending[n].append(position)
+            elif step == "commit":
+                await conn.commit()
+                committed.update(pending[n])
+            else:
+                await conn.rollback()
+            if extra == "append":
+                stored = await store.append(f"{prefix}-store", None, [new_event()])
+                committed.update(e.position for e in stored)
+            elif extra == "read":
+                page = await store.read_all(after_position=after)
+                assert {e.position for e in page} <= committed
+                assert all(e.position > after for e in page)
+                seen += [e.position for e in page]
+                if page:
+                    after = page[-1].position
+    finally:
+        for conn in connections:
+            await conn.close()
+
+    while page := await store.read_all(after_position=after):
+        seen += [e.position for e in page]
+        after = page[-1].position
+    assert sorted(seen) == seen
+    assert set(seen) == committed and len(seen) == len(committed)
