@@ -69,61 +69,86 @@ _BORDER_HOLD_ENDS = frozenset({ev.BorderHoldLifted.TYPE, ev.BorderEntryRefused.T
                                ev.BorderCleared.TYPE})
 
 
+_CASE_TYPES = {  # rm_cases' column → the PostgreSQL type its array is written as
+    "case_id": "text", "sending_mission": "text", "receiving_mission": "text",
+    "border_partner": "text", "host_country": "text", "destination_country": "text",
+    "age_category": "text", "minor": "boolean", "witness": "boolean", "risk_level": "text",
+    "referral_source": "text", "stage": "text", "blocked_on": "text",
+    "blocked_since": "timestamptz", "escalated": "boolean", "outcome": "text",
+    "registered_at": "timestamptz", "receiving_visible_at": "timestamptz",
+    "closed_at": "timestamptz", "last_event_at": "timestamptz", "working": "jsonb",
+}
+
+
 class CaseListProjection:
-    """``rm_cases``: stage, what the case is blocked on and since when, its parties."""
+    """``rm_cases``: stage, what the case is blocked on and since when, its parties.
+
+    A page is applied in memory: the rows of the page's cases in one query, every event
+    folded into them (``fold``), the changed rows written back in one statement."""
 
     name = "cases"
 
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM rm_cases"))
 
-    async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
-        if not catalogued(event, self.name):
+    async def apply_page(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        page = [e for e in events if catalogued(e, self.name)]
+        if not page:
             return
+        rows = {r["case_id"]: r for r in await _load(
+            conn, "rm_cases", _CASE_TYPES, "case_id", "text", {e.case_id for e in page})}
+        changed: set[str] = set()
+        for event in page:
+            if self.fold(rows, event):
+                changed.add(event.case_id)
+        await _upsert(conn, "rm_cases", _CASE_TYPES, ("case_id",),
+                      [rows[c] for c in sorted(changed)])
+
+    @staticmethod
+    def fold(rows: dict[str, dict[str, Any]], event: StoredEvent) -> bool:
+        """Fold one event into the case's row (``working`` as a dict); whether it changed."""
         t, p, at = event.event_type, event.payload, event.occurred_at
+        row = rows.get(event.case_id)
         if t == ev.ReferralRegistered.TYPE:
+            if row is not None:
+                return False  # registered once; a second referral event changes nothing
             age = p.get("age_category", AgeCategory.UNKNOWN.value)  # v1: see the upcaster
-            await conn.execute(text(
-                "INSERT INTO rm_cases (case_id, sending_mission, receiving_mission, "
-                "border_partner, host_country, destination_country, age_category, minor, "
-                "witness, risk_level, referral_source, stage, registered_at, last_event_at) "
-                "VALUES (:c, :s, :r, :b, :h, :d, :a, :m, :w, :rl, :src, 'screening', :at, :at) "
-                "ON CONFLICT (case_id) DO NOTHING"),
-                {"c": event.case_id, "s": p["sending_mission"], "r": p["receiving_mission"],
-                 "b": p["border_partner"], "h": p["host_country"],
-                 "d": p["destination_country"], "a": age,
-                 "m": treated_as_minor(AgeCategory(age)),
-                 "w": bool(p.get("witness")), "rl": p["risk_level"],
-                 "src": p.get("source", "unknown"), "at": at})
-            return
-        row = (await conn.execute(text(
-            "SELECT receiving_mission, stage, working, outcome FROM rm_cases "
-            "WHERE case_id = :c FOR UPDATE"), {"c": event.case_id})).first()
+            rows[event.case_id] = {
+                "case_id": event.case_id, "sending_mission": p["sending_mission"],
+                "receiving_mission": p["receiving_mission"], "border_partner": p["border_partner"],
+                "host_country": p["host_country"], "destination_country": p["destination_country"],
+                "age_category": age, "minor": treated_as_minor(AgeCategory(age)),
+                "witness": bool(p.get("witness")), "risk_level": p["risk_level"],
+                "referral_source": p.get("source", "unknown"), "stage": "screening",
+                "blocked_on": None, "blocked_since": None, "escalated": False, "outcome": None,
+                "registered_at": at, "receiving_visible_at": None, "closed_at": None,
+                "last_event_at": at, "working": {}}
+            return True
         if row is None:
-            return  # identity events before the referral, or a case without a referral
-        working: dict[str, Any] = dict(row.working or {})
-        stage = row.stage
-        sets: dict[str, Any] = {}
+            return False  # identity events before the referral, or a case without a referral
+        working: dict[str, Any] = row["working"]
+        stage = row["stage"]
         task_id = p.get("task_id")
         if t == ev.TaskOpened.TYPE:
             working.setdefault("tasks", {})[task_id] = [p["kind"], at.isoformat()]
             stage = _TASK_STAGE.get(p["kind"], stage)
-            if p["assignee_org"] == row.receiving_mission:
-                sets["receiving_visible_at"] = at
+            if p["assignee_org"] == row["receiving_mission"]:
+                row["receiving_visible_at"] = row["receiving_visible_at"] or at
         elif (task_id and t not in _NOT_COMPLETING) or t == ev.TaskCancelled.TYPE:
-            working.get("tasks", {}).pop(task_id, None)
+            open_tasks = working.get("tasks", {})
+            open_tasks.pop(task_id, None)
             if t == ev.ScreeningInterviewRecorded.TYPE and any(
-                    kind == "guardian_appointment" for kind, _ in working["tasks"].values()):
+                    kind == "guardian_appointment" for kind, _ in open_tasks.values()):
                 stage = "minor_safeguards"  # a child's decisions wait for her guardian
         if t == ev.HandoffCodeIssued.TYPE:
-            sets["receiving_visible_at"] = at
+            row["receiving_visible_at"] = row["receiving_visible_at"] or at
         if t == ev.CaseEscalated.TYPE:
             working["escalation"] = [p["reason"], at.isoformat()]
-            sets["escalated"] = True
+            row["escalated"] = True
         elif t == ev.EscalationResolved.TYPE:
             working.pop("escalation", None)
         elif t == out.OperatorEscalated.TYPE:
-            sets["escalated"] = True
+            row["escalated"] = True
         elif t == ev.BorderHoldStarted.TYPE:
             working["hold"] = at.isoformat()
         elif t in _BORDER_HOLD_ENDS:
@@ -140,7 +165,7 @@ class CaseListProjection:
                 working.pop("escalation")
             stage = before
         elif t == ev.AgeAssessed.TYPE:
-            sets.update(age_category=p["result"], minor=bool(p["minor"]))
+            row["age_category"], row["minor"] = p["result"], bool(p["minor"])
         if t == ev.ConsentWithdrawn.TYPE:
             stage = "to_safety" if p.get("after_departure") else "compensating"
         elif t == ev.JourneyLegFailed.TYPE and "hold" in working:
@@ -149,23 +174,13 @@ class CaseListProjection:
             stage = _EVENT_STAGE[t]
         if t in catalogue.OUTCOME_TYPES:
             stage = "closed"
-            sets["outcome"] = catalogue.outcome_code(t)
-            sets["closed_at"] = at
-            working = {}
-        blocked_on, blocked_since = _blocked(working, stage)
-        sets.update(stage=stage, working=json.dumps(working), blocked_on=blocked_on,
-                    blocked_since=blocked_since, last_event_at=at)
-        if "receiving_visible_at" in sets:
-            assignments = ["receiving_visible_at = "
-                           "COALESCE(receiving_visible_at, :receiving_visible_at)"]
-        else:
-            assignments = []
-        assignments += [f"{k} = :{k}" for k in sets if k not in ("receiving_visible_at",
-                                                                 "working")]
-        assignments.append("working = CAST(:working AS jsonb)")
-        await conn.execute(text(f"UPDATE rm_cases SET {', '.join(assignments)} "
-                                "WHERE case_id = :case_id"),
-                           {**sets, "case_id": event.case_id})
+            row["outcome"] = catalogue.outcome_code(t)
+            row["closed_at"] = at
+            row["working"] = working = {}
+        row["stage"] = stage
+        row["blocked_on"], row["blocked_since"] = _blocked(working, stage)
+        row["last_event_at"] = at
+        return True
 
 
 def _blocked(working: dict[str, Any], stage: str) -> tuple[str | None, datetime | None]:
@@ -192,6 +207,16 @@ def _blocked(working: dict[str, Any], stage: str) -> tuple[str | None, datetime 
     return f"task:{kind}", datetime.fromisoformat(opened)
 
 
+_TASK_TYPES = {
+    "task_id": "uuid", "case_id": "text", "kind": "text", "assignee_org": "text",
+    "assignee_role": "text", "status": "text", "opened_at": "timestamptz",
+    "due_at": "timestamptz", "escalated": "boolean", "closed_at": "timestamptz",
+    "closed_by_org": "text", "assignee_user": "text", "reassigned_by": "text",
+}
+_TASK_OVERDUE = frozenset({ev.TaskOverdueEscalated.TYPE, rev.ReintegrationTaskOverdue.TYPE})
+_TASK_CANCELLED = frozenset({ev.TaskCancelled.TYPE, rev.ReintegrationTaskCancelled.TYPE})
+
+
 class TaskInboxProjection:
     """``rm_tasks``: every human task, who it is assigned to, open or how it ended."""
 
@@ -200,84 +225,157 @@ class TaskInboxProjection:
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM rm_tasks"))
 
-    async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
-        if not catalogued(event, self.name):
+    async def apply_page(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        page = [e for e in events if catalogued(e, self.name) and e.payload.get("task_id")]
+        if not page:
             return
+        ids = [uuid.UUID(e.payload["task_id"]) for e in page]
+        rows = {r["task_id"]: r for r in await _load(
+            conn, "rm_tasks", _TASK_TYPES, "task_id", "uuid", set(ids))}
+        changed: set[uuid.UUID] = set()
+        for task_id, event in zip(ids, page, strict=True):
+            if self.fold(rows, task_id, event):
+                changed.add(task_id)
+        await _upsert(conn, "rm_tasks", _TASK_TYPES, ("task_id",),
+                      [rows[t] for t in sorted(changed)])
+
+    @staticmethod
+    def fold(rows: dict[uuid.UUID, dict[str, Any]], task_id: uuid.UUID,
+             event: StoredEvent) -> bool:
+        """Fold one event of task ``task_id`` into its row; whether the row changed."""
         t, p, at = event.event_type, event.payload, event.occurred_at
-        if t == ev.TaskOpened.TYPE:
-            await conn.execute(text(
-                "INSERT INTO rm_tasks (task_id, case_id, kind, assignee_org, assignee_role, "
-                "status, opened_at, due_at) VALUES (:t, :c, :k, :o, :r, 'open', :at, :due) "
-                "ON CONFLICT (task_id) DO NOTHING"),
-                {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
-                 "o": p["assignee_org"], "r": p["assignee_role"], "at": at,
-                 "due": datetime.fromisoformat(p["due_at"])})
-        elif t == rev.ReintegrationTaskOpened.TYPE:  # follow-up: the receiving mission's tasks
-            await conn.execute(text(
-                "INSERT INTO rm_tasks (task_id, case_id, kind, assignee_org, assignee_role, "
-                "status, opened_at, due_at) VALUES (:t, :c, :k, :o, 'receiving_mission', "
-                "'open', :at, :due) ON CONFLICT (task_id) DO NOTHING"),
-                {"t": uuid.UUID(p["task_id"]), "c": event.case_id, "k": p["kind"],
-                 "o": p["assignee_org"], "at": at, "due": datetime.fromisoformat(p["due_at"])})
-        elif t in (ev.TaskOverdueEscalated.TYPE, rev.ReintegrationTaskOverdue.TYPE):
-            await conn.execute(text("UPDATE rm_tasks SET escalated = true WHERE task_id = :t"),
-                               {"t": uuid.UUID(p["task_id"])})
-        elif t in (ev.TaskCancelled.TYPE, rev.ReintegrationTaskCancelled.TYPE):
-            await conn.execute(text(
-                "UPDATE rm_tasks SET status = 'cancelled', closed_at = :at "
-                "WHERE task_id = :t AND status = 'open'"),
-                {"t": uuid.UUID(p["task_id"]), "at": at})
+        row = rows.get(task_id)
+        if t in (ev.TaskOpened.TYPE, rev.ReintegrationTaskOpened.TYPE):
+            if row is not None:
+                return False  # opened once
+            rows[task_id] = {
+                "task_id": task_id, "case_id": event.case_id, "kind": p["kind"],
+                "assignee_org": p["assignee_org"],
+                # the follow-up's tasks are the receiving mission's
+                "assignee_role": p["assignee_role"] if t == ev.TaskOpened.TYPE
+                else "receiving_mission",
+                "status": "open", "opened_at": at, "due_at": datetime.fromisoformat(p["due_at"]),
+                "escalated": False, "closed_at": None, "closed_by_org": None,
+                "assignee_user": None, "reassigned_by": None}
+            return True
+        if row is None:
+            return False
+        if t in _TASK_OVERDUE:
+            row["escalated"] = True
+        elif row["status"] != "open":
+            return False
+        elif t in _TASK_CANCELLED:
+            row["status"], row["closed_at"] = "cancelled", at
         elif t == out.OperatorTaskReassigned.TYPE:
-            await conn.execute(text(
-                "UPDATE rm_tasks SET assignee_user = :u, reassigned_by = :by "
-                "WHERE task_id = :t AND status = 'open'"),
-                {"t": uuid.UUID(p["task_id"]), "u": p.get("to_user"), "by": event.actor})
-        elif p.get("task_id") and t not in _NOT_COMPLETING and t not in catalogue.IDENTITY_TYPES:
-            await conn.execute(text(
-                "UPDATE rm_tasks SET status = 'completed', closed_at = :at, "
-                "closed_by_org = :o WHERE task_id = :t AND status = 'open'"),
-                {"t": uuid.UUID(p["task_id"]), "at": at, "o": event.author_org})
+            row["assignee_user"], row["reassigned_by"] = p.get("to_user"), event.actor
+        elif t not in _NOT_COMPLETING and t not in catalogue.IDENTITY_TYPES:
+            row["status"], row["closed_at"], row["closed_by_org"] = ("completed", at,
+                                                                     event.author_org)
+        else:
+            return False
+        return True
+
+
+_SHARING_TYPES = {
+    "case_id": "text", "org_id": "text", "consent_record_id": "text",
+    "granted_at": "timestamptz", "granted_by_org": "text", "granted_by_actor": "text",
+    "revoked_at": "timestamptz", "revocation_reason": "text",
+}
+CONSENT_WITHDRAWN_ROW = "*"
+"""``rm_sharing.org_id`` of a case's own row, written when her consent is withdrawn
+(``revoked_at``: when): a grant appended after it is void. No organisation has this id;
+``ReadModels.sharing`` leaves the row out."""
+_SHARING_EVENTS = frozenset({out.SharingGranted.TYPE, out.SharingRevoked.TYPE,
+                             ev.ConsentWithdrawn.TYPE})
 
 
 class SharingProjection:
     """``rm_sharing``: which organisations may read a case's identity, on which consent.
-    A consent withdrawal revokes every grant of the case."""
+    A consent withdrawal revokes every grant of the case, and voids any grant after it
+    (as in api.access.case_facts): the case's row ``CONSENT_WITHDRAWN_ROW`` remembers it,
+    so that the projection never reads the events table back."""
 
     name = "sharing"
 
     async def reset(self, conn: AsyncConnection) -> None:
         await conn.execute(text("DELETE FROM rm_sharing"))
 
-    async def apply(self, conn: AsyncConnection, event: StoredEvent) -> None:
-        if not catalogued(event, self.name):
+    async def apply_page(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        page = [e for e in events if catalogued(e, self.name)
+                and e.event_type in _SHARING_EVENTS]
+        if not page:
             return
+        rows: dict[str, dict[str, dict[str, Any]]] = {}
+        for r in await _load(conn, "rm_sharing", _SHARING_TYPES, "case_id", "text",
+                             {e.case_id for e in page}):
+            rows.setdefault(r["case_id"], {})[r["org_id"]] = r
+        changed: set[tuple[str, str]] = set()
+        for event in page:
+            changed |= self.fold(rows.setdefault(event.case_id, {}), event)
+        await _upsert(conn, "rm_sharing", _SHARING_TYPES, ("case_id", "org_id"),
+                      [rows[c][o] for c, o in sorted(changed)])
+
+    @staticmethod
+    def fold(grants: dict[str, dict[str, Any]], event: StoredEvent) -> set[tuple[str, str]]:
+        """Fold one event into the case's rows (org id → row); the keys of changed rows."""
         t, p, at = event.event_type, event.payload, event.occurred_at
         if t == out.SharingGranted.TYPE:
-            withdrawn_before = (await conn.execute(text(
-                "SELECT 1 FROM events WHERE case_id = :c AND event_type = :withdrawn "
-                "AND position < :pos LIMIT 1"),
-                {"c": event.case_id, "pos": event.position,
-                 "withdrawn": ev.ConsentWithdrawn.TYPE})).scalar()
-            if withdrawn_before:  # void, as in api.access.case_facts
-                return
-            await conn.execute(text(
-                "INSERT INTO rm_sharing (case_id, org_id, consent_record_id, granted_at, "
-                "granted_by_org, granted_by_actor) VALUES (:c, :o, :r, :at, :bo, :ba) "
-                "ON CONFLICT (case_id, org_id) DO UPDATE SET consent_record_id = :r, "
-                "granted_at = :at, granted_by_org = :bo, granted_by_actor = :ba, "
-                "revoked_at = NULL, revocation_reason = NULL"),
-                {"c": event.case_id, "o": p["org_id"], "r": p["consent_record_id"], "at": at,
-                 "bo": event.author_org, "ba": event.actor})
-        elif t == out.SharingRevoked.TYPE:
-            await conn.execute(text(
-                "UPDATE rm_sharing SET revoked_at = :at, revocation_reason = :why "
-                "WHERE case_id = :c AND revoked_at IS NULL "
-                "AND (CAST(:o AS text) IS NULL OR org_id = :o)"),
-                {"c": event.case_id, "o": p.get("org_id"), "at": at, "why": p["reason"]})
-        elif t == ev.ConsentWithdrawn.TYPE:
-            await conn.execute(text(
-                "UPDATE rm_sharing SET revoked_at = :at, revocation_reason = 'consent_withdrawn' "
-                "WHERE case_id = :c AND revoked_at IS NULL"), {"c": event.case_id, "at": at})
+            if CONSENT_WITHDRAWN_ROW in grants:
+                return set()  # void: after a withdrawal only a new consent could share
+            grants[p["org_id"]] = {
+                "case_id": event.case_id, "org_id": p["org_id"],
+                "consent_record_id": p["consent_record_id"], "granted_at": at,
+                "granted_by_org": event.author_org, "granted_by_actor": event.actor,
+                "revoked_at": None, "revocation_reason": None}
+            return {(event.case_id, p["org_id"])}
+        if t == out.SharingRevoked.TYPE:
+            org, why = p.get("org_id"), p["reason"]
+        else:  # her consent withdrawn
+            org, why = None, "consent_withdrawn"
+        changed = set()
+        for org_id, row in grants.items():
+            if (row["revoked_at"] is None and org_id != CONSENT_WITHDRAWN_ROW
+                    and org in (None, org_id)):
+                row["revoked_at"], row["revocation_reason"] = at, why
+                changed.add((event.case_id, org_id))
+        if t == ev.ConsentWithdrawn.TYPE and CONSENT_WITHDRAWN_ROW not in grants:
+            grants[CONSENT_WITHDRAWN_ROW] = {
+                "case_id": event.case_id, "org_id": CONSENT_WITHDRAWN_ROW,
+                "consent_record_id": "", "granted_at": at, "granted_by_org": event.author_org,
+                "granted_by_actor": event.actor, "revoked_at": at,
+                "revocation_reason": "consent_withdrawn"}
+            changed.add((event.case_id, CONSENT_WITHDRAWN_ROW))
+        return changed
+
+
+async def _load(conn: AsyncConnection, table: str, types: dict[str, str], key: str,
+                key_type: str, keys: set[Any]) -> list[dict[str, Any]]:
+    """The rows of ``table`` whose ``key`` is one of ``keys``, in one query; a jsonb
+    column is decoded into a dict."""
+    columns = ", ".join(f"{c}::text AS {c}" if t == "jsonb" else c for c, t in types.items())
+    result = await conn.execute(text(
+        f"SELECT {columns} FROM {table} WHERE {key} = ANY(CAST(:keys AS {key_type}[]))"),
+        {"keys": list(keys)})
+    rows = [dict(r._mapping) for r in result]
+    for column in (c for c, t in types.items() if t == "jsonb"):
+        for row in rows:
+            row[column] = json.loads(row[column])
+    return rows
+
+
+async def _upsert(conn: AsyncConnection, table: str, types: dict[str, str],
+                  key: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` (every column) in one statement: one array per column, unnested."""
+    if not rows:
+        return
+    arrays = ", ".join(f"CAST(:{c} AS text[])::jsonb[]" if t == "jsonb"
+                       else f"CAST(:{c} AS {t}[])" for c, t in types.items())
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in types if c not in key)
+    params = {c: [json.dumps(r[c]) if t == "jsonb" else r[c] for r in rows]
+              for c, t in types.items()}
+    await conn.execute(text(
+        f"INSERT INTO {table} ({', '.join(types)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"), params)
 
 
 def all_projections() -> list[Any]:
@@ -405,19 +503,28 @@ class ReadModels:
     async def sharing(self, case_id: str) -> list[dict[str, Any]]:
         rows = await self._rows(
             "SELECT org_id, consent_record_id, granted_at, granted_by_org, revoked_at, "
-            "revocation_reason FROM rm_sharing WHERE case_id = :c ORDER BY org_id",
-            {"c": case_id})
+            "revocation_reason FROM rm_sharing WHERE case_id = :c AND org_id <> :withdrawn "
+            "ORDER BY org_id", {"c": case_id, "withdrawn": CONSENT_WITHDRAWN_ROW})
         return [dict(r._mapping) for r in rows]
 
     async def statistics_counts(self) -> dict[str, Counter[str]]:
-        """Cases per value of each published dimension, counted in the database. A value
-        no case has is absent here: the API adds the rows it always shows, at zero."""
-        rows = await self._rows(" UNION ALL ".join(
-            f"(SELECT '{name}' AS dimension, {expr} AS value, count(*) AS n FROM rm_cases "
-            "GROUP BY 2)" for name, expr in _STATISTICS_DIMENSIONS.items()), {})
+        """Cases per value of each published dimension, counted in the database in one
+        scan of ``rm_cases`` (one grouping set per dimension). A value no case has is
+        absent here: the API adds the rows it always shows, at zero."""
+        expressions = list(_STATISTICS_DIMENSIONS.values())
+        rows = await self._rows(
+            f"SELECT GROUPING({', '.join(expressions)}) AS grouping_bits, "
+            f"{', '.join(expressions)}, count(*) AS n FROM rm_cases "
+            f"GROUP BY GROUPING SETS ({', '.join(f'({e})' for e in expressions)})", {})
         counts: dict[str, Counter[str]] = {name: Counter() for name in _STATISTICS_DIMENSIONS}
+        everyone = (1 << len(expressions)) - 1
         for row in rows:
-            counts[row.dimension][row.value] = row.n
+            # GROUPING sets the bit of each expression the row is not grouped by; the one
+            # it is grouped by, the first the highest bit, says its dimension.
+            grouped = (everyone ^ row.grouping_bits).bit_length()
+            index = len(expressions) - grouped
+            name = list(_STATISTICS_DIMENSIONS)[index]
+            counts[name][row[1 + index]] = row.n
         return counts
 
 

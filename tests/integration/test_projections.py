@@ -1,4 +1,6 @@
-"""Projections catch up from a checkpoint exactly once and rebuild from zero."""
+"""Projections run in one pass over the log: each page applied exactly once, to every
+projection that has not applied it, with its checkpoints in the same transaction; a
+failing projection changes nothing and stops alone; a projection rebuilds alone."""
 
 from __future__ import annotations
 
@@ -15,28 +17,40 @@ from store.projections import ProjectionRunner
 
 
 class EventsPerCase:
-    """A small read model: how many events each case has."""
+    """A small read model: how many events each case has, applied a page at a time as the
+    read models are (one read and one write per page)."""
 
-    name = "events_per_case"
+    def __init__(self, name: str = "events_per_case", table: str = "t_counts"):
+        self.name = name
+        self.table = table
+        self.pages: list[tuple[int, int]] = []  # (first, last position) of each page
 
-    async def apply(self, conn, event):
+    async def apply_page(self, conn, events):
+        self.pages.append((events[0].position, events[-1].position))
+        counts: dict[str, int] = {}
+        for event in events:
+            counts[event.case_id] = counts.get(event.case_id, 0) + 1
         await conn.execute(
-            text("INSERT INTO t_counts (case_id, n) VALUES (:c, 1) "
-                 "ON CONFLICT (case_id) DO UPDATE SET n = t_counts.n + 1"),
-            {"c": event.case_id},
+            text(f"INSERT INTO {self.table} (case_id, n) SELECT * FROM "
+                 "unnest(CAST(:c AS text[]), CAST(:n AS int[])) "
+                 f"ON CONFLICT (case_id) DO UPDATE SET n = {self.table}.n + EXCLUDED.n"),
+            {"c": list(counts), "n": list(counts.values())},
         )
 
     async def reset(self, conn):
-        await conn.execute(text("DELETE FROM t_counts"))
+        await conn.execute(text(f"DELETE FROM {self.table}"))
 
 
 class FailsOnType(EventsPerCase):
-    def __init__(self, bad_type: str):
+    """Writes its page, then fails on a poison event: the write must not survive."""
+
+    def __init__(self, bad_type: str, name: str = "events_per_case", table: str = "t_counts"):
+        super().__init__(name, table)
         self.bad_type = bad_type
 
-    async def apply(self, conn, event):
-        await super().apply(conn, event)
-        if event.event_type == self.bad_type:
+    async def apply_page(self, conn, events):
+        await super().apply_page(conn, events)
+        if any(event.event_type == self.bad_type for event in events):
             raise RuntimeError("projection bug")
 
 
@@ -48,12 +62,13 @@ def _event(kind: str = "test.happened") -> NewEvent:
 @pytest.fixture
 async def counts_table(engine):
     async with engine.begin() as conn:
-        await conn.execute(text("CREATE TABLE t_counts (case_id text PRIMARY KEY, n int)"))
+        for table in ("t_counts", "t_other"):
+            await conn.execute(text(f"CREATE TABLE {table} (case_id text PRIMARY KEY, n int)"))
 
 
-async def _counts(engine) -> dict[str, int]:
+async def _counts(engine, table: str = "t_counts") -> dict[str, int]:
     async with engine.connect() as conn:
-        return dict((await conn.execute(text("SELECT case_id, n FROM t_counts"))).all())
+        return dict((await conn.execute(text(f"SELECT case_id, n FROM {table}"))).all())
 
 
 async def test_catch_up_applies_each_event_once(engine, counts_table):
@@ -61,44 +76,115 @@ async def test_catch_up_applies_each_event_once(engine, counts_table):
     await store.append("a", 0, [_event(), _event()])
     await store.append("b", 0, [_event()])
     runner = ProjectionRunner(engine, [EventsPerCase()], batch_size=2)
+    assert await runner.lag() == 3
     assert await runner.catch_up() == 3
     assert await runner.catch_up() == 0  # nothing new: nothing applied twice
+    assert await runner.lag() == 0
     await store.append("a", 2, [_event()])
+    assert await runner.lag() == 1
     assert await runner.catch_up() == 1
     assert await _counts(engine) == {"a": 3, "b": 1}
     assert await runner.checkpoint("events_per_case") == 4
+
+
+async def test_one_pass_reads_each_page_once_for_every_projection(engine, counts_table):
+    """Two projections, one read of each page: both get the same pages and checkpoints."""
+    store = EventStore(engine)
+    for i in range(7):
+        await store.append(f"c{i % 2}", None, [_event()])
+    first, second = EventsPerCase(), EventsPerCase("other", "t_other")
+    runner = ProjectionRunner(engine, [first, second], batch_size=3)
+    reads = []
+    read_all = runner._store.read_all
+
+    async def counted(*args, **kwargs):
+        reads.append(kwargs)
+        return await read_all(*args, **kwargs)
+
+    runner._store.read_all = counted
+    assert await runner.catch_up() == 14
+    assert len(reads) == 4  # three pages and the empty read that ends the pass
+    assert first.pages == second.pages == [(1, 3), (4, 6), (7, 7)]
+    assert await _counts(engine) == await _counts(engine, "t_other") == {"c0": 4, "c1": 3}
+    assert {n: await runner.checkpoint(n) for n in runner.names} == {
+        "events_per_case": 7, "other": 7}
 
 
 async def test_rebuild_from_zero_gives_the_same_read_model(engine, counts_table):
     store = EventStore(engine)
     for case in "abc":
         await store.append(case, 0, [_event(), _event()])
-    runner = ProjectionRunner(engine, [EventsPerCase()])
+    other = EventsPerCase("other", "t_other")
+    runner = ProjectionRunner(engine, [EventsPerCase(), other])
     await runner.catch_up()
     before = await _counts(engine)
     seen = []
-    assert await runner.rebuild("events_per_case", lambda n, p: seen.append(p)) == 6
+    assert await runner.rebuild("events_per_case", lambda n, p: seen.append((n, p))) == 6
     assert await _counts(engine) == before
-    assert seen == [6]
+    assert seen == [("events_per_case", 6)]  # progress: the rebuilt projection's only
+    assert len(other.pages) == 1  # the other projection is left alone
     with pytest.raises(KeyError, match="no projection"):
         await runner.rebuild("nope")
 
 
+async def test_projections_at_different_checkpoints_catch_up_in_one_pass(engine, counts_table):
+    """After one projection was rebuilt (or added), the pass starts at the slowest
+    checkpoint and each projection gets only the events it has not applied."""
+    store = EventStore(engine)
+    for i in range(5):
+        await store.append("a", None, [_event()])
+    await ProjectionRunner(engine, [EventsPerCase()]).catch_up()
+    for i in range(3):
+        await store.append("a", None, [_event()])
+    first, second = EventsPerCase(), EventsPerCase("other", "t_other")
+    assert await ProjectionRunner(engine, [first, second], batch_size=4).catch_up() == 3 + 8
+    assert first.pages == [(6, 8)]
+    assert second.pages == [(1, 4), (5, 8)]
+    assert await _counts(engine) == await _counts(engine, "t_other") == {"a": 8}
+
+
 async def test_a_failing_batch_changes_nothing_and_is_retried(engine, counts_table):
+    """Crash mid-batch: the failing projection's rows and checkpoint are as before the
+    batch; a projection beside it goes on; the next run applies the batch once."""
     store = EventStore(engine)
     await store.append("a", 0, [_event(), _event("test.poison"), _event()])
-    with pytest.raises(RuntimeError):
-        await ProjectionRunner(engine, [FailsOnType("test.poison")]).catch_up()
+    healthy = EventsPerCase("other", "t_other")
+    with pytest.raises(RuntimeError, match="projection bug"):
+        await ProjectionRunner(engine, [FailsOnType("test.poison"), healthy]).catch_up()
     assert await _counts(engine) == {}
-    runner = ProjectionRunner(engine, [EventsPerCase()])
+    assert await _counts(engine, "t_other") == {"a": 3}
+    runner = ProjectionRunner(engine, [EventsPerCase(), EventsPerCase("other", "t_other")])
     assert await runner.checkpoint("events_per_case") == 0
+    assert await runner.checkpoint("other") == 3
     assert await runner.catch_up() == 3
+    assert await _counts(engine) == await _counts(engine, "t_other") == {"a": 3}
 
 
 async def test_two_runners_at_once_apply_every_event_exactly_once(engine, counts_table):
     store = EventStore(engine)
     for i in range(40):
         await store.append(f"c{i % 4}", None, [_event()])
-    runners = [ProjectionRunner(engine, [EventsPerCase()], batch_size=3) for _ in range(2)]
-    await asyncio.gather(*(r.catch_up() for r in runners))
-    assert await _counts(engine) == {f"c{i}": 10 for i in range(4)}
+    runners = [ProjectionRunner(engine, [EventsPerCase(), EventsPerCase("other", "t_other")],
+                                batch_size=3) for _ in range(3)]
+    applied = await asyncio.gather(*(r.catch_up() for r in runners))
+    assert sum(applied) == 2 * 40  # each event applied once, to each projection
+    assert await _counts(engine) == await _counts(engine, "t_other") == {
+        f"c{i}": 10 for i in range(4)}
+
+
+async def test_a_rebuild_beside_a_running_projector_applies_every_event_once(engine,
+                                                                             counts_table):
+    store = EventStore(engine)
+    for i in range(30):
+        await store.append(f"c{i % 3}", None, [_event()])
+    projector = ProjectionRunner(engine, [EventsPerCase()], batch_size=2)
+    await projector.catch_up()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(projector.run(stop, interval=0.01))
+    rebuilt = await ProjectionRunner(engine, [EventsPerCase()], batch_size=2).rebuild(
+        "events_per_case")
+    stop.set()
+    await loop
+    assert rebuilt <= 30  # the projector may have applied some of the pages meanwhile
+    assert await _counts(engine) == {f"c{i}": 10 for i in range(3)}
+    assert await projector.checkpoint("events_per_case") == 30

@@ -5,17 +5,22 @@ command line with progress output."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from argparse import Namespace
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from domain import catalogue
+from domain import outside_events as out
 from domain.journey import events as ev
+from domain.reintegration import events as rev
 from store.event_store import EventStore
 from store.events import NewEvent
-from store.projections import ProjectionRunner
+from store.projections import SKIPPED_UNKNOWN, ProjectionRunner
 from store.read_models import ReadModels, all_projections
 from workers.cli import _cmd_projections_rebuild
 from workers.projector import run_projector
@@ -159,3 +164,174 @@ async def test_projections_rebuild_command_prints_progress(engine, database_url,
     assert await _cmd_projections_rebuild(settings, Namespace(name="all")) == 0
     assert await _cmd_projections_rebuild(settings, Namespace(name="nope")) == 2
     assert "no projection 'nope'" in capsys.readouterr().err
+
+
+# --- one pass, in memory: incremental equals rebuild, whatever the pages ---------------
+
+_ORGS = ("ngo-md-border", "mission-md", "ngo-ua")
+_KINDS = ("screening_interview", "options_decision", "guardian_appointment",
+          "informed_consent", "reception_handoff", "border_companion")
+
+
+def _step(kind: str, n: int, tasks: list[str], p: int) -> tuple[str, dict] | None:
+    """A (type, payload) of a random step of a case: only what the projections read;
+    ``tasks`` holds the case's task ids so far; ``n`` and ``p`` choose among them."""
+    task = tasks[n % len(tasks)] if tasks else None
+    org = _ORGS[p % len(_ORGS)]
+    due = (T0 + timedelta(days=1 + n % 5)).isoformat()
+    if kind == "open":
+        tasks.append(str(uuid.UUID(int=len(tasks) + 1 + p * 1000 + n * 100_000)))
+        return ev.TaskOpened.TYPE, {"task_id": tasks[-1], "kind": _KINDS[n % len(_KINDS)],
+                                    "assignee_org": ("mission-rs", "mission-md")[p % 2],
+                                    "assignee_role": "sending_mission", "due_at": due}
+    if kind == "open_follow_up":
+        tasks.append(str(uuid.UUID(int=len(tasks) + 1 + p * 1000 + n * 100_000 + 7)))
+        return rev.ReintegrationTaskOpened.TYPE, {"task_id": tasks[-1], "kind": "check_in",
+                                                  "assignee_org": "mission-md", "due_at": due}
+    if kind in ("complete", "cancel", "overdue", "reassign", "repeat") and task is None:
+        return None
+    return {
+        "complete": (ev.ScreeningInterviewRecorded.TYPE, {"task_id": task}),
+        "cancel": (ev.TaskCancelled.TYPE, {"task_id": task, "reason": "x"}),
+        "overdue": (ev.TaskOverdueEscalated.TYPE, {"task_id": task}),
+        "reassign": (out.OperatorTaskReassigned.TYPE, {"task_id": task,
+                                                        "to_user": f"user{n % 3}"}),
+        "repeat": (ev.RepeatInterviewRequested.TYPE, {"task_id": task}),
+        "escalate": (ev.CaseEscalated.TYPE, {"reason": ("person_missing", "overdue_tasks")[
+            n % 2]}),
+        "resolve": (ev.EscalationResolved.TYPE, {}),
+        "operator_escalate": (out.OperatorEscalated.TYPE, {"reason": "no_progress"}),
+        "hold": (ev.BorderHoldStarted.TYPE, {}),
+        "lift": (ev.BorderHoldLifted.TYPE, {}),
+        "rebook": (ev.RebookingScheduled.TYPE, {}),
+        "booked": (ev.JourneyBooked.TYPE, {}),
+        "leg_failed": (ev.JourneyLegFailed.TYPE, {}),
+        "departed": (ev.JourneyDeparted.TYPE, {}),
+        "did_not_arrive": (ev.DidNotArrive.TYPE, {"fact": "did_not_arrive"}),
+        "traced": (ev.TracingConcluded.TYPE, {}),
+        "handoff_code": (ev.HandoffCodeIssued.TYPE, {}),
+        "age": (ev.AgeAssessed.TYPE, {"result": ("12_17", "25_34")[n % 2],
+                                      "minor": n % 2 == 0}),
+        "withdrawn": (ev.ConsentWithdrawn.TYPE, {"after_departure": n % 2 == 0}),
+        "grant": (out.SharingGranted.TYPE, {"org_id": org, "consent_record_id": f"rec_{n}"}),
+        "revoke": (out.SharingRevoked.TYPE, {"org_id": org if n % 3 else None,
+                                             "reason": "revoked_by_sending_mission"}),
+        "outcome": (sorted(catalogue.OUTCOME_TYPES)[n % len(catalogue.OUTCOME_TYPES)], {}),
+        "identity": ("identity.recorded", {"fields": ["given_names"], "notes": []}),
+        "unknown": ("some.future_type", {"task_id": task, "whatever": n}),
+    }[kind]
+
+
+_STEP_KINDS = ("open", "open", "open_follow_up", "complete", "complete", "cancel", "overdue",
+               "reassign", "repeat", "escalate", "resolve", "operator_escalate", "hold",
+               "lift", "rebook", "booked", "leg_failed", "departed", "did_not_arrive",
+               "traced", "handoff_code", "age", "withdrawn", "grant", "grant", "revoke",
+               "outcome", "identity", "unknown")
+_STEPS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(_STEP_KINDS),
+                            st.integers(0, 11), st.integers(0, 5)), max_size=40)
+
+
+def _log(steps, tag: str) -> list[tuple[str, NewEvent]]:
+    """The events of up to three cases, interleaved as ``steps`` say; a case whose
+    referral comes late (``p`` of its first step) has events before it."""
+    events: list[tuple[str, NewEvent]] = []
+    tasks: dict[int, list[str]] = {0: [], 1: [], 2: []}
+    registered: set[int] = set()
+    for minute, (case, kind, n, p) in enumerate(steps):
+        case_id = f"c-{tag}-{case}"
+        if case not in registered and (p or kind == "open"):
+            registered.add(case)
+            events.append((case_id, new(referral(age_category=("unknown", "18_24")[n % 2]),
+                                        minute, "mission-rs")))
+        step = _step(kind, n, tasks[case], p)
+        if step is not None:
+            events.append((case_id, new(step, minute, ("mission-rs", "ngo-md-border")[p % 2],
+                                        ("coord.rs", "system:workflow")[n % 2])))
+    return events
+
+
+async def _all_rows(engine) -> dict[str, list[tuple]]:
+    async with engine.connect() as conn:
+        return {t: [tuple(r) for r in (await conn.execute(
+            text(f"SELECT * FROM {t} ORDER BY 1, 2"))).all()]
+            for t in ("rm_cases", "rm_tasks", "rm_sharing")}
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS, chunks=st.lists(st.integers(1, 8), min_size=1, max_size=6),
+       page=st.integers(1, 7), rebuild_page=st.integers(1, 50))
+async def test_incremental_catch_up_equals_a_rebuild_from_zero(engine, steps, chunks, page,
+                                                               rebuild_page):
+    """Random event sequences of a few cases, appended in random chunks and caught up
+    after each with a random page size, give the same rows (the working state of a case
+    included) as a rebuild of every projection from position zero with another."""
+    store = EventStore(engine)
+    events = _log(steps, uuid.uuid4().hex[:8])
+    runner = ProjectionRunner(engine, all_projections(), batch_size=page)
+    i = 0
+    for size in itertools.cycle(chunks):
+        if i >= len(events):
+            break
+        for case_id, event in events[i:i + size]:
+            await store.append(case_id, None, [event])
+        i += size
+        await runner.catch_up()
+    incremental = await _all_rows(engine)
+    rebuilder = ProjectionRunner(engine, all_projections(), batch_size=rebuild_page)
+    for name in rebuilder.names:
+        await rebuilder.rebuild(name)
+    assert await _all_rows(engine) == incremental
+    assert await runner.lag() == 0
+
+
+async def test_concurrent_runners_give_the_rows_of_one(engine):
+    """Three runners with small pages at once: the same rows as one runner, every
+    checkpoint at the head, and each event applied once per projection."""
+    store = EventStore(engine)
+    steps = itertools.islice(zip(itertools.cycle(range(3)), itertools.cycle(_STEP_KINDS),
+                                 itertools.cycle(range(11)), itertools.cycle(range(1, 5))),
+                             120)
+    for case_id, event in _log(list(steps), "conc"):
+        await store.append(case_id, None, [event])
+    head = (await store.read_all(0, 10_000))[-1].position
+    runners = [ProjectionRunner(engine, all_projections(), batch_size=b) for b in (3, 5, 7)]
+    applied = await asyncio.gather(*(r.catch_up() for r in runners))
+    assert sum(applied) == 3 * len(await store.read_all(0, 10_000))
+    concurrent = await _all_rows(engine)
+    for name in runners[0].names:
+        assert await runners[0].checkpoint(name) == head
+        await runners[0].rebuild(name)
+    assert await _all_rows(engine) == concurrent
+
+
+async def test_unknown_types_are_skipped_and_counted(engine):
+    store = EventStore(engine)
+    case_id, _, _ = await a_case(store)
+    before = {r: SKIPPED_UNKNOWN[(r, "some.future_type")] for r in ("cases", "tasks", "sharing")}
+    await store.append(case_id, None, [new(("some.future_type", {"task_id": str(uuid.uuid4())}),
+                                           50)])
+    runner = ProjectionRunner(engine, all_projections())
+    await runner.catch_up()
+    assert {r: SKIPPED_UNKNOWN[(r, "some.future_type")] - before[r] for r in before} == {
+        "cases": 2, "tasks": 2, "sharing": 2}
+    assert (await ReadModels(engine).case(case_id))["stage"] == "options"
+
+
+async def test_a_grant_after_her_withdrawal_is_void_without_reading_the_log_back(engine):
+    """The sharing projection remembers the withdrawal in the case's own row: a grant
+    after it is void, in the same page or a later one, and the row is not listed."""
+    store = EventStore(engine)
+    case_id = "c-void"
+    await store.append(case_id, None, [
+        new(referral(), 0, "mission-rs"),
+        new(ev.ConsentWithdrawn(change="withdrawn"), 1, "mission-rs", "coord.rs"),
+        new(("sharing.granted", {"org_id": "ngo-md-border", "consent_record_id": "rec_1"}), 2,
+            "mission-rs", "coord.rs")])
+    runner = ProjectionRunner(engine, all_projections(), batch_size=2)
+    await runner.catch_up()
+    await store.append(case_id, None, [new(
+        ("sharing.granted", {"org_id": "mission-md", "consent_record_id": "rec_2"}), 3,
+        "mission-rs", "coord.rs")])
+    await runner.catch_up()
+    assert await ReadModels(engine).sharing(case_id) == []
