@@ -10,6 +10,12 @@ Every write appends ``identity.recorded`` (field names, never values), every dis
 ``identity.read`` (purpose and field groups; who and when are the event's author and
 time), every erasure ``identity.erased``, to the case's stream. Event ids are uuid4 made
 here: the API is the only caller, never a retried Temporal activity.
+
+A registration's identity is staged before its case begins (decision 0054): ``stage``
+writes the ciphertexts and a ``person_registrations`` row (the event to append, the
+referral's codes) without touching the stream; once the case's workflow is started,
+``confirm`` appends that row's ``identity.recorded``, the same event however often it is
+tried; ``discard`` destroys a staged identity whose case never began.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -36,10 +42,11 @@ from sqlalchemy import (
     Uuid,
     delete,
     func,
+    literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.catalogue import IDENTITY_TYPES
@@ -327,6 +334,53 @@ person_notes = Table(
     Column("recorded_by_org", Text, nullable=False),
     Column("recorded_by_actor", Text, nullable=False),
 )
+person_registrations = Table(
+    "person_registrations",
+    _metadata,
+    Column("case_id", Text, primary_key=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("fields", JSONB, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by_org", Text, nullable=False),
+    Column("recorded_by_actor", Text, nullable=False),
+    Column("referral", JSONB, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+)
+
+
+class Staged(StrEnum):
+    """What ``stage`` did with a registration's identity."""
+
+    NEW = "new"  # stored now, for this registration
+    PENDING = "pending"  # an earlier attempt under this case id staged one: kept as it is
+    HELD = "held"  # the vault held an identity for this case already: nothing written
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration's staged identity: no identity data, the referral's codes only."""
+
+    case_id: str
+    referral: Mapping[str, Any]
+    fields: tuple[str, ...]
+    attempted_at: datetime
+    confirmed: bool  # its case's workflow was started and identity.recorded appended
+
+
+@dataclass(frozen=True)
+class Staging:
+    outcome: Staged
+    registration: Registration | None  # None when HELD
+
+
+class _Held(Exception):
+    pass
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(row.case_id, row.referral, tuple(row.fields), row.attempted_at,
+                        row.confirmed_at is not None)
 
 
 # --- crypto ------------------------------------------------------------------------------
@@ -444,31 +498,144 @@ class PersonVault:
         fields = sorted(record.model_fields_set)
         if not fields:
             raise VaultError("the record sets no field")
-        values = json.loads(record.model_dump_json(include=set(fields)))
         now = self._clock()
         async with self._engine.begin() as conn:
-            dek = await self._data_key_for_write(conn, case_id)
-            for name in fields:
-                nonce, ciphertext = _encrypt(
-                    dek, json.dumps(values[name]).encode(), _field_aad(case_id, name)
-                )
-                row = dict(
-                    case_id=case_id,
-                    field_name=name,
-                    nonce=nonce,
-                    ciphertext=ciphertext,
-                    recorded_at=now,
-                    recorded_by_org=by_org,
-                    recorded_by_actor=by_actor,
-                )
-                await conn.execute(
-                    insert(person_fields)
-                    .values(**row)
-                    .on_conflict_do_update(index_elements=["case_id", "field_name"], set_=row)
-                )
+            await self._write_fields(conn, case_id, record, fields, now, by_org, by_actor)
         return await self._append(
             case_id, IDENTITY_RECORDED, {"fields": fields, "notes": []}, by_org, by_actor, now
         )
+
+    async def _write_fields(self, conn: AsyncConnection, case_id: str, record: PersonRecord,
+                            fields: list[str], now: datetime, by_org: str,
+                            by_actor: str) -> None:
+        values = json.loads(record.model_dump_json(include=set(fields)))
+        dek = await self._data_key_for_write(conn, case_id)
+        for name in fields:
+            nonce, ciphertext = _encrypt(
+                dek, json.dumps(values[name]).encode(), _field_aad(case_id, name)
+            )
+            row = dict(
+                case_id=case_id,
+                field_name=name,
+                nonce=nonce,
+                ciphertext=ciphertext,
+                recorded_at=now,
+                recorded_by_org=by_org,
+                recorded_by_actor=by_actor,
+            )
+            await conn.execute(
+                insert(person_fields)
+                .values(**row)
+                .on_conflict_do_update(index_elements=["case_id", "field_name"], set_=row)
+            )
+
+    # -- a registration's identity, before its case begins (decision 0054)
+
+    async def stage(
+        self, case_id: str, record: PersonRecord, *, referral: Mapping[str, Any],
+        by_org: str, by_actor: str,
+    ) -> Staging:
+        """Store a new case's identity without appending to its stream (the case has no
+        referral yet), with the ``identity.recorded`` event ``confirm`` will append.
+
+        Another attempt under the same case id (a retry with the same idempotency key)
+        finds the staged row (PENDING): nothing is written over it, and its
+        ``attempted_at`` is renewed, so that the repair pass leaves it to this attempt. A
+        case whose identity the vault held already is left as it is (HELD). ``referral``
+        holds what a retry is compared with: ids and codes, never identity data."""
+        _require(case_id, "case_id")
+        _require(by_org, "by_org")
+        _require(by_actor, "by_actor")
+        fields = sorted(record.model_fields_set)
+        if not fields:
+            raise VaultError("the record sets no field")
+        now = self._clock()
+        try:
+            async with self._engine.begin() as conn:
+                row = (await conn.execute(
+                    insert(person_registrations)
+                    .values(case_id=case_id, event_id=uuid.uuid4(), fields=fields,
+                            recorded_at=now, recorded_by_org=by_org,
+                            recorded_by_actor=by_actor, referral=dict(referral),
+                            attempted_at=func.now())
+                    .on_conflict_do_update(index_elements=["case_id"],
+                                           set_={"attempted_at": func.now()})
+                    .returning(*person_registrations.c,
+                               literal_column("(xmax = 0)").label("inserted"))
+                )).one()
+                if not row.inserted:
+                    return Staging(Staged.PENDING, _registration(row))
+                held = (await conn.execute(
+                    select(person_keys.c.case_id).where(person_keys.c.case_id == case_id)
+                )).first()
+                if held is not None:
+                    raise _Held  # rolls the row back: never write over her identity
+                await self._write_fields(conn, case_id, record, fields, now, by_org, by_actor)
+        except _Held:
+            return Staging(Staged.HELD, None)
+        return Staging(Staged.NEW, _registration(row))
+
+    async def confirm(self, case_id: str) -> bool:
+        """The case's workflow is started: append the staged ``identity.recorded`` (the
+        same event id and content on every attempt: the store keeps one) and mark the
+        registration confirmed. False when nothing is staged for the case (discarded)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(person_registrations).where(
+                person_registrations.c.case_id == case_id))).first()
+            key = (await conn.execute(select(person_keys.c.erased_at).where(
+                person_keys.c.case_id == case_id))).first()
+        if row is None or key is None:
+            return False
+        if row.confirmed_at is not None:
+            return True
+        if key.erased_at is None:  # erased meanwhile: nothing left to say was recorded
+            await self._append(case_id, IDENTITY_RECORDED,
+                               {"fields": list(row.fields), "notes": []},
+                               row.recorded_by_org, row.recorded_by_actor, row.recorded_at,
+                               event_id=row.event_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(person_registrations)
+                .where(person_registrations.c.case_id == case_id,
+                       person_registrations.c.confirmed_at.is_(None))
+                .values(confirmed_at=func.now()))
+        return True
+
+    async def discard(self, case_id: str, *, idle_for: timedelta | None = None) -> bool:
+        """Destroy a staged identity whose case did not begin: the registration row, the
+        data key and the ciphertexts. Never a confirmed one; with ``idle_for``, only one
+        no attempt has touched for that long. True when something was discarded."""
+        query = delete(person_registrations).where(
+            person_registrations.c.case_id == case_id,
+            person_registrations.c.confirmed_at.is_(None))
+        if idle_for is not None:
+            query = query.where(person_registrations.c.attempted_at < func.now() - idle_for)
+        async with self._engine.begin() as conn:
+            gone = (await conn.execute(query.returning(person_registrations.c.case_id))).first()
+            if gone is None:
+                return False
+            # Fields and notes go with the key (ON DELETE CASCADE).
+            await conn.execute(delete(person_keys).where(
+                person_keys.c.case_id == case_id, person_keys.c.erased_at.is_(None)))
+        return True
+
+    async def registration(self, case_id: str) -> Registration | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(person_registrations).where(
+                person_registrations.c.case_id == case_id))).first()
+        return None if row is None else _registration(row)
+
+    async def unconfirmed(self, idle_for: timedelta, limit: int = 100) -> list[Registration]:
+        """Staged identities no attempt has touched for ``idle_for``, oldest first: those
+        the repair pass confirms or discards."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(person_registrations)
+                .where(person_registrations.c.confirmed_at.is_(None),
+                       person_registrations.c.attempted_at < func.now() - idle_for)
+                .order_by(person_registrations.c.attempted_at)
+                .limit(limit))).all()
+        return [_registration(row) for row in rows]
 
     async def add_note(
         self, case_id: str, kind: NoteKind | str, text: str, *, by_org: str, by_actor: str

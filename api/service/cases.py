@@ -22,7 +22,7 @@ from domain import catalogue
 from domain.journey import messages as msg
 from domain.journey.decider import CompleteTask, Context, JourneyState, decide, fold
 from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
-from domain.kernel import Refusal, treated_as_minor
+from domain.kernel import AgeCategory, Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
 from domain.reintegration import messages as rm
 from store.accounts import Principal
@@ -86,7 +86,23 @@ class CaseService:
 
     async def load(self, case_id: str) -> LoadedCase:
         events = await self.store.read_case(case_id)
-        return LoadedCase(case_id, events, case_facts(case_id, events))
+        facts = case_facts(case_id, events)
+        if facts is None:
+            facts = await self._registered_facts(case_id)
+        return LoadedCase(case_id, events, facts)
+
+    async def _registered_facts(self, case_id: str) -> CaseFacts | None:
+        """A case registered with an identity (its workflow started, decision 0054) whose
+        referral event the workflow has not appended yet: its parties as registered, so
+        that the case is there from the registration's answer on. None for an unknown
+        case id, and for a registration not finished (its workflow perhaps not started)."""
+        registration = await self.vault.registration(case_id)
+        if registration is None or not registration.confirmed:
+            return None
+        referral = registration.referral
+        return CaseFacts(case_id, str(referral["sending_mission"]),
+                         str(referral["receiving_mission"]), str(referral["border_partner"]),
+                         treated_as_minor(AgeCategory(referral["age_category"])))
 
     def handle(self, case_id: str) -> WorkflowHandle:
         return self.temporal.get_workflow_handle(wf.workflow_id_for(case_id))
@@ -121,16 +137,17 @@ class CaseService:
             identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
             what="retrying the step")
 
-    async def open_task_id(self, case_id: str, kind: TaskKind) -> uuid.UUID:
-        """The case's open task of ``kind``, as the workflow sees it now."""
-        view = await temporal_call(
-            self.handle(case_id).query(wf.STATUS, result_type=msg.CaseView),
-            what="reading the case")
-        task = next((t for t in view.open_tasks if t.kind == kind), None)
+    @staticmethod
+    def open_task_id(case: LoadedCase, kind: TaskKind) -> uuid.UUID:
+        """The case's open task of ``kind``, from the events its workflow recorded (the
+        request's one read of the stream), never a workflow query: a query on a workflow
+        out of the worker's cache replays its whole history (issue 12). A task the
+        workflow opened but has not recorded yet is not open to anyone either: the
+        workflow's validator decides the completion again."""
+        task = next((t for t in case.state.open_tasks.values() if t.kind == kind), None)
         if task is None:
             raise ApiError(409, "no_open_task",
-                           f"no {kind.value.replace('_', ' ')} task is open in this case "
-                           f"(stage {view.stage})")
+                           f"no {kind.value.replace('_', ' ')} task is open in this case")
         return task.task_id
 
     # --- the coordinator's steps --------------------------------------------------------
@@ -157,7 +174,7 @@ class CaseService:
         ``result`` holds a placeholder record id: the completion is decided first, so that
         a refused step stores nothing, then the note is stored and its record id put in
         the result."""
-        task_id = await self.open_task_id(case.case_id, kind)
+        task_id = self.open_task_id(case, kind)
         self.may_complete(caller, case, task_id)
         completion = msg.TaskCompletion(task_id=task_id, organisation_id=caller.org_id,
                                         actor_id=caller.user_id, result=result)

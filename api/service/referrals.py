@@ -1,22 +1,26 @@
 """Registering a referral: the parties checked, the case id made (the same for every
-retry with the same idempotency key), the return workflow started, and her identity put
-in the vault once the referral is the case's first event."""
+retry with the same idempotency key), her identity staged in the vault, the return
+workflow started, and the identity recorded on the case, without waiting for the
+workflow's first append (decision 0054)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
-from api.service.calls import first_error, temporal_call
+from api.errors import RETRY_AFTER_SECONDS, ApiError
+from api.service.calls import TEMPORAL_DEADLINE_SECONDS, first_error, temporal_call
 from domain import boundary as wf
 from domain.journey import messages as msg
 from domain.journey.config import JourneyConfig
@@ -32,11 +36,17 @@ from domain.reintegration.config import ReintegrationConfig
 from store.accounts import Accounts, OrgKind, Principal
 from store.event_store import EventStore
 from store.events import StoredEvent
-from store.vault import PersonRecord, PersonVault, VaultError
+from store.vault import IDENTITY_RECORDED, PersonRecord, PersonVault, Staged, VaultError
 
 log = structlog.get_logger("homeward.api")
 
 REFERRAL_WAIT_SECONDS = 15.0
+"""How long a retry that must be decided on the case's stream waits for its referral."""
+REFERRAL_REGISTERED = "case.referral_registered"
+REPAIR_GRACE = timedelta(minutes=5)
+"""A staged identity no attempt touched for this long was left by an API that stopped
+between the steps (an attempt takes seconds: the start's deadline is 10 s)."""
+REPAIR_EVERY_SECONDS = 60.0
 
 
 class ReferralIn(BaseModel):
@@ -84,10 +94,17 @@ class Registered:
     identity_recorded: bool
 
 
+@dataclass(frozen=True)
+class Repaired:
+    confirmed: tuple[str, ...]  # the workflow existed: identity.recorded appended
+    discarded: tuple[str, ...]  # the workflow never started: the identity destroyed
+
+
 class ReferralService:
     def __init__(self, store: EventStore, vault: PersonVault, accounts: Accounts,
                  temporal: Client, task_queue: str, *, allow_journey_config: bool,
-                 travel_adapter: str) -> None:
+                 travel_adapter: str,
+                 repair_every: float | None = REPAIR_EVERY_SECONDS) -> None:
         self.store = store
         self.vault = vault
         self.accounts = accounts
@@ -95,6 +112,9 @@ class ReferralService:
         self.task_queue = task_queue
         self.allow_journey_config = allow_journey_config
         self.travel_adapter = travel_adapter
+        self.repair_every = repair_every  # None: only when ``repair`` is called
+        self._repairing: asyncio.Task[None] | None = None
+        self._repaired_at: float | None = None
 
     async def check(self, caller: Principal, body: ReferralIn,
                     idempotency_key: str | None) -> Referral:
@@ -130,57 +150,205 @@ class ReferralService:
         return Referral(case_id, case_input, body.identity, idempotency_key)
 
     async def register(self, caller: Principal, referral: Referral) -> Registered:
-        """Start the case's return workflow and record her identity; a retry with the same
-        idempotency key answers with the case it made."""
-        case_id, identity = referral.case_id, referral.identity
+        """Start the case's return workflow and record her identity, without waiting for
+        the workflow's first append (decision 0054); a retry with the same idempotency key
+        answers with the case it made.
+
+        With an identity: it is staged in the vault first (no event), the workflow is
+        started, then the staged ``identity.recorded`` is appended. A retry finds the
+        staged identity and never writes its body's identity over hers. If the API stops
+        between the steps, ``repair`` finishes the registration or undoes it."""
+        self._schedule_repair()
+        if referral.identity is None:
+            return await self._register_without_identity(caller, referral)
+        case_id = referral.case_id
         try:
-            await temporal_call(self.temporal.start_workflow(
-                wf.WORKFLOW_TYPE, referral.case_input, id=wf.workflow_id_for(case_id),
-                task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL), what="starting the return")
+            staging = await self.vault.stage(
+                case_id, referral.identity, referral=_referral_codes(referral.case_input),
+                by_org=caller.org_id, by_actor=caller.user_id)
+        except VaultError as error:
+            raise ApiError(409, "vault_refused", str(error), case_id=case_id) from None
+        if staging.outcome is Staged.HELD:
+            # The vault holds her identity already (an earlier registration, or a PUT after
+            # one made without identity): this case exists, decided on its stream.
+            return await self._register_without_identity(caller, referral)
+        assert staging.registration is not None
+        if (staging.outcome is Staged.PENDING
+                and not _same_codes(staging.registration.referral, referral.case_input)):
+            raise _key_reused()
+        try:
+            started = await self._start(referral)
         except WorkflowAlreadyStartedError:
-            if referral.idempotency_key is None:  # a random id never collides; say so if it does
-                raise ApiError(409, "case_exists", f"case {case_id} exists already") from None
-            # A retry of a registration that reached Temporal: the case exists, answer with
-            # it, provided it is the same referral; never write this body's identity over hers.
-            await self._wait_for_referral(case_id)
-            events = await self.store.read_stream(case_id, limit=200)
-            if not _same_referral(events, referral.case_input):
-                raise ApiError(422, "idempotency_key_reused",
-                               "this Idempotency-Key was used for a different referral; use "
-                               "a new key for a new case") from None
-            recorded = any(e.event_type == "identity.recorded" for e in events)
-            if identity is None or recorded:
-                return Registered(case_id, wf.workflow_id_for(case_id), recorded)
-        recorded = False
-        if identity is not None:
-            # The referral must be the case's first event: wait for the workflow to write it.
-            await self._wait_for_referral(case_id)
+            started = False
+        except ApiError as error:
+            # Refused (4xx): no case; unanswered (503): perhaps started, the repair decides.
+            if error.status < 500 and staging.outcome is Staged.NEW:
+                await self.vault.discard(case_id)
+            raise
+        if not started and staging.outcome is Staged.NEW:
+            # A workflow with this id began without this identity: a registration without
+            # one, or a concurrent retry that staged first. Decided on its stream.
             try:
-                await self.vault.record(case_id, identity, by_org=caller.org_id,
-                                        by_actor=caller.user_id)
-            except VaultError as error:
-                raise ApiError(409, "vault_refused", str(error), case_id=case_id) from None
-            except Exception as error:  # noqa: BLE001 - the case exists: say which one
-                log.error("identity not recorded", case_id=case_id,
-                          error_type=type(error).__name__)
-                raise ApiError(503, "identity_not_recorded",
-                               f"case {case_id} was registered but the identity was not "
-                               "stored; send it again with PUT /cases/{case_id}/person",
-                               case_id=case_id) from None
-            recorded = True
-        return Registered(case_id, wf.workflow_id_for(case_id), recorded)
+                await self._existing_case(referral)
+            except ApiError:
+                await self.vault.discard(case_id)
+                raise
+        return Registered(case_id, wf.workflow_id_for(case_id),
+                          await self._confirm(caller, referral))
+
+    async def _register_without_identity(self, caller: Principal,
+                                         referral: Referral) -> Registered:
+        case_id = referral.case_id
+        try:
+            await self._start(referral)
+        except WorkflowAlreadyStartedError:
+            events = await self._existing_case(referral)
+            recorded = any(e.event_type == IDENTITY_RECORDED for e in events)
+            if referral.identity is not None and not recorded:
+                # Her identity was given again for a case that has none: record it now
+                # that the referral is there (a vault record appends to the stream).
+                await self._record(caller, referral)
+                recorded = True
+            return Registered(case_id, wf.workflow_id_for(case_id), recorded)
+        return Registered(case_id, wf.workflow_id_for(case_id), False)
+
+    async def _start(self, referral: Referral) -> bool:
+        await temporal_call(self.temporal.start_workflow(
+            wf.WORKFLOW_TYPE, referral.case_input, id=wf.workflow_id_for(referral.case_id),
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL), what="starting the return")
+        return True
+
+    async def _existing_case(self, referral: Referral) -> list[StoredEvent]:
+        """A workflow with this case id exists already: the same referral (a retry with
+        the same key) or 422/409. Read from its stream: waits for the referral event."""
+        case_id = referral.case_id
+        if referral.idempotency_key is None:  # a random id never collides; say so if it does
+            raise ApiError(409, "case_exists", f"case {case_id} exists already")
+        await self._wait_for_referral(case_id)
+        events = await self.store.read_stream(case_id, limit=200)
+        if not _same_referral(events, referral.case_input):
+            raise _key_reused()
+        return events
+
+    async def _confirm(self, caller: Principal, referral: Referral) -> bool:
+        """The workflow is started: append the staged ``identity.recorded``."""
+        case_id = referral.case_id
+        try:
+            if await self.vault.confirm(case_id):
+                return True
+            # Discarded meanwhile (an API paused past the repair's grace): stage it again.
+            assert referral.identity is not None
+            await self.vault.stage(case_id, referral.identity,
+                                   referral=_referral_codes(referral.case_input),
+                                   by_org=caller.org_id, by_actor=caller.user_id)
+            return await self.vault.confirm(case_id)
+        except VaultError as error:
+            raise ApiError(409, "vault_refused", str(error), case_id=case_id) from None
+        except Exception as error:  # noqa: BLE001 - the case exists: say which one
+            log.error("identity not confirmed", case_id=case_id,
+                      error_type=type(error).__name__)
+            raise ApiError(503, "identity_not_recorded",
+                           f"case {case_id} was registered and its identity stored, but "
+                           "not yet recorded on the case; send the same request again with "
+                           "the same Idempotency-Key (or PUT /cases/{case_id}/person)",
+                           case_id=case_id, retry_after=RETRY_AFTER_SECONDS) from None
+
+    async def _record(self, caller: Principal, referral: Referral) -> None:
+        case_id = referral.case_id
+        assert referral.identity is not None
+        try:
+            await self.vault.record(case_id, referral.identity, by_org=caller.org_id,
+                                    by_actor=caller.user_id)
+        except VaultError as error:
+            raise ApiError(409, "vault_refused", str(error), case_id=case_id) from None
 
     async def _wait_for_referral(self, case_id: str) -> None:
         deadline = asyncio.get_running_loop().time() + REFERRAL_WAIT_SECONDS
-        while await self.store.current_version(case_id) == 0:
+        while not await self._referred(case_id):
             if asyncio.get_running_loop().time() > deadline:
                 raise ApiError(503, "referral_pending",
                                f"case {case_id} was started but its referral is not recorded "
-                               "yet; the identity was not stored: send it again with "
-                               "PUT /cases/{case_id}/person")
+                               "yet; send the same request again with the same "
+                               "Idempotency-Key", retry_after=RETRY_AFTER_SECONDS)
             await asyncio.sleep(0.05)
+
+    async def _referred(self, case_id: str) -> bool:
+        events = await self.store.read_stream(case_id, limit=20)
+        return any(e.event_type == REFERRAL_REGISTERED for e in events)
+
+    # --- repair ---------------------------------------------------------------------------
+
+    def _schedule_repair(self) -> None:
+        """Run ``repair`` in the background, at most once per ``repair_every`` seconds
+        while registrations come in (the first one after start included)."""
+        if self.repair_every is None:
+            return
+        loop = asyncio.get_running_loop()
+        if self._repairing is not None and not self._repairing.done():
+            return
+        if self._repaired_at is not None and loop.time() - self._repaired_at < self.repair_every:
+            return
+        self._repaired_at = loop.time()
+        self._repairing = loop.create_task(self._repair_quietly(), name="registration-repair")
+
+    async def _repair_quietly(self) -> None:
+        try:
+            await self.repair()
+        except Exception as error:  # noqa: BLE001 - tried again at the next interval
+            log.warning("registration repair failed", error_type=type(error).__name__)
+
+    async def repair(self, idle_for: timedelta = REPAIR_GRACE, limit: int = 100) -> Repaired:
+        """Finish or undo the registrations an API left half done (it stopped between
+        staging the identity and recording it): for each staged identity no attempt has
+        touched for ``idle_for``, if the case's workflow exists, append its
+        ``identity.recorded``; if it was never started, destroy the identity (the client
+        was never told the case exists; a retry with the same key registers it anew).
+        While Temporal cannot say, the registration is left for the next pass."""
+        confirmed: list[str] = []
+        discarded: list[str] = []
+        for registration in await self.vault.unconfirmed(idle_for, limit):
+            case_id = registration.case_id
+            try:
+                await self.temporal.get_workflow_handle(wf.workflow_id_for(case_id)).describe(
+                    rpc_timeout=timedelta(seconds=TEMPORAL_DEADLINE_SECONDS))
+            except RPCError as error:
+                if error.status is RPCStatusCode.NOT_FOUND:
+                    if await self.vault.discard(case_id, idle_for=idle_for):
+                        log.warning("staged identity discarded: its case never began",
+                                    case_id=case_id)
+                        discarded.append(case_id)
+                else:
+                    log.warning("registration repair deferred", case_id=case_id,
+                                error_type=type(error).__name__)
+                continue
+            if await self.vault.confirm(case_id):
+                log.info("staged identity recorded by the repair", case_id=case_id)
+                confirmed.append(case_id)
+        return Repaired(tuple(confirmed), tuple(discarded))
+
+
+def _key_reused() -> ApiError:
+    return ApiError(422, "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different referral; use a new key "
+                    "for a new case")
+
+
+REFERRAL_FIELDS = ("receiving_mission", "border_partner", "host_country",
+                   "destination_country", "age_category", "witness")
+"""What a retry under the same idempotency key must repeat (codes only, no identity)."""
+
+
+def _referral_codes(case_input: msg.ReturnCaseInput) -> dict[str, object]:
+    return {"sending_mission": case_input.sending_mission,
+            **{f: v for f, v in case_input.model_dump(mode="json").items()
+               if f in REFERRAL_FIELDS}}
+
+
+def _same_codes(staged: Mapping[str, object], case_input: msg.ReturnCaseInput) -> bool:
+    asked = _referral_codes(case_input)
+    return all(staged.get(field) == asked[field] for field in REFERRAL_FIELDS)
 
 
 def _same_referral(events: list[StoredEvent], case_input: msg.ReturnCaseInput) -> bool:
