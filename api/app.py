@@ -32,6 +32,7 @@ from api.routes import cases, operations, person, tasks
 from api.service.cases import CaseService
 from api.service.referrals import ReferralService
 from api.service.tasks import TaskService
+from api.shedding import DEFAULT_MAX_INFLIGHT, LoadShedding
 from store.accounts import Accounts, AuthenticationFailed, Principal
 from store.audit import AuditEntry, AuditLog
 from store.errors import unavailable
@@ -55,6 +56,7 @@ class ApiServices:
     codec_cors_origins: list[str]
     allow_journey_config: bool = False  # demos and tests: tiny durations per referral
     travel_adapter: str = "simulated"
+    max_inflight: int = DEFAULT_MAX_INFLIGHT  # requests in progress before 503 overloaded
     read_models: ReadModels | None = None
     audit: AuditLog | None = None
     projections: ProjectionRunner | None = None
@@ -199,6 +201,7 @@ def create_app(services: ApiServices) -> FastAPI:
             return False
 
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(LoadShedding, max_inflight=services.max_inflight)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
 

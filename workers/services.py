@@ -40,4 +40,5 @@ def api_services(settings: Settings, engine: AsyncEngine, client: Client) -> Api
         codec_cors_origins=settings.codec_cors_origins,
         allow_journey_config=allow_journey_config(settings),
         travel_adapter=settings.travel_adapter,
+        max_inflight=settings.api_max_inflight,
     )

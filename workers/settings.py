@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     payload_key_file: Path | None = None
     retention_years: int = Field(default=5, ge=1, le=100)
     codec_cors_origins: list[str] = ["http://localhost:8233"]
+    api_max_inflight: int = Field(
+        default=128, ge=1,
+        description="Requests the API serves at once; past it a request is answered 503 "
+        "overloaded with Retry-After: 1 at once (/health is never refused).",
+    )
     api_allow_journey_config: bool | None = Field(
         default=None,
         description="Accept per-referral journey durations (demos, tests). Unset: allowed "
