@@ -151,7 +151,8 @@ async def _cmd_check(settings: Settings, args) -> int:
             StackCheckWorkflow.run, id=f"stack-check-{uuid.uuid4()}",
             task_queue=settings.task_queue, result_type=StackCheckResult,
         )
-        print(f"stack ok: workflow appended event at global position {result.position}")
+        print(f"stack ok: workflow appended check event number {result.version} of the "
+              f"stack-check stream (global position {result.position})")
         return 0
     finally:
         await engine.dispose()

@@ -77,7 +77,7 @@ async def test_migrate_brings_an_empty_database_to_the_newest_schema_once(empty_
     # The schema is the real one: the database itself keeps events append-only.
     triggers = {t for (t,) in await query(
         empty_database, "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass")}
-    assert {"events_append_only", "events_serialise_inserts"} <= triggers
+    assert {"events_append_only", "events_position"} <= triggers
 
     # A restart runs it again: nothing changes, data stays.
     await query(empty_database, "INSERT INTO organisations (org_id, kind, display_name, country)"

@@ -139,7 +139,7 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
         assert health.json()["checks"] == {"database": "ok", "temporal": "ok"}
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=60).status_code == 200
         first = _check(stack_env)
-        assert "appended event at global position 1" in first
+        assert "appended check event number 1 " in first
     finally:
         code = _stop(proc)
     log_text = (tmp_path / "run1.log").read_text()
@@ -153,10 +153,10 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
     assert _parts(log_text, "part did not stop cleanly") == []
     assert _processes_using(data_dir.resolve()) == []  # postgres and temporal are gone
 
-    # A second start reuses the data: the next check event lands at position 2.
+    # A second start reuses the data: the next check event is the second.
     proc, _ = _start(stack_env, tmp_path / "run2.log")
     try:
-        assert "appended event at global position 2" in _check(stack_env)
+        assert "appended check event number 2 " in _check(stack_env)
     finally:
         assert _stop(proc) == 0
     assert _processes_using(data_dir.resolve()) == []
