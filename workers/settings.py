@@ -44,6 +44,32 @@ class Settings(BaseSettings):
     payload_key_file: Path | None = None
     retention_years: int = Field(default=5, ge=1, le=100)
     codec_cors_origins: list[str] = ["http://localhost:8233"]
+    # The worker's sizing (decision 0055; workers.worker.worker_options). The defaults are
+    # the SDK's, which no sizing measured on the 2-core machine beat; the graceful shutdown
+    # is the one change (the SDK's is 0 s).
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0,
+        description="Workflow runs the worker keeps in memory (sticky cache); a run evicted "
+        "from it is replayed from its whole history on its next task.",
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, ge=1,
+        description="Workflow tasks the worker runs at once. Its one Python thread runs "
+        "them in turn: more only makes each one take longer.",
+    )
+    worker_max_concurrent_activities: int = Field(
+        default=100, ge=1, description="Activities the worker runs at once.",
+    )
+    worker_sticky_queue_timeout: float = Field(
+        default=10.0, gt=0,
+        description="Seconds a task for a cached run waits for this worker before the "
+        "server hands it to any worker (which replays the run's history).",
+    )
+    worker_graceful_shutdown_timeout: float = Field(
+        default=10.0, ge=0,
+        description="Seconds the worker gives running activities to finish when it is "
+        "stopped, before they are cancelled.",
+    )
     api_max_inflight: int = Field(
         default=128, ge=1,
         description="Requests the API serves at once; past it a request is answered 503 "
