@@ -183,7 +183,7 @@ async def register_referral(
 
 
 @router.get("/cases", summary="Cases this organisation may see")
-async def list_cases(request: Request, caller: Caller,
+async def list_cases(request: Request, response: Response, caller: Caller,
                      stage: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
                      open_only: bool = False,
                      after: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
@@ -191,7 +191,7 @@ async def list_cases(request: Request, caller: Caller,
     mark(request, Action.CASE_LIST)
     decision = require(authorise(caller, Action.CASE_LIST))
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     scope: dict[str, str] = {}
     if decision.view is View.FULL:
         scope["sending"] = caller.org_id
@@ -205,10 +205,11 @@ async def list_cases(request: Request, caller: Caller,
 
 
 @router.get("/cases/{case_id}", summary="One case, as much of it as your role needs")
-async def get_case(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+async def get_case(case_id: CaseIdPath, request: Request, response: Response,
+                   caller: Caller) -> dict[str, Any]:
     decision, facts = await authorise_case(request, caller, Action.CASE_VIEW, case_id)
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     row = await svc.read_models.case(case_id) or {
         "case_id": case_id, "sending_mission": facts.sending_mission,
         "receiving_mission": facts.receiving_mission, "border_partner": facts.border_partner,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import Action, View, authorise, authorise_role, may_be_assigned, project
@@ -46,7 +46,7 @@ class EscalationIn(BaseModel):
 
 
 @router.get("/operations/stuck-cases", summary="Open cases that wait too long, longest first")
-async def stuck_cases(request: Request, caller: Caller,
+async def stuck_cases(request: Request, response: Response, caller: Caller,
                       blocked_for_minutes: Annotated[int, Query(ge=0, le=525_600)] = 60,
                       blocked_on: Annotated[str | None,
                                             Query(pattern=r"^[a-z0-9_:.-]{1,64}$")] = None,
@@ -54,7 +54,7 @@ async def stuck_cases(request: Request, caller: Caller,
     mark(request, Action.OPS_STUCK)
     require(authorise(caller, Action.OPS_STUCK))
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     rows = await svc.read_models.stuck_cases(now=now(),
                                              blocked_for_seconds=blocked_for_minutes * 60,
                                              blocked_on_prefix=blocked_on, limit=limit)
@@ -102,8 +102,10 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
     mark(request, Action.OPS_ACT, None, task_id)
     require(authorise_role(caller, Action.OPS_ACT))
     svc = services(request)
-    await svc.catch_up()
     task = await svc.read_models.task(task_id)
+    if task is None and await svc.projections.lag() > 0:
+        await svc.catch_up()  # a task just opened, not projected yet: see api/routes/tasks
+        task = await svc.read_models.task(task_id)
     if task is None:
         raise ApiError(404, "not_found", "there is no such task")
     mark(request, Action.OPS_ACT, task.case_id, task_id)
@@ -167,11 +169,11 @@ def _table(name: str, counts: Counter[str]) -> Counter[str]:
 
 
 @router.get("/statistics", summary="Aggregated, anonymised statistics of the programme")
-async def statistics(request: Request, caller: Caller) -> dict[str, Any]:
+async def statistics(request: Request, response: Response, caller: Caller) -> dict[str, Any]:
     mark(request, Action.STATISTICS)
     require(authorise(caller, Action.STATISTICS))
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     counts = await svc.read_models.statistics_counts()
     total = sum(counts["by_outcome"].values())
     return {

@@ -174,10 +174,11 @@ async def revoke_sharing(case_id: CaseIdPath, org_id: OrgIdPath,
 
 
 @router.get("/cases/{case_id}/sharing", summary="With whom identity is shared, on what consent")
-async def list_sharing(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+async def list_sharing(case_id: CaseIdPath, request: Request, response: Response,
+                       caller: Caller) -> dict[str, Any]:
     _, facts = await authorise_case(request, caller, Action.SHARING_VIEW, case_id)
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     rows = await svc.read_models.sharing(case_id)
     return {"case_id": case_id, "active": sorted(facts.shared_with), "grants": rows}
 

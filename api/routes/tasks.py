@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from api.access import Action, View, authorise, authorise_role
@@ -54,7 +54,7 @@ def task_out(task: TaskRow, view: View, at: datetime) -> dict[str, Any]:
 
 
 @router.get("/tasks", summary="My organisation's open tasks")
-async def inbox(request: Request, caller: Caller,
+async def inbox(request: Request, response: Response, caller: Caller,
                 kind: TaskKind | ReintegrationTaskKind | None = None,
                 overdue: bool | None = None,
                 due_before: Annotated[AwareDatetime | None, Query()] = None,
@@ -62,7 +62,7 @@ async def inbox(request: Request, caller: Caller,
     mark(request, Action.TASK_INBOX)
     decision = require(authorise(caller, Action.TASK_INBOX))
     svc = services(request)
-    await svc.catch_up()
+    await svc.read_models_lag(request, response)
     at = now()
     rows = await svc.read_models.tasks(org=caller.org_id, kind=kind.value if kind else None,
                                        overdue=overdue, due_before=due_before, now=at,
@@ -76,7 +76,9 @@ async def _task(request: Request, caller: Caller, action: Action,
     require(authorise_role(caller, action))
     svc = services(request)
     task = await svc.read_models.task(task_id)
-    if task is None:
+    if task is None and await svc.projections.lag() > 0:
+        # A task just opened may not be projected yet: the caller acts on it, so look
+        # again once the read models are current (lists never wait so).
         await svc.catch_up()
         task = await svc.read_models.task(task_id)
     if task is None:

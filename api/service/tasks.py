@@ -98,8 +98,12 @@ class TaskService:
 
     async def _first_if_completed(self, task: TaskRow,
                                   target: _Target) -> FirstCompletion | None:
-        await self.catch_up()
         now_row = await self.read_models.task(task.task_id)
+        if now_row is None or now_row.status != "completed":
+            # The completion may be written and not projected yet: look once more with
+            # the read models current (a rare answer, so it may wait; lists never do).
+            await self.catch_up()
+            now_row = await self.read_models.task(task.task_id)
         if now_row is None or now_row.status != "completed":
             return None
         return await self._first_completion(now_row, target)

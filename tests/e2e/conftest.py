@@ -80,11 +80,14 @@ async def stack(dev_server: WorkflowEnvironment, engine: AsyncEngine) -> AsyncIt
         codec_cors_origins=[], allow_journey_config=True,
     )
     app = create_app(services)
-    async with Worker(dev_server.client, task_queue=task_queue, workflows=WORKFLOWS,
-                      activities=build_activities(store, travel)):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://homeward.test") as http:
-            yield Stack(http, engine, store, dev_server.client, tokens, services, ids, travel)
+    # The app's lifespan runs its projector, as a server runs it: lists read the read
+    # models it keeps current (decision 0052); httpx's transport does not run lifespans.
+    async with (Worker(dev_server.client, task_queue=task_queue, workflows=WORKFLOWS,
+                       activities=build_activities(store, travel)),
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                  base_url="http://homeward.test") as http):
+        yield Stack(http, engine, store, dev_server.client, tokens, services, ids, travel)
 
 
 @pytest.fixture

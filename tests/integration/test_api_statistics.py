@@ -3,25 +3,30 @@ stated, minors and unknown ages visible; nobody else reads them."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
 from test_read_models import new, referral
 
 from api.app import ApiServices, create_app
 from api.routes.operations import COVERAGE, suppress
+from domain.kernel import AgeCategory
 from store.accounts import Accounts, OrgKind, UserRole
 from store.event_store import EventStore
 from store.keys import Key, Keyring
+from store.read_models import ReadModels
 from store.vault import PersonVault
 from workers.codec import EncryptionCodec
 
 
-@pytest.fixture
-async def api(engine):
+async def _app(engine):
     accounts = Accounts(engine)
     await accounts.add_org("analysts", OrgKind.ANALYST, "Analysts", "CH")
     await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending", "RS")
@@ -35,8 +40,17 @@ async def api(engine):
                            vault=PersonVault(engine, keys, store),
                            payload_codec=EncryptionCodec(keys), task_queue="unused",
                            codec_cors_origins=[])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)),
+    return create_app(services), store, tokens
+
+
+@pytest.fixture
+async def api(engine):
+    """The app without its lifespan: no projector runs unless a test starts it
+    (``http.app``)."""
+    app, store, tokens = await _app(engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://homeward.test") as http:
+        http.app = app
         yield http, store, tokens
 
 
@@ -76,9 +90,12 @@ async def _register(store, *cases: tuple[str, str]) -> None:
 
 
 async def _statistics(http, tokens) -> dict:
-    response = await http.get("/statistics",
-                              headers={"Authorization": f"Bearer {tokens['analyst']}"})
+    """The statistics over every event appended so far: the request asks for read models
+    with no lag (no projector runs here), and the answer says it got them."""
+    response = await http.get("/statistics", headers={
+        "Authorization": f"Bearer {tokens['analyst']}", "X-Read-Model-Max-Lag": "0"})
     assert response.status_code == 200, response.text
+    assert response.headers["X-Read-Model-Lag"] == "0"
     assert "c-" not in response.text  # no case ids, nothing per person
     return response.json()
 
@@ -132,3 +149,75 @@ async def test_a_programme_of_fewer_than_five_people_shows_rows_but_no_figures(a
     assert stats["minor_or_age_unknown"] == {"minor_or_unknown": S, "adult": S}
     assert stats["by_destination_country"] == {"MD": S}
     assert set(stats["by_outcome"].values()) == {S}
+
+
+async def test_statistics_read_the_read_models_as_they_are_and_say_how_far_behind(api):
+    """Without asking, nothing is caught up inline: the answer counts what the projector
+    has applied and says how many events it has not (decision 0052)."""
+    http, store, tokens = api
+    await _register(store, *[("MD", "25_34")] * 6)
+    analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
+    behind = await http.get("/statistics", headers=analyst)
+    assert behind.headers["X-Read-Model-Lag"] == "6"
+    assert behind.json()["persons_assisted"] == 0
+    ignored = await http.get("/statistics", headers={**analyst, "X-Read-Model-Max-Lag": "x"})
+    assert ignored.headers["X-Read-Model-Lag"] == "6"  # not a number: not a request
+    tolerant = await http.get("/statistics", headers={**analyst, "X-Read-Model-Max-Lag": "6"})
+    assert tolerant.headers["X-Read-Model-Lag"] == "6"  # within the bound: read as it is
+    assert (await _statistics(http, tokens))["persons_assisted"] == 6
+    assert (await http.get("/statistics", headers=analyst)).headers["X-Read-Model-Lag"] == "0"
+
+
+async def test_the_apps_own_projector_keeps_statistics_current(api):
+    """The app's lifespan runs a projector while it serves: a plain request sees the
+    cases once it has run, without asking for anything."""
+    http, store, tokens = api
+    app = http.app
+    await _register(store, *[("MD", "25_34")] * 5)
+    async with app.router.lifespan_context(app):
+        for _ in range(200):
+            response = await http.get(
+                "/statistics", headers={"Authorization": f"Bearer {tokens['analyst']}"})
+            if response.headers["X-Read-Model-Lag"] == "0":
+                break
+            await asyncio.sleep(0.05)
+    assert response.headers["X-Read-Model-Lag"] == "0"
+    assert response.json()["persons_assisted"] == 5
+
+
+_CASE_ROW = st.fixed_dictionaries({
+    "outcome": st.sampled_from([None, "returned", "assistance_declined", "missing"]),
+    "age_category": st.sampled_from([band.value for band in AgeCategory]),
+    "minor": st.booleans(),
+    "destination_country": st.sampled_from(["MD", "UA", "AL"]),
+    "host_country": st.sampled_from(["RS", "AL"]),
+})
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cases=st.lists(_CASE_ROW, max_size=40))
+async def test_statistics_counts_equal_a_count_in_python_over_the_same_rows(engine, cases):
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM rm_cases"))
+        for i, case in enumerate(cases):
+            await conn.execute(text(
+                "INSERT INTO rm_cases (case_id, sending_mission, receiving_mission, "
+                "border_partner, host_country, destination_country, age_category, minor, "
+                "witness, risk_level, referral_source, stage, outcome, registered_at, "
+                "last_event_at) VALUES (:id, 'mission-rs', 'mission-md', 'ngo-md-border', "
+                ":host_country, :destination_country, :age_category, :minor, false, 'low', "
+                "'police_raid', 'screening', :outcome, now(), now())"),
+                {"id": f"c-{i}", **case})
+        rows = (await conn.execute(text(
+            "SELECT outcome, age_category, minor, destination_country, host_country "
+            "FROM rm_cases"))).all()
+    expected = {
+        "by_outcome": Counter(r.outcome or "open" for r in rows),
+        "by_age_band": Counter(r.age_category for r in rows),
+        "minor_or_age_unknown": Counter("minor_or_unknown" if r.minor else "adult"
+                                        for r in rows),
+        "by_destination_country": Counter(r.destination_country for r in rows),
+        "by_host_country": Counter(r.host_country for r in rows),
+    }
+    assert await ReadModels(engine).statistics_counts() == expected
