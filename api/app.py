@@ -96,14 +96,24 @@ class ApiServices:
         applied yet (0: current), said in the ``X-Read-Model-Lag`` header. Nothing is
         caught up inline: the projector keeps the read models current. A request that
         must show the caller's own write sends ``X-Read-Model-Max-Lag: 0`` (or another
-        bound): when the read models lag more, they are caught up first (decision 0052).
+        bound): when the read models lag more, they are caught up first (decision 0052),
+        again until they are within the bound or ``MAX_LAG_WAIT_SECONDS`` have passed: a
+        catch-up stops below the oldest write transaction still in flight anywhere in the
+        database (decision 0051), so one pass may end short of a write just committed.
         None (and no header) when the lag cannot be read."""
         assert self.projections is not None
         try:
             lag = await self.projections.lag()
-            if (bound := _max_lag(request)) is not None and lag > bound:
-                await self.catch_up()
-                lag = await self.projections.lag()
+            bound = _max_lag(request)
+            if bound is not None and lag > bound:
+                loop = asyncio.get_running_loop()
+                give_up = loop.time() + MAX_LAG_WAIT_SECONDS
+                while True:
+                    await self.catch_up()
+                    lag = await self.projections.lag()
+                    if lag <= bound or loop.time() > give_up:
+                        break
+                    await asyncio.sleep(0.05)
         except Exception as exc:  # noqa: BLE001 - the list is still answered
             log.warning("read model lag unknown", error_type=type(exc).__name__)
             return None
@@ -118,6 +128,7 @@ class ApiServices:
 
 
 READ_MODEL_LAG = "X-Read-Model-Lag"
+MAX_LAG_WAIT_SECONDS = 5.0
 READ_MODEL_MAX_LAG = "X-Read-Model-Max-Lag"
 
 
