@@ -246,3 +246,31 @@ async def _checked(stack, body: dict[str, Any], key: str):
     checked = await stack.services.referrals.check(caller, ReferralIn.model_validate(body),
                                                    key)
     return caller, checked
+
+
+async def test_a_server_starting_finishes_what_an_earlier_one_left_half_done(
+        stack, monkeypatch):
+    """The repair runs when the API starts (and every minute after), not only when a new
+    registration comes in: a server restarted after a crash repairs on its own."""
+    from api.app import create_app
+
+    referrals = stack.services.referrals
+
+    async def stopped(self, caller, referral):
+        raise asyncio.CancelledError
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReferralService, "_confirm", stopped)
+        with pytest.raises(asyncio.CancelledError):
+            await referrals.register(*await _checked(stack, referral(),
+                                                     f"restart-{uuid.uuid4().hex[:12]}"))
+    [registration] = await stack.services.vault.unconfirmed(timedelta(0))
+    real_repair = referrals.repair
+    monkeypatch.setattr(referrals, "repair", lambda: real_repair(idle_for=timedelta(0)))
+    app = create_app(stack.services)
+    async with app.router.lifespan_context(app):
+        for _ in range(600):
+            if RECORDED in await _types(stack, registration.case_id):
+                break
+            await asyncio.sleep(0.1)
+    assert (await _types(stack, registration.case_id)).count(RECORDED) == 1
