@@ -15,11 +15,15 @@ A registration's identity is staged before its case begins (decision 0054): ``st
 writes the ciphertexts and a ``person_registrations`` row (the event to append, the
 referral's codes) without touching the stream; once the case's workflow is started,
 ``confirm`` appends that row's ``identity.recorded``, the same event however often it is
-tried; ``discard`` destroys a staged identity whose case never began.
+tried; ``discard`` destroys a staged identity whose case never began. A registration
+under an idempotency key leaves a keyed digest of its whole request (``remember_request``,
+decision 0058), so that a retry with another body is told apart from the same one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import uuid
@@ -348,6 +352,15 @@ person_registrations = Table(
     Column("confirmed_at", DateTime(timezone=True)),
 )
 
+registration_requests = Table(  # migration 0010: no identity, a keyed digest of it
+    "registration_requests",
+    _metadata,
+    Column("case_id", Text, primary_key=True),
+    Column("key_id", Text, nullable=False),
+    Column("digest", LargeBinary, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
 
 class Staged(StrEnum):
     """What ``stage`` did with a registration's identity."""
@@ -384,6 +397,14 @@ def _registration(row: Any) -> Registration:
 
 
 # --- crypto ------------------------------------------------------------------------------
+
+
+def _request_digest(kek: Key, case_id: str, request: bytes) -> bytes:
+    """HMAC-SHA256 of a registration request, under a key derived from the master key for
+    this use only, bound to the case id."""
+    key = hmac.new(kek.secret, b"homeward/vault/registration-request/v1", hashlib.sha256)
+    return hmac.new(key.digest(), _aad("registration-request", case_id) + b"\n" + request,
+                    hashlib.sha256).digest()
 
 
 def _aad(*parts: str) -> bytes:
@@ -617,7 +638,45 @@ class PersonVault:
             # Fields and notes go with the key (ON DELETE CASCADE).
             await conn.execute(delete(person_keys).where(
                 person_keys.c.case_id == case_id, person_keys.c.erased_at.is_(None)))
+            await conn.execute(delete(registration_requests).where(
+                registration_requests.c.case_id == case_id))
         return True
+
+    async def remember_request(self, case_id: str, request: bytes) -> bool | None:
+        """Keep a keyed digest of a registration's request (the canonical bytes of its
+        whole body, her identity included) for the case id it makes, unless one is kept:
+        True when this call kept it (the first), None when the one kept is the same, False
+        when it is another request's (the key was reused). Only the digest is kept: an
+        HMAC under a key derived from the master key and bound to the case id, so that the
+        same identity gives unrelated digests in two cases (decision 0058)."""
+        _require(case_id, "case_id")
+        kek = self._keyring.current
+        digest = _request_digest(kek, case_id, request)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(
+                insert(registration_requests)
+                .values(case_id=case_id, key_id=kek.key_id, digest=digest,
+                        received_at=func.now())
+                .on_conflict_do_update(index_elements=["case_id"],
+                                       set_={"case_id": registration_requests.c.case_id})
+                .returning(registration_requests.c.key_id, registration_requests.c.digest,
+                           literal_column("(xmax = 0)").label("inserted"))
+            )).one()
+        if row.inserted:
+            return True
+        if row.key_id != kek.key_id:  # kept before a rotation: the key it was made under
+            try:
+                kept_under = self._keyring.get(row.key_id, "a registration digest")
+            except UnknownKeyError as error:
+                raise VaultKeyError(str(error)) from None
+            digest = _request_digest(kept_under, case_id, request)
+        return None if hmac.compare_digest(digest, row.digest) else False
+
+    async def forget_request(self, case_id: str) -> None:
+        """Drop a registration's digest: its request was refused and made no case."""
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(registration_requests).where(
+                registration_requests.c.case_id == case_id))
 
     async def registration(self, case_id: str) -> Registration | None:
         async with self._engine.connect() as conn:
@@ -841,6 +900,8 @@ class PersonVault:
                 ).one()
                 await conn.execute(delete(person_fields).where(person_fields.c.case_id == case_id))
                 await conn.execute(delete(person_notes).where(person_notes.c.case_id == case_id))
+                await conn.execute(delete(registration_requests).where(
+                    registration_requests.c.case_id == case_id))  # a digest of her identity
         # The event is written after the key is gone, from the stored row: a retry after a
         # failed append re-appends the identical event, which the store makes idempotent.
         event = await self._append(

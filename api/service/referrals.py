@@ -1,12 +1,15 @@
 """Registering a referral: the parties checked, the case id made (the same for every
 retry with the same idempotency key), her identity staged in the vault, the return
 workflow started, and the identity recorded on the case, without waiting for the
-workflow's first append (decision 0054)."""
+workflow's first append (decision 0054). A retry with the same key answers with the case
+only if its whole body is the same: the vault keeps a keyed digest of the first one
+(decision 0058); another body is refused, 422 ``idempotency_key_reused``."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +88,7 @@ class Referral:
     case_input: msg.ReturnCaseInput
     identity: PersonRecord | None
     idempotency_key: str | None
+    request: bytes | None = None  # the body's canonical bytes, with an idempotency key
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ class ReferralService:
             )
         except ValueError as error:
             raise ApiError(422, "invalid_referral", first_error(error)) from None
-        return Referral(case_id, case_input, body.identity, idempotency_key)
+        return Referral(case_id, case_input, body.identity, idempotency_key,
+                        canonical_request(body) if idempotency_key is not None else None)
 
     async def register(self, caller: Principal, referral: Referral) -> Registered:
         """Start the case's return workflow and record her identity, without waiting for
@@ -157,8 +162,34 @@ class ReferralService:
         With an identity: it is staged in the vault first (no event), the workflow is
         started, then the staged ``identity.recorded`` is appended. A retry finds the
         staged identity and never writes its body's identity over hers. If the API stops
-        between the steps, ``repair`` finishes the registration or undoes it."""
+        between the steps, ``repair`` finishes the registration or undoes it.
+
+        With an idempotency key, the digest of the body is kept first: a retry with another
+        body is refused before anything else (decision 0058); one refused (4xx) without a
+        case leaves no digest, so that a corrected request may use the key."""
         self._schedule_repair()
+        first = await self._remember(referral)
+        try:
+            return await self._register(caller, referral)
+        except ApiError as error:
+            if first and error.status < 500:
+                await self.vault.forget_request(referral.case_id)
+            raise
+
+    async def _remember(self, referral: Referral) -> bool:
+        """Keep the digest of the request under its case id; True for the first request,
+        False for a retry with the same body; 422 for another body."""
+        if referral.request is None:
+            return False
+        try:
+            kept = await self.vault.remember_request(referral.case_id, referral.request)
+        except VaultError as error:
+            raise ApiError(409, "vault_refused", str(error)) from None
+        if kept is False:
+            raise _key_reused()
+        return kept is True
+
+    async def _register(self, caller: Principal, referral: Referral) -> Registered:
         if referral.identity is None:
             return await self._register_without_identity(caller, referral)
         case_id = referral.case_id
@@ -331,8 +362,20 @@ class ReferralService:
 
 def _key_reused() -> ApiError:
     return ApiError(422, "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different referral; use a new key "
-                    "for a new case")
+                    "this Idempotency-Key was used with a different request body; send the "
+                    "same body to retry, or use a new key for a new case")
+
+
+def canonical_request(body: ReferralIn) -> bytes:
+    """The request as parsed, in one canonical form: every field with its default filled
+    in (omitting ``witness`` is sending ``false``), her identity as the fields she set
+    (a field sent as null is recorded, so it counts), keys sorted. Only a keyed digest of
+    it is ever stored (``PersonVault.remember_request``)."""
+    data = body.model_dump(mode="json", exclude={"identity"})
+    data["identity"] = (None if body.identity is None
+                        else body.identity.model_dump(mode="json", exclude_unset=True))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
 
 
 REFERRAL_FIELDS = ("receiving_mission", "border_partner", "host_country",

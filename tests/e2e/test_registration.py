@@ -68,6 +68,12 @@ def _post(stack, body: dict[str, Any], key: str | None = None):
     return stack.http.post("/cases", json=body, headers=headers)
 
 
+def _code(response) -> str:
+    """The refusal's code (problem+json, or the error object before it)."""
+    body = response.json()
+    return body["code"] if "code" in body else body["error"]["code"]
+
+
 async def test_fifty_concurrent_registrations_each_make_one_case_with_her_identity(stack):
     keys = [f"concurrent-{uuid.uuid4().hex[:12]}" for _ in range(50)]
     bodies = [referral(identity={"given_names": f"{MARKER_NAME}-{n}", "nationality": "MD"})
@@ -112,16 +118,23 @@ async def test_the_case_is_there_from_the_answer_on(stack):
     await _referred(stack, case_id)
 
 
-async def test_a_retry_with_the_same_key_and_another_identity_keeps_hers(stack):
+async def test_a_retry_with_the_same_key_and_another_identity_is_refused_and_hers_kept(
+        stack):
+    """The key is bound to the whole body, her identity included (decision 0058): another
+    identity under it is a 422, not the first case answered as if it were hers."""
     key = f"keep-{uuid.uuid4().hex[:12]}"
     first = await _post(stack, referral(), key)
     again = await _post(stack, referral(identity={"given_names": "Someone Else"}), key)
-    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 422, again.text
+    assert _code(again) == "idempotency_key_reused"
+    assert "Someone" not in again.text
     case_id = first.json()["case_id"]
-    assert again.json()["case_id"] == case_id
     types = await _referred(stack, case_id)
     assert types.count(RECORDED) == 1
     assert await _given_names(stack, case_id) == MARKER_NAME
+    same = await _post(stack, referral(), key)  # the identical body: the same case
+    assert same.status_code == 201 and same.json()["case_id"] == case_id, same.text
 
 
 async def test_a_key_reused_for_another_referral_is_refused_before_the_workflow(stack):
@@ -145,10 +158,12 @@ async def test_a_registration_without_identity_is_unchanged(stack):
     assert again.json()["case_id"] == case_id
     assert await stack.services.vault.registration(case_id) is None
     assert RECORDED not in await _referred(stack, case_id)
-    # Her identity sent later under the same key: recorded on the case, once.
+    # Her identity sent later under the same key is another body (decision 0058): 422;
+    # it is recorded with PUT /cases/{case_id}/person.
     late = await _post(stack, referral(), key)
-    assert late.status_code == 201 and late.json()["identity_recorded"] is True, late.text
-    assert (await _types(stack, case_id)).count(RECORDED) == 1
+    assert late.status_code == 422, late.text
+    assert _code(late) == "idempotency_key_reused"
+    assert RECORDED not in await _types(stack, case_id)
 
 
 async def test_a_start_that_fails_after_the_vault_write_is_undone_by_the_repair(
