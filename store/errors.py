@@ -51,6 +51,8 @@ def unavailable(error: BaseException) -> bool:
             return True
         if isinstance(current, sa.DBAPIError) and current.connection_invalidated:
             return True
+        if isinstance(current, pg.InterfaceError) and "closed" in str(current):
+            return True  # a pooled connection the server closed (restart, shutdown)
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES):
             return True

@@ -38,6 +38,7 @@ import asyncpg
 from sqlalchemy import exc, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.errors import StoreUnavailable, unavailable
 from store.events import (
     Causation,
     ConcurrencyConflict,
@@ -254,7 +255,7 @@ class EventStore:
             async with self._engine.connect() as conn:
                 yield conn
         except exc.SQLAlchemyError as error:
-            raise StoreError(f"event store query failed: {error}") from error
+            raise _failed(error) from error
 
     @asynccontextmanager
     async def _driver(self) -> AsyncIterator[asyncpg.Connection]:
@@ -268,9 +269,20 @@ class EventStore:
                 except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
                     if not isinstance(error, asyncpg.PostgresError):
                         await conn.invalidate()  # the connection itself failed
-                    raise StoreError(f"event store query failed: {error}") from error
+                    raise _failed(error) from error
         except exc.SQLAlchemyError as error:
-            raise StoreError(f"event store query failed: {error}") from error
+            raise _failed(error) from error
+        except OSError as error:  # asyncpg cannot connect: a plain ConnectionRefusedError
+            raise _failed(error) from error
+
+
+def _failed(error: BaseException) -> StoreError:
+    """The store's error for a driver failure: ``StoreUnavailable`` when a retry can cure
+    it (store/errors.py), else a ``StoreError`` naming the failure's type only (a driver's
+    message may quote the values of the row it refused)."""
+    if unavailable(error):
+        return StoreUnavailable("event store")
+    return StoreError(f"event store query failed: {type(error).__name__}")
 
 
 class _Row:

@@ -387,8 +387,11 @@ async def test_batch_is_all_or_nothing(store: EventStore, engine: AsyncEngine) -
         await conn.execute(text(
             "CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW"
             " WHEN (NEW.event_type = 'poison') EXECUTE FUNCTION refuse_poison()"))
-    with pytest.raises(StoreError, match="poison"):
+    # The store names the failure's type, never the database's message (it may quote
+    # the values of the row it refused).
+    with pytest.raises(StoreError, match="RaiseError") as refused:
         await store.append("c1", 0, [new_event(), new_event(), new_event("poison")])
+    assert "poison" not in str(refused.value)
     assert await store.read_stream("c1") == []
     stored = await store.append("c1", 0, [new_event()])
     assert [e.version for e in stored] == [1]

@@ -29,6 +29,7 @@ def wrapped(outer: Exception, inner: BaseException) -> Exception:
     pg.AdminShutdownError("terminating connection due to administrator command"),
     pg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
     pg.TooManyConnectionsError("sorry, too many clients already"),
+    pg.InterfaceError("connection is closed"),
     sa.OperationalError("SELECT 1", {}, ConnectionRefusedError(), connection_invalidated=True),
     wrapped(RuntimeError("while reading the case"), ConnectionRefusedError()),
 ], ids=lambda e: type(e).__name__)
@@ -44,6 +45,7 @@ def test_an_unreachable_database_is_unavailable(error):
     sa.IntegrityError("INSERT", {"name": "Ana"}, Exception("duplicate key")),
     pg.UniqueViolationError("duplicate key value violates unique constraint"),
     ConcurrencyConflict("c-1", 3, 4),
+    pg.InterfaceError("cannot perform operation: another operation is in progress"),
     ValueError("bad input"),
 ], ids=lambda e: type(e).__name__)
 def test_other_failures_stay_what_they_are(error):
