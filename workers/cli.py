@@ -212,12 +212,18 @@ async def _cmd_projections_rebuild(settings: Settings, args) -> int:
               file=sys.stderr)
         await engine.dispose()
         return 2
+    def progress(name: str, position: int) -> None:
+        print(f"  {name}: applied up to position {position}", flush=True)
+
     try:
+        if args.name == "all":  # one pass over the log for every read model
+            print(f"rebuilding {', '.join(names)} ...", flush=True)
+            applied = await runner.rebuild_all(progress)
+            print(f"all rebuilt: {applied} event applications", flush=True)
+            return 0
         for name in names:
             print(f"rebuilding {name} ...", flush=True)
-            applied = await runner.rebuild(
-                name, lambda n, position: print(f"  {n}: applied up to position {position}",
-                                                flush=True))
+            applied = await runner.rebuild(name, progress)
             print(f"{name} rebuilt: {applied} events applied", flush=True)
         return 0
     finally:
