@@ -1,11 +1,12 @@
-"""Request bodies over the limit are refused with 413 in the API's error format, whether
-the client declares their size (Content-Length) or streams them in chunks."""
+"""Request bodies over the limit are refused with 413 ``payload_too_large``, a problem like
+every error (``api.errors``), whether the client declares their size (Content-Length) or
+streams them in chunks."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import send_problem
 
 
 class BodySizeLimit:
@@ -42,15 +43,8 @@ class BodySizeLimit:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        request_id = scope.get("state", {}).get("request_id")
-        body = json.dumps({"error": {
-            "code": "payload_too_large",
-            "message": f"a request body may hold at most {self.max_bytes // 2**20} MiB",
-            "request_id": request_id}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(scope, send, 413, "payload_too_large",
+                           f"a request body may hold at most {self.max_bytes // 2**20} MiB")
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

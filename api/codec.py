@@ -20,6 +20,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from api.errors import error_response
+
 DEFAULT_UI_ORIGINS = ["http://localhost:8233"]
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 
@@ -60,8 +62,9 @@ _OPENAPI = {
     "responses": {
         "200": {"description": "the converted payloads",
                 "content": {"application/json": {"schema": PAYLOADS_SCHEMA}}},
-        "400": {"description": "not a Payloads message, or a payload no key decrypts"},
-        "401": {"description": "no valid token"},
+        "400": {"description": "not a Payloads message (`not_payloads`), or a payload no key "
+                               "decrypts (`undecryptable`)"},
+        "401": {"description": "no valid token or codec session"},
         "403": {"description": "a valid token, but not an operator's or an administrator's"},
     },
 }
@@ -88,7 +91,8 @@ def codec_router(
     async def preflight(request: Request) -> Response:
         headers = cors_headers(request)
         if not headers:
-            return Response(status_code=403)
+            return error_response(request, 403, "origin_not_allowed",
+                                  "this origin may not call the codec endpoints")
         headers.update(
             {
                 "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -106,25 +110,23 @@ def codec_router(
             try:
                 who = await authenticate(request)
             except CodecForbidden as refused:
-                return JSONResponse({"detail": str(refused)}, status_code=403, headers=headers)
+                return error_response(request, 403, "forbidden", str(refused),
+                                      headers=headers)
             if who is None:
-                return JSONResponse(
-                    {"detail": "authentication required"},
-                    status_code=401,
-                    headers={**headers, "WWW-Authenticate": "Bearer"},
-                )
+                return error_response(request, 401, "unauthenticated",
+                                      "authentication required: a bearer token or a codec "
+                                      "session (/codec/session)", headers=headers)
             try:
                 payloads = json_format.Parse(await request.body(), Payloads())
             except (json_format.ParseError, UnicodeDecodeError):
-                return JSONResponse(
-                    {"detail": "the body is not a Payloads message in protobuf JSON"},
-                    status_code=400,
-                    headers=headers,
-                )
+                return error_response(request, 400, "not_payloads",
+                                      "the body is not a Payloads message in protobuf JSON",
+                                      headers=headers)
             try:
                 converted = await convert(list(payloads.payloads))
             except ValueError as error:  # PayloadDecryptionError: names key ids, no data
-                return JSONResponse({"detail": str(error)}, status_code=400, headers=headers)
+                return error_response(request, 400, "undecryptable", str(error),
+                                      headers=headers)
             log.info(
                 f"codec_{operation}",
                 namespace=request.headers.get("x-namespace"),
@@ -137,7 +139,7 @@ def codec_router(
 
     for operation in ("encode", "decode"):
         router.add_api_route(
-            f"/{operation}", endpoint(operation), methods=["POST"],
+            f"/{operation}", endpoint(operation), methods=["POST"], name=f"codec_{operation}",
             summary=f"{operation.capitalize()} Temporal payloads (operators, administrators)",
             openapi_extra=_OPENAPI)
         router.add_api_route(

@@ -1,5 +1,5 @@
 """Load shedding: past ``max_inflight`` requests in progress, a new one is answered 503
-``overloaded`` with ``Retry-After`` at once, in the API's error format, instead of
+``overloaded`` with ``Retry-After`` at once, as a problem (``api.errors``), instead of
 queueing behind the others until its client times out and retries (decision 0054).
 
 A plain in-flight counter, not a queue: the API's work waits on PostgreSQL and Temporal,
@@ -9,10 +9,10 @@ app has answered it (the body included: no endpoint streams)."""
 
 from __future__ import annotations
 
-import json
-
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import send_problem
 
 log = structlog.get_logger("homeward.api")
 
@@ -49,14 +49,7 @@ class LoadShedding:
             self.inflight -= 1
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        request_id = scope.get("state", {}).get("request_id")
-        body = json.dumps({"error": {
-            "code": "overloaded",
-            "message": f"the API is serving {self.max_inflight} requests already; nothing "
-                       f"was done: try again in {self.retry_after} s",
-            "request_id": request_id}}).encode()
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"retry-after", str(self.retry_after).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(
+            scope, send, 503, "overloaded",
+            f"the API is serving {self.max_inflight} requests already; nothing was done: "
+            f"try again in {self.retry_after} s", retry_after=self.retry_after)

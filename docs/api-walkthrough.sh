@@ -66,7 +66,7 @@ REC=$(curl -sf -X POST "$API/cases/$CASE/person/notes" -H "$C" -H "$J" \
 # A record id is a record of this case's vault, never a made-up reference: refused (422).
 curl -s -X POST "$API/tasks/$(task_of "$C" travel_documents)/complete" -H "$C" -H "$J" \
   -d '{"result": {"kind": "travel_documents", "issued": true, "document_record_id": "rec_MadeUp2026"}}' \
-  | field "['error']['code']"
+  | field "['code']"
 complete "$C" travel_documents "{\"kind\": \"travel_documents\", \"issued\": true, \"document_record_id\": \"$REC\"}"
 complete "$C" medical_clearance "{\"kind\": \"medical_clearance\", \"fit_to_travel\": true, \"medical_record_id\": \"$REC\"}"
 complete "$C" security_assessment '{"kind": "security_assessment", "risk_level": "low"}'
@@ -79,7 +79,7 @@ done
 # Each fact is recorded at once (the answer names the events) or refused with a 409 that
 # says what is expected now: a border cleared before she arrived there is refused.
 curl -s -X POST "$API/cases/$CASE/facts" -H "$C" -H "$J" -d '{"fact": "border_cleared"}' \
-  | field "['error']['code']"
+  | field "['code']"
 for FACT in departed arrived_at_border border_hold_started border_hold_lifted border_cleared; do
   curl -sf -X POST "$API/cases/$CASE/facts" -H "$C" -H "$J" -d "{\"fact\": \"$FACT\"}" \
     | field "['event_types']"

@@ -42,7 +42,7 @@ async def test_the_receiving_mission_does_follow_up_from_its_inbox(stack):
         f"/tasks/{task['task_id']}/complete", json={"result": {**result, "needs": ["housing"]}},
         headers=stack.auth("officer.md"))
     assert changed.status_code == 409, changed.text
-    assert changed.json()["error"]["code"] == "task_already_completed"
+    assert changed.json()["code"] == "task_already_completed"
     after = await stack.store.read_stream(case_id)
     assert [e.event_type for e in after].count("reintegration.needs_assessed") == 1
     assert [e for e in after if e.payload.get("task_id") == task["task_id"]] == [
@@ -62,4 +62,4 @@ async def test_after_the_handoff_the_receiving_mission_records_an_age_assessment
     lowered = await stack.http.post(f"/cases/{case_id}/age-assessment",
                                     json={**body, "result": "25_34"},
                                     headers=stack.auth("officer.md"))
-    assert (lowered.status_code, lowered.json()["error"]["code"]) == (409, "age_not_lowered")
+    assert (lowered.status_code, lowered.json()["code"]) == (409, "age_not_lowered")

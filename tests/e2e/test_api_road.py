@@ -34,11 +34,11 @@ async def test_facts_are_answered_at_once_and_refused_with_what_is_expected(stac
     case_id = await on_the_road(stack)
     early = await post(stack, "coord.rs", f"/cases/{case_id}/facts", {"fact": "border_cleared"})
     assert early.status_code == 409, early.text
-    error = early.json()["error"]
+    error = early.json()
     assert error["code"] == "fact_not_expected_now"
     assert error["stage"] == "in_transit"
     assert error["expected"] == ["arrived_at_border", "leg_failed", "missing_in_transit"]
-    assert "not expected now" in error["message"]
+    assert "not expected now" in error["detail"]
 
     arrived = await post(stack, "coord.rs", f"/cases/{case_id}/facts",
                          {"fact": "arrived_at_border"})
@@ -54,7 +54,7 @@ async def test_facts_are_answered_at_once_and_refused_with_what_is_expected(stac
     # The receiving mission reports only a person not met or missing.
     wrong = await post(stack, "officer.md", f"/cases/{case_id}/facts",
                        {"fact": "border_hold_lifted"})
-    assert (wrong.status_code, wrong.json()["error"]["code"]) == (409, "not_your_fact")
+    assert (wrong.status_code, wrong.json()["code"]) == (409, "not_your_fact")
     bad = await post(stack, "coord.rs", f"/cases/{case_id}/facts", {"fact": "leg_failed"})
     assert bad.status_code == 422  # a leg failure names its failure
 

@@ -39,7 +39,7 @@ async def test_sharing_needs_a_recorded_consent_naming_the_organisation(stack):
     ):
         response = await stack.http.post(f"/cases/{case_id}/sharing", json=body, headers=coord)
         assert response.status_code == 422, response.text
-        assert response.json()["error"]["code"] == code
+        assert response.json()["code"] == code
     assert await stack.written() == before
 
     # A consent recorded in another case's vault does not count for this one.
@@ -52,8 +52,8 @@ async def test_sharing_needs_a_recorded_consent_naming_the_organisation(stack):
         json={"org_id": "ngo-md-border", "consent_record_id": foreign.json()["record_id"]},
         headers=coord)
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] == "unknown_record"
-    assert response.json()["error"]["fields"] == ["consent_record_id"]
+    assert response.json()["code"] == "unknown_record"
+    assert response.json()["fields"] == ["consent_record_id"]
 
     consent = await stack.http.post(f"/cases/{case_id}/person/notes",
                                     json={"kind": "assessment_note",
@@ -72,7 +72,7 @@ async def test_sharing_needs_a_recorded_consent_naming_the_organisation(stack):
                                           "field_groups": ["shelter"]},
                                     headers=stack.auth("partner.md"))
     assert shelter.status_code == 403
-    assert shelter.json()["error"]["code"] == "field_groups_not_needed"
+    assert shelter.json()["code"] == "field_groups_not_needed"
 
     # An explicit revocation ends it at once ...
     revoked = await stack.http.delete(f"/cases/{case_id}/sharing/ngo-md-border",

@@ -142,7 +142,7 @@ async def test_a_key_reused_for_another_referral_is_refused_before_the_workflow(
     first = await _post(stack, referral(), key)
     reused = await _post(stack, referral(age_category="unknown"), key)
     assert reused.status_code == 422, reused.text
-    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert reused.json()["code"] == "idempotency_key_reused"
     types = await _referred(stack, first.json()["case_id"])
     assert types.count(RECORDED) == 1
 

@@ -50,7 +50,7 @@ async def test_a_request_needing_the_database_is_a_503_with_retry_after(http, me
     response = await http.request(method, path, json=body,
                                   headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 503, response.text
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == "database_unavailable"
     assert error["request_id"] == response.headers["x-request-id"]
     assert int(response.headers["retry-after"]) >= 1

@@ -1,5 +1,6 @@
 """Every malformed request is a 4xx with a code and a sentence, never echoes what was
-sent (it may be a name), carries the request id, and writes nothing."""
+sent (it may be a name), carries the request id, and writes nothing. Every error is an
+RFC 9457 problem (``application/problem+json``, decision 0057)."""
 
 from __future__ import annotations
 
@@ -59,11 +60,48 @@ async def test_malformed_requests_get_a_code_and_a_sentence(api):  # noqa: F811
     for method, path, kwargs, status, code in cases:
         response = await http.request(method, path, **kwargs)
         assert response.status_code == status, (method, path, response.text)
-        error = response.json()["error"]
-        assert error["code"] == code
-        assert error["message"] and error["request_id"] == response.headers["x-request-id"]
+        assert_problem(response, status, code)
         assert NAME not in response.text
     assert await store.count_cases() == 0
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict:
+    """The answer is an RFC 9457 problem carrying the code and the request id."""
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()
+    assert error["type"] == f"https://homeward.example/problems/{code}"
+    assert error["title"] and error["status"] == status and error["code"] == code
+    assert error["detail"] and error["request_id"] == response.headers["x-request-id"]
+    assert "error" not in error and "message" not in error
+    return error
+
+
+async def test_a_validation_problem_names_each_field_and_rule(api):  # noqa: F811
+    http, _, tokens = api
+    response = await http.post("/cases", json={"receiving_mission": NAME},
+                               headers={"Authorization": f"Bearer {tokens['coord.rs']}"})
+    error = assert_problem(response, 422, "invalid_request")
+    fields = {problem["field"] for problem in error["problems"]}
+    assert "destination_country" in fields
+    assert all(problem["rule"] and problem["message"] for problem in error["problems"])
+
+
+async def test_unauthenticated_is_a_problem_with_the_bearer_challenge(api):  # noqa: F811
+    http, _, _ = api
+    response = await http.get("/tasks")
+    assert_problem(response, 401, "unauthenticated")
+    assert response.headers["www-authenticate"] == "Bearer"
+    wrong = await http.get("/tasks", headers={"Authorization": "Bearer not-a-token"})
+    assert wrong.status_code == 401
+    assert wrong.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_method_not_allowed_says_which_are(api):  # noqa: F811
+    http, _, tokens = api
+    response = await http.delete("/tasks", headers={
+        "Authorization": f"Bearer {tokens['coord.rs']}"})
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "GET"
 
 
 async def test_a_request_id_offered_by_the_caller_is_replaced(api):  # noqa: F811
@@ -86,16 +124,14 @@ async def test_a_chunked_body_over_the_limit_is_refused(api):  # noqa: F811
                               headers={"Authorization": f"Bearer {tokens['coord.rs']}",
                                        "Content-Type": "application/json"})
     assert response.status_code == 413, response.text
-    assert response.json()["error"]["code"] == "payload_too_large"
-
+    assert_problem(response, 413, "payload_too_large")
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read(api):  # noqa: F811
     http, store, tokens = api
     response = await http.post("/cases", content=b"x" * (8 * 2**20 + 1), headers={
         "Authorization": f"Bearer {tokens['coord.rs']}", "content-type": "application/json"})
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "payload_too_large"
+    assert_problem(response, 413, "payload_too_large")
     assert await store.count_cases() == 0
 
 
@@ -182,8 +218,9 @@ async def test_sql_parameters_never_appear_in_an_error_or_a_log_line(database_ur
         await engine.dispose()
 
     assert response.status_code == 500, response.text
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == "internal_error"
+    assert response.headers["content-type"] == "application/problem+json"
     written = logs.getvalue()
     [failure] = [json.loads(line) for line in written.splitlines()
                  if json.loads(line)["event"] == "unhandled error"]
@@ -236,7 +273,7 @@ async def _refuses_journey_config(http, token: str, store) -> None:
         response = await http.post("/cases", json={**REFERRAL, **override},
                                    headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 422, response.text
-        assert response.json()["error"]["code"] == "journey_config_not_allowed"
+        assert response.json()["code"] == "journey_config_not_allowed"
         assert NAME not in response.text
     assert await store.count_cases() == 0  # no case, no identity, no workflow
 

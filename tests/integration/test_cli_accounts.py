@@ -120,7 +120,7 @@ async def test_an_administrator_sets_up_an_organisation_a_user_and_a_token(
     assert revoked_at is not None
     tasks = await api.get("/tasks", headers={"Authorization": f"Bearer {bearer}"})
     assert tasks.status_code == 401
-    assert tasks.json()["error"]["code"] == "token_revoked"
+    assert tasks.json()["code"] == "token_revoked"
 
     assert refused(homeward(database_url, "token", "revoke", str(token_id))) \
         == f"homeward: no active token {token_id}"

@@ -277,6 +277,15 @@ async def _encrypted_body(key: Key = NEW) -> dict:
 UI_HEADERS = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
 
 
+def _problem(response: httpx.Response) -> tuple[int, str]:
+    """The codec's errors are problems like every other endpoint's (decision 0057)."""
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["type"].endswith("/" + body["code"])
+    return body["status"], body["code"]
+
+
 @pytest.mark.parametrize("path", ["/codec/decode", "/codec/encode"])
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic operator"])
 async def test_401_without_valid_authentication(
@@ -288,6 +297,7 @@ async def test_401_without_valid_authentication(
     response = await api.http.post(path, json=await _encrypted_body(), headers=headers)
 
     assert response.status_code == 401
+    assert _problem(response) == (401, "unauthenticated")
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN  # the UI can read it
     assert MARKER not in response.text
@@ -301,6 +311,7 @@ async def test_a_valid_token_of_another_role_is_refused_403(
     response = await api.http.post(path, json=await _encrypted_body(), headers=api.auth(user))
 
     assert response.status_code == 403, response.text
+    assert _problem(response) == (403, "forbidden")
     assert "operators and administrators" in response.json()["detail"]
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN
     assert MARKER not in response.text and _b64(f'"{MARKER}"'.encode()) not in response.text
@@ -348,10 +359,12 @@ async def test_undecodable_or_malformed_bodies_are_400(api: CodecApi) -> None:
     unknown = await _encrypted_body(Key.generate())
     response = await http.post("/codec/decode", json=unknown, headers=auth)
     assert response.status_code == 400
+    assert _problem(response) == (400, "undecryptable")
     assert "not in the keyring" in response.json()["detail"]
 
     response = await http.post("/codec/decode", content=b"{not json", headers=auth)
     assert response.status_code == 400
+    assert _problem(response) == (400, "not_payloads")
 
     response = await http.post("/codec/decode", content=b"\xff\xfe", headers=auth)
     assert response.status_code == 400  # not UTF-8: refused, not a 500
@@ -379,6 +392,7 @@ async def test_cors_preflight_allows_the_ui_origin_only(api: CodecApi) -> None:
         "/codec/decode", headers={**request_headers, "Origin": "https://evil.example"}
     )
     assert evil.status_code == 403
+    assert _problem(evil) == (403, "origin_not_allowed")
     assert "access-control-allow-origin" not in evil.headers
     decoded = await http.post(
         "/codec/decode",
