@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
@@ -27,6 +28,7 @@ from api.errors import (
     internal_error,
     log_unexpected,
 )
+from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
 from api.service.cases import CaseService
@@ -172,12 +174,19 @@ def create_app(services: ApiServices) -> FastAPI:
             stop.set()
             await asyncio.gather(*background)
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) from assets the API serves itself (the
+    # fastapi-offline package's, under /docs/assets): field missions work offline.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="homeward",
         version="0.1.0",
         description="Assisted return and reintegration of trafficked persons. "
-        "Every endpoint but /health needs `Authorization: Bearer <token>`.",
+        "Every endpoint but /health needs `Authorization: Bearer <token>`. Every error is "
+        "an RFC 9457 problem (`application/problem+json`) with a machine-readable `code` "
+        "and the `request_id` to quote.",
+        static_url="/docs/assets",
+        generate_unique_id_function=operation_id,
+        swagger_ui_parameters={"displayOperationId": True},
     )
     app.state.services = services
 
@@ -268,4 +277,5 @@ def create_app(services: ApiServices) -> FastAPI:
         return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
                             status_code=200 if healthy else 503)
 
+    install_openapi(app)
     return app
