@@ -424,6 +424,8 @@ class ReadModels:
                     partner: str | None = None, stage: str | None = None,
                     open_only: bool = False, limit: int = 100,
                     after: str | None = None) -> list[dict[str, Any]]:
+        """Cases by case id; ``after``: the case id of the last case of the page before
+        (a keyset)."""
         where, params = ["true"], {"limit": limit}
         if sending is not None:
             where.append("sending_mission = :sending")
@@ -453,9 +455,25 @@ class ReadModels:
         return dict(rows[0]._mapping) if rows else None
 
     async def stuck_cases(self, *, now: datetime, blocked_for_seconds: int,
-                          blocked_on_prefix: str | None, limit: int) -> list[dict[str, Any]]:
+                          blocked_on_prefix: str | None, limit: int,
+                          after: tuple[datetime | None, str] | None = None
+                          ) -> list[dict[str, Any]]:
         """Open cases blocked for at least ``blocked_for_seconds``, or with an overdue or
-        escalated open task; the longest-blocked first."""
+        escalated open task; the longest-blocked first (cases blocked on nothing last),
+        then by case id. ``after``: the (blocked_since, case_id) of the last case of the
+        page before (a keyset: the next page starts after it)."""
+        params: dict[str, Any] = {
+            "now": now, "cutoff": now - timedelta(seconds=blocked_for_seconds),
+            "prefix": blocked_on_prefix, "limit": limit}
+        keyset = ""
+        if after is not None:
+            since, params["after_case"] = after
+            if since is None:  # among the cases blocked on nothing, which sort last
+                keyset = "AND blocked_since IS NULL AND case_id > :after_case "
+            else:
+                params["after_since"] = since
+                keyset = ("AND (blocked_since > :after_since OR blocked_since IS NULL OR "
+                          "(blocked_since = :after_since AND case_id > :after_case)) ")
         rows = await self._rows(
             f"SELECT {_CASE_COLUMNS}, (SELECT count(*) FROM rm_tasks t WHERE t.case_id = "
             "c.case_id AND t.status = 'open' AND t.due_at < :now) AS overdue_tasks "
@@ -464,14 +482,15 @@ class ReadModels:
             "  EXISTS (SELECT 1 FROM rm_tasks t WHERE t.case_id = c.case_id AND "
             "          t.status = 'open' AND (t.due_at < :now OR t.escalated))) "
             "AND (CAST(:prefix AS text) IS NULL OR blocked_on LIKE :prefix || '%') "
-            "ORDER BY blocked_since NULLS LAST, case_id LIMIT :limit",
-            {"now": now, "cutoff": now - timedelta(seconds=blocked_for_seconds),
-             "prefix": blocked_on_prefix, "limit": limit})
+            f"{keyset}ORDER BY blocked_since NULLS LAST, case_id LIMIT :limit", params)
         return [dict(r._mapping) for r in rows]
 
     async def tasks(self, *, org: str, kind: str | None, overdue: bool | None,
                     due_before: datetime | None, now: datetime, status: str = "open",
-                    limit: int = 100) -> list[TaskRow]:
+                    limit: int = 100,
+                    after: tuple[datetime, uuid.UUID] | None = None) -> list[TaskRow]:
+        """An organisation's tasks, the soonest due first, then by task id. ``after``: the
+        (due_at, task_id) of the last task of the page before (a keyset)."""
         where = ["assignee_org = :org", "status = :status"]
         params: dict[str, Any] = {"org": org, "status": status, "limit": limit, "now": now}
         if kind is not None:
@@ -484,6 +503,10 @@ class ReadModels:
         if due_before is not None:
             where.append("due_at < :due_before")
             params["due_before"] = due_before
+        if after is not None:
+            where.append("(due_at, task_id) > "
+                         "(CAST(:after_due AS timestamptz), CAST(:after_task AS uuid))")
+            params["after_due"], params["after_task"] = after
         rows = await self._rows(
             f"SELECT {_TASK_COLUMNS} FROM rm_tasks WHERE {' AND '.join(where)} "
             "ORDER BY due_at, task_id LIMIT :limit", params)
@@ -500,11 +523,17 @@ class ReadModels:
                                 {"t": task_id})
         return TaskRow(**rows[0]._mapping) if rows else None
 
-    async def sharing(self, case_id: str) -> list[dict[str, Any]]:
+    async def sharing(self, case_id: str, *, after: str | None = None,
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """The case's sharing grants by organisation id; ``after``: the organisation of
+        the last grant of the page before; ``limit``: at most so many (None: all)."""
         rows = await self._rows(
             "SELECT org_id, consent_record_id, granted_at, granted_by_org, revoked_at, "
             "revocation_reason FROM rm_sharing WHERE case_id = :c AND org_id <> :withdrawn "
-            "ORDER BY org_id", {"c": case_id, "withdrawn": CONSENT_WITHDRAWN_ROW})
+            "AND (CAST(:after AS text) IS NULL OR org_id > :after) "
+            "ORDER BY org_id LIMIT :limit",
+            {"c": case_id, "withdrawn": CONSENT_WITHDRAWN_ROW, "after": after,
+             "limit": limit})
         return [dict(r._mapping) for r in rows]
 
     async def statistics_counts(self) -> dict[str, Counter[str]]:

@@ -26,7 +26,18 @@ from api.deps import (
 )
 from api.errors import ApiError
 from api.references import check_references
-from api.schemas import TaskDone
+from api.schemas import (
+    AgeAssessmentOut,
+    CaseDetail,
+    CasePage,
+    FactOut,
+    HandoffCodeOut,
+    ReferralOut,
+    TaskDone,
+    TimelinePage,
+    WithdrawalOut,
+)
+from api.service import pages
 from api.service.calls import first_error
 from api.service.cases import PLACEHOLDER_RECORD_ID, LoadedCase, Note
 from api.service.referrals import ReferralIn
@@ -57,12 +68,6 @@ REFERRAL_WAIT_SECONDS = 15.0
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-
-class ReferralOut(BaseModel):
-    case_id: str
-    workflow_id: str
-    identity_recorded: bool
 
 
 class ScreeningIn(_Body):
@@ -121,27 +126,9 @@ class FactIn(_Body):
         return self
 
 
-class FactOut(BaseModel):
-    case_id: str
-    fact: RoadFact
-    event_types: list[str] = Field(description="What was recorded; empty for a repeated "
-                                   "report of the fact just recorded.")
-    duplicate: bool
-    stage: str
-
-
 class WithdrawalIn(_Body):
     change: ConsentChange = ConsentChange.WITHDRAWN
     form_record_id: RecordId | None = None
-
-
-class WithdrawalOut(BaseModel):
-    case_id: str
-    change: ConsentChange
-    path: str = Field(description="unwind: before departure, what was booked is undone. "
-                      "to_safety: she had left; her escorts stay and a mission confirms a "
-                      "safe place before the case closes.")
-    duplicate: bool
 
 
 class AgeAssessmentIn(_Body):
@@ -149,12 +136,6 @@ class AgeAssessmentIn(_Body):
     result: AgeCategory = Field(description="Under 18, unknown or disputed: she is treated "
                                 "as a child from now on.")
     evidence_record_id: RecordId = Field(description="The vault record of the assessment.")
-
-
-class AgeAssessmentOut(BaseModel):
-    case_id: str
-    minor: bool
-    event_types: list[str]
 
 
 # --- registering a referral ---------------------------------------------------------------
@@ -182,14 +163,19 @@ async def register_referral(
 # --- reading -----------------------------------------------------------------------------
 
 
-@router.get("/cases", summary="Cases this organisation may see")
+@router.get("/cases", response_model=CasePage, response_model_exclude_unset=True,
+            summary="Cases this organisation may see, by case id, a page at a time")
 async def list_cases(request: Request, response: Response, caller: Caller,
                      stage: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
                      open_only: bool = False,
-                     after: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9-]{1,64}$")] = None,
+                     cursor: pages.CursorQuery = None,
+                     after: Annotated[str | None, Query(
+                         pattern=r"^[A-Za-z0-9-]{1,64}$",
+                         description="The cases after this case id (use `cursor`).")] = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     mark(request, Action.CASE_LIST)
     decision = require(authorise(caller, Action.CASE_LIST))
+    position = pages.decode("cases", cursor, [pages.text])
     svc = services(request)
     await svc.read_models_lag(request, response)
     scope: dict[str, str] = {}
@@ -199,12 +185,15 @@ async def list_cases(request: Request, response: Response, caller: Caller,
         scope["receiving"] = caller.org_id
     elif decision.view is View.PARTNER:
         scope["partner"] = caller.org_id
-    rows = await svc.read_models.cases(stage=stage, open_only=open_only, after=after,
-                                       limit=limit, **scope)
-    return {"cases": [project(r, decision.view) for r in rows]}
+    rows = await svc.read_models.cases(stage=stage, open_only=open_only,
+                                       after=position[0] if position else after,
+                                       limit=limit + 1, **scope)
+    shown, next_cursor = pages.page("cases", rows, limit, lambda r: [r["case_id"]])
+    return {"cases": [project(r, decision.view) for r in shown], "next_cursor": next_cursor}
 
 
-@router.get("/cases/{case_id}", summary="One case, as much of it as your role needs")
+@router.get("/cases/{case_id}", response_model=CaseDetail, response_model_exclude_unset=True,
+            summary="One case, as much of it as your role needs")
 async def get_case(case_id: CaseIdPath, request: Request, response: Response,
                    caller: Caller) -> dict[str, Any]:
     decision, facts = await authorise_case(request, caller, Action.CASE_VIEW, case_id)
@@ -225,22 +214,30 @@ async def get_case(case_id: CaseIdPath, request: Request, response: Response,
     return out
 
 
-@router.get("/cases/{case_id}/timeline", summary="The case's events, rendered for people")
-async def timeline(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+@router.get("/cases/{case_id}/timeline", response_model=TimelinePage,
+            response_model_exclude_unset=True,
+            summary="The case's events, rendered for people, oldest first, a page at a time")
+async def timeline(case_id: CaseIdPath, request: Request, caller: Caller,
+                   cursor: pages.CursorQuery = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
     decision, case = await load_case(request, caller, Action.CASE_TIMELINE, case_id)
+    position = pages.decode("timeline", cursor, [pages.whole])
+    after = position[0] if position else 0
+    events = [e for e in case.events if e.version > after and visible(e, decision.view)]
+    shown, next_cursor = pages.page("timeline", events[:limit + 1], limit,
+                                    lambda e: [e.version])
     return {"case_id": case_id, "view": decision.view.value,
-            "events": [render(e, decision.view) for e in case.events
-                       if visible(e, decision.view)]}
+            "events": [render(e, decision.view) for e in shown], "next_cursor": next_cursor}
 
 
-@router.get("/cases/{case_id}/handoff-code",
+@router.get("/cases/{case_id}/handoff-code", response_model=HandoffCodeOut,
             summary="The one-time handoff code (escort and receiving officer only)")
 async def handoff_code(case_id: CaseIdPath, request: Request, caller: Caller,
-                       response: Response) -> dict[str, Any]:
+                       response: Response) -> HandoffCodeOut:
     await authorise_case(request, caller, Action.HANDOFF_CODE, case_id)
     response.headers["Cache-Control"] = "no-store"
     code = await case_service(request).handoff_code(case_id)
-    return {"case_id": case_id, "handoff_code": code}
+    return HandoffCodeOut(case_id=case_id, handoff_code=code)
 
 
 # --- steering: the coordinator's steps ----------------------------------------------------

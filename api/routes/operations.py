@@ -23,6 +23,15 @@ from api.deps import (
     services,
 )
 from api.errors import ApiError
+from api.schemas import (
+    AuditPage,
+    EscalationOut,
+    ReassignOut,
+    RetryOut,
+    StatisticsOut,
+    StuckCasePage,
+)
+from api.service import pages
 from domain.journey import events as ev
 from domain.kernel import AgeCategory
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
@@ -45,45 +54,53 @@ class EscalationIn(BaseModel):
                     "needs_mission_attention"]
 
 
-@router.get("/operations/stuck-cases", summary="Open cases that wait too long, longest first")
+@router.get("/operations/stuck-cases", response_model=StuckCasePage,
+            response_model_exclude_unset=True,
+            summary="Open cases that wait too long, longest first, a page at a time")
 async def stuck_cases(request: Request, response: Response, caller: Caller,
                       blocked_for_minutes: Annotated[int, Query(ge=0, le=525_600)] = 60,
                       blocked_on: Annotated[str | None,
                                             Query(pattern=r"^[a-z0-9_:.-]{1,64}$")] = None,
+                      cursor: pages.CursorQuery = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     mark(request, Action.OPS_STUCK)
     require(authorise(caller, Action.OPS_STUCK))
+    position = pages.decode("stuck-cases", cursor,
+                            [pages.nullable(pages.parse_time), pages.text])
     svc = services(request)
     await svc.read_models_lag(request, response)
     rows = await svc.read_models.stuck_cases(now=now(),
                                              blocked_for_seconds=blocked_for_minutes * 60,
-                                             blocked_on_prefix=blocked_on, limit=limit)
+                                             blocked_on_prefix=blocked_on, limit=limit + 1,
+                                             after=position)
+    shown, next_cursor = pages.page("stuck-cases", rows, limit,
+                                    lambda r: [r["blocked_since"], r["case_id"]])
     return {"cases": [{**project(r, View.OPERATIONS), "overdue_tasks": r["overdue_tasks"]}
-                      for r in rows]}
+                      for r in shown], "next_cursor": next_cursor}
 
 
-@router.post("/operations/cases/{case_id}/retry", status_code=202,
+@router.post("/operations/cases/{case_id}/retry", status_code=202, response_model=RetryOut,
              summary="Retry the case's failing step now (its activity, from attempt 1)")
-async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> dict[str, Any]:
+async def retry(case_id: CaseIdPath, request: Request, caller: Caller) -> RetryOut:
     await authorise_case(request, caller, Action.OPS_ACT, case_id)
     cases = case_service(request)
     steps = await cases.failing_steps(case_id)
     await cases.append_event(caller, case_id, OperatorRetryRequested.TYPE,
                              {"step": ",".join(steps)})
     await cases.retry_now(caller, case_id)
-    return {"case_id": case_id, "retried": steps}
+    return RetryOut(case_id=case_id, retried=steps)
 
 
 @router.post("/operations/cases/{case_id}/escalate", status_code=202,
-             summary="Escalate the case to its missions")
+             response_model=EscalationOut, summary="Escalate the case to its missions")
 async def escalate(case_id: CaseIdPath, body: EscalationIn, request: Request,
-                   caller: Caller) -> dict[str, Any]:
+                   caller: Caller) -> EscalationOut:
     _, facts = await authorise_case(request, caller, Action.OPS_ACT, case_id)
     if facts.closed:
         raise ApiError(409, "case_closed", "the case is closed: there is nothing to escalate")
     await case_service(request).append_event(caller, case_id, OperatorEscalated.TYPE,
                            {"reason": body.reason})
-    return {"case_id": case_id, "escalated": body.reason}
+    return EscalationOut(case_id=case_id, escalated=body.reason)
 
 
 class ReassignIn(BaseModel):
@@ -95,10 +112,10 @@ class ReassignIn(BaseModel):
     reason: Literal["assignee_unavailable", "overdue", "workload", "back_to_organisation"]
 
 
-@router.post("/operations/tasks/{task_id}/reassign",
+@router.post("/operations/tasks/{task_id}/reassign", response_model=ReassignOut,
              summary="Reassign an open task to a colleague within its organisation")
 async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
-                   caller: Caller) -> dict[str, Any]:
+                   caller: Caller) -> ReassignOut:
     mark(request, Action.OPS_ACT, None, task_id)
     require(authorise_role(caller, Action.OPS_ACT))
     svc = services(request)
@@ -124,8 +141,8 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
     await case_service(request).append_event(caller, task.case_id, OperatorTaskReassigned.TYPE, {
         "task_id": str(task_id), "kind": task.kind, "org": task.assignee_org,
         "from_user": task.assignee_user, "to_user": body.to_user, "reason": body.reason})
-    return {"task_id": task_id, "case_id": task.case_id, "assignee_org": task.assignee_org,
-            "assignee_user": body.to_user}
+    return ReassignOut(task_id=task_id, case_id=task.case_id, assignee_org=task.assignee_org,
+                       assignee_user=body.to_user)
 
 
 # --- statistics ------------------------------------------------------------------------
@@ -168,7 +185,8 @@ def _table(name: str, counts: Counter[str]) -> Counter[str]:
                     for key in (*fixed, *sorted(k for k in counts if k not in fixed))})
 
 
-@router.get("/statistics", summary="Aggregated, anonymised statistics of the programme")
+@router.get("/statistics", response_model=StatisticsOut,
+            summary="Aggregated, anonymised statistics of the programme")
 async def statistics(request: Request, response: Response, caller: Caller) -> dict[str, Any]:
     mark(request, Action.STATISTICS)
     require(authorise(caller, Action.STATISTICS))
@@ -187,12 +205,18 @@ async def statistics(request: Request, response: Response, caller: Caller) -> di
 # --- audit -------------------------------------------------------------------------------
 
 
-@router.get("/cases/{case_id}/audit", summary="Who did what to this case (administrators)")
+@router.get("/cases/{case_id}/audit", response_model=AuditPage,
+            summary="Who did what to this case (administrators), oldest first, a page at a "
+                    "time")
 async def case_audit(case_id: CaseIdPath, request: Request, caller: Caller,
-                     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                     cursor: pages.CursorQuery = None,
+                     after: Annotated[int, Query(
+                         ge=0, le=2**62,
+                         description="The entries after this audit id (use `cursor`).")] = 0,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> dict[str, Any]:
     await authorise_case(request, caller, Action.AUDIT_READ, case_id)
-    entries = await services(request).audit.for_case(case_id, limit=limit, after=after)
-    return {"case_id": case_id, "entries": entries}
-
-
+    position = pages.decode("audit", cursor, [pages.whole])
+    entries = await services(request).audit.for_case(
+        case_id, limit=limit + 1, after=position[0] if position else after)
+    shown, next_cursor = pages.page("audit", entries, limit, lambda e: [e["audit_id"]])
+    return {"case_id": case_id, "entries": shown, "next_cursor": next_cursor}

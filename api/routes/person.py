@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import IDENTITY_GROUPS, Action, shareable
 from api.deps import Caller, CaseIdPath, authorise_case, case_service, facts_for, services
 from api.errors import ApiError
 from api.references import check_references
+from api.schemas import (
+    DisclosureOut,
+    NoteOut,
+    RecordedOut,
+    RevokeOut,
+    ShareOut,
+    SharingPage,
+)
+from api.service import pages
 from domain.kernel import OrganisationId, RecordId
 from domain.outside_events import SharingGranted, SharingRevoked
 from store.vault import (
@@ -57,9 +66,10 @@ def _no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 
-@router.put("/cases/{case_id}/person", summary="Record (part of) the person's identity")
+@router.put("/cases/{case_id}/person", response_model=RecordedOut,
+            summary="Record (part of) the person's identity")
 async def record_person(case_id: CaseIdPath, body: PersonRecord, request: Request,
-                        caller: Caller) -> dict[str, Any]:
+                        caller: Caller) -> RecordedOut:
     await authorise_case(request, caller, Action.IDENTITY_RECORD, case_id)
     if not body.model_fields_set:
         raise ApiError(422, "empty_record", "the record sets no field")
@@ -70,13 +80,13 @@ async def record_person(case_id: CaseIdPath, body: PersonRecord, request: Reques
         raise ApiError(410, "erased", str(error)) from None
     except VaultError as error:
         raise ApiError(409, "vault_refused", str(error)) from None
-    return {"case_id": case_id, "recorded_fields": sorted(body.model_fields_set)}
+    return RecordedOut(case_id=case_id, recorded_fields=sorted(body.model_fields_set))
 
 
-@router.post("/cases/{case_id}/person/notes", status_code=201,
+@router.post("/cases/{case_id}/person/notes", status_code=201, response_model=NoteOut,
              summary="Add a note to the person's file (interview answer, assessment ...)")
 async def add_note(case_id: CaseIdPath, body: NoteIn, request: Request,
-                   caller: Caller) -> dict[str, Any]:
+                   caller: Caller) -> NoteOut:
     await authorise_case(request, caller, Action.IDENTITY_NOTE, case_id)
     try:
         note_id = await services(request).vault.add_note(case_id, body.kind, body.text,
@@ -86,10 +96,11 @@ async def add_note(case_id: CaseIdPath, body: NoteIn, request: Request,
         raise ApiError(410, "erased", str(error)) from None
     except VaultError as error:
         raise ApiError(409, "vault_refused", str(error)) from None
-    return {"case_id": case_id, "record_id": record_id_of(note_id), "kind": body.kind}
+    return NoteOut(case_id=case_id, record_id=record_id_of(note_id), kind=body.kind)
 
 
-@router.post("/cases/{case_id}/person/disclosures",
+@router.post("/cases/{case_id}/person/disclosures", response_model=DisclosureOut,
+             response_model_exclude_unset=True,
              summary="Read identity data for a stated purpose (the read is recorded)")
 async def disclose(case_id: CaseIdPath, body: DisclosureIn, request: Request,
                    caller: Caller, response: Response) -> dict[str, Any]:
@@ -112,7 +123,7 @@ async def disclose(case_id: CaseIdPath, body: DisclosureIn, request: Request,
     if isinstance(view, ErasedPerson):
         raise ApiError(410, "erased",
                        f"the identity of this case was erased on {view.erased_at:%Y-%m-%d}")
-    record = view.record.model_dump(mode="json", include={
+    record = view.record.model_dump(include={  # python: DisclosureOut.person serialises it
         f for g in view.groups for f in _fields(g)})
     notes = [{"record_id": record_id_of(n.note_id), "kind": n.kind.value, "text": n.text,
               "recorded_at": n.recorded_at, "recorded_by_org": n.recorded_by_org}
@@ -131,10 +142,10 @@ def _fields(group: FieldGroup) -> tuple[str, ...]:
 # --- sharing on recorded consent --------------------------------------------------------
 
 
-@router.post("/cases/{case_id}/sharing", status_code=201,
+@router.post("/cases/{case_id}/sharing", status_code=201, response_model=ShareOut,
              summary="Share identity with an organisation her recorded consent names")
 async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
-                caller: Caller) -> dict[str, Any]:
+                caller: Caller) -> ShareOut:
     _, facts = await authorise_case(request, caller, Action.SHARING_MANAGE, case_id)
     if facts.consent_withdrawn:
         raise ApiError(409, "consent_withdrawn",
@@ -156,30 +167,35 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
     if after is not None and after.consent_withdrawn:  # withdrawn meanwhile: the grant is void
         raise ApiError(409, "consent_withdrawn",
                        "she withdrew her consent while this was being shared: nothing is shared")
-    return {"case_id": case_id, "shared_with": body.org_id,
-            "consent_record_id": body.consent_record_id}
+    return ShareOut(case_id=case_id, shared_with=body.org_id,
+                    consent_record_id=body.consent_record_id)
 
 
-@router.delete("/cases/{case_id}/sharing/{org_id}",
+@router.delete("/cases/{case_id}/sharing/{org_id}", response_model=RevokeOut,
                summary="End identity sharing with an organisation, at once")
 async def revoke_sharing(case_id: CaseIdPath, org_id: OrgIdPath,
-                         request: Request, caller: Caller) -> dict[str, Any]:
+                         request: Request, caller: Caller) -> RevokeOut:
     _, facts = await authorise_case(request, caller, Action.SHARING_MANAGE, case_id)
     if org_id not in facts.shared_with:
         raise ApiError(404, "not_shared", f"identity is not shared with {org_id}")
     await case_service(request).append_event(
         caller, case_id, SharingRevoked.TYPE,
         {"org_id": org_id, "reason": "revoked_by_sending_mission"})
-    return {"case_id": case_id, "revoked": org_id}
+    return RevokeOut(case_id=case_id, revoked=org_id)
 
 
-@router.get("/cases/{case_id}/sharing", summary="With whom identity is shared, on what consent")
+@router.get("/cases/{case_id}/sharing", response_model=SharingPage,
+            summary="With whom identity is shared, on what consent (grants by organisation "
+                    "id, a page at a time)")
 async def list_sharing(case_id: CaseIdPath, request: Request, response: Response,
-                       caller: Caller) -> dict[str, Any]:
+                       caller: Caller, cursor: pages.CursorQuery = None,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     _, facts = await authorise_case(request, caller, Action.SHARING_VIEW, case_id)
+    position = pages.decode("sharing", cursor, [pages.text])
     svc = services(request)
     await svc.read_models_lag(request, response)
-    rows = await svc.read_models.sharing(case_id)
-    return {"case_id": case_id, "active": sorted(facts.shared_with), "grants": rows}
-
-
+    rows = await svc.read_models.sharing(case_id, after=position[0] if position else None,
+                                         limit=limit + 1)
+    shown, next_cursor = pages.page("sharing", rows, limit, lambda r: [r["org_id"]])
+    return {"case_id": case_id, "active": sorted(facts.shared_with), "grants": shown,
+            "next_cursor": next_cursor}

@@ -22,7 +22,8 @@ from api.access import Action, View, authorise, authorise_role
 from api.deps import Caller, TaskIdPath, facts_for, mark, now, require, services
 from api.errors import ApiError
 from api.references import check_references
-from api.schemas import TaskDone
+from api.schemas import TaskDone, TaskOut, TaskPage
+from api.service import pages
 from domain.journey import messages as msg
 from domain.journey.vocabulary import TaskKind
 from domain.reintegration import messages as rm
@@ -53,21 +54,26 @@ def task_out(task: TaskRow, view: View, at: datetime) -> dict[str, Any]:
     return out
 
 
-@router.get("/tasks", summary="My organisation's open tasks")
+@router.get("/tasks", response_model=TaskPage, response_model_exclude_unset=True,
+            summary="My organisation's open tasks, the soonest due first, a page at a time")
 async def inbox(request: Request, response: Response, caller: Caller,
                 kind: TaskKind | ReintegrationTaskKind | None = None,
                 overdue: bool | None = None,
                 due_before: Annotated[AwareDatetime | None, Query()] = None,
+                cursor: pages.CursorQuery = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     mark(request, Action.TASK_INBOX)
     decision = require(authorise(caller, Action.TASK_INBOX))
+    position = pages.decode("tasks", cursor, [pages.parse_time, pages.an_id])
     svc = services(request)
     await svc.read_models_lag(request, response)
     at = now()
     rows = await svc.read_models.tasks(org=caller.org_id, kind=kind.value if kind else None,
                                        overdue=overdue, due_before=due_before, now=at,
-                                       limit=limit)
-    return {"tasks": [task_out(t, decision.view, at) for t in rows]}
+                                       limit=limit + 1, after=position)
+    shown, next_cursor = pages.page("tasks", rows, limit, lambda t: [t.due_at, t.task_id])
+    return {"tasks": [task_out(t, decision.view, at) for t in shown],
+            "next_cursor": next_cursor}
 
 
 async def _task(request: Request, caller: Caller, action: Action,
@@ -89,7 +95,8 @@ async def _task(request: Request, caller: Caller, action: Action,
     return task, decision.view
 
 
-@router.get("/tasks/{task_id}", summary="One task")
+@router.get("/tasks/{task_id}", response_model=TaskOut, response_model_exclude_unset=True,
+            summary="One task")
 async def get_task(task_id: TaskIdPath, request: Request, caller: Caller) -> dict[str, Any]:
     task, view = await _task(request, caller, Action.TASK_VIEW, task_id)
     return task_out(task, view, now())
