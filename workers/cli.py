@@ -163,7 +163,7 @@ async def _cmd_demo(settings: Settings, args) -> int:
 
     engine, store, client = await _connect_stack(settings)
     try:
-        return await run_demo(client, store, settings.task_queue)
+        return await run_demo(client, store, settings.task_queue, ui_url=settings.temporal_ui_url)
     finally:
         await engine.dispose()
 
@@ -324,7 +324,8 @@ async def _cmd_retention(settings: Settings, args) -> int:
 
 
 COMMANDS = {
-    "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :8233), migrations, worker and API"),
+    "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :{ui_port}), migrations, worker and "
+            "API"),
     "worker": (_cmd_worker, "run the Temporal worker against configured servers"),
     "api": (_cmd_api, "run the HTTP API against configured servers"),
     "migrate": (_cmd_migrate, "apply database migrations"),
@@ -333,13 +334,26 @@ COMMANDS = {
 }
 
 
+def _ui_port_for_help() -> int:
+    """HOMEWARD_TEMPORAL_UI_PORT for the help texts; its default when the environment's
+    settings do not parse (the help must still show; the command then names the error)."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings().temporal_ui_port
+    except ValidationError:
+        return Settings.model_fields["temporal_ui_port"].default
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="homeward", description="Assisted return and reintegration, durable and private."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    ui_port = _ui_port_for_help()
     for name, (_fn, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text)
+        text = help_text.format(ui_port=ui_port)
+        sub.add_parser(name, help=text, description=text)
     from store.accounts import OrgKind, UserRole
 
     org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_command",
@@ -415,10 +429,15 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_retention
     else:
         handler = COMMANDS[args.command][0]
+    from workers.temporal import TemporalConfigError, TemporalUnavailable
+
     try:
         return asyncio.run(handler(settings, args))
     except KeyboardInterrupt:
         return 130
+    except (TemporalUnavailable, TemporalConfigError) as exc:  # one line, no traceback
+        print(f"homeward {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 def entrypoint() -> None:

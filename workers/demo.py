@@ -43,7 +43,12 @@ from workflows.client import start_return_case
 SENDING = "mission-rs"
 RECEIVING = "mission-md"
 PARTNER = "ngo-md-border"
-UI_URL = "http://localhost:8233/namespaces/default/workflows/{workflow_id}"
+
+
+def workflow_url(ui_url: str, namespace: str, workflow_id: str) -> str:
+    """The workflow's page in the Temporal Web UI at ``ui_url``."""
+    return f"{ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
+
 
 DEMO_CONFIG = JourneyConfig(
     border_companion_after=timedelta(seconds=2),
@@ -75,7 +80,18 @@ class DemoFailed(Exception):
 
 
 async def run_demo(client: Client, store: EventStore, task_queue: str,
-                   out: Callable[[str], Any] = print, follow_up: bool = True) -> int:
+                   out: Callable[[str], Any] = print, follow_up: bool = True,
+                   ui_url: str | None = None) -> int:
+    """``ui_url``: the Temporal Web UI the printed links point at (default: the one of the
+    settings, ``HOMEWARD_TEMPORAL_UI_PORT``); the namespace is the client's."""
+    if ui_url is None:
+        from workers.settings import load_settings
+
+        ui_url = load_settings().temporal_ui_url
+
+    def link(workflow_id: str) -> str:
+        return workflow_url(ui_url, client.namespace, workflow_id)
+
     case_id = f"demo-{uuid.uuid4().hex[:12]}"
     input = parties.referral(
         case_id, sending_mission=SENDING, receiving_mission=RECEIVING, border_partner=PARTNER,
@@ -86,25 +102,25 @@ async def run_demo(client: Client, store: EventStore, task_queue: str,
     )
     workflow_id = workflow_id_for(case_id)
     handle = await start_return_case(client, input, task_queue)
-    out(f"case {case_id} started: {UI_URL.format(workflow_id=workflow_id)}")
+    out(f"case {case_id} started: {link(workflow_id)}")
     demo = _Demo(handle, store, case_id, out)
     try:
         await demo.play()
         result = await asyncio.wait_for(handle.result(), STEP_TIMEOUT)
         closed = None
         if follow_up and result.outcome == "returned":
-            follow = _FollowUpDemo(client, store, case_id, out)
+            follow = _FollowUpDemo(client, store, case_id, out, link)
             await follow.play()
             closed = await asyncio.wait_for(follow.handle.result(), STEP_TIMEOUT)
     except (DemoFailed, Stuck, TimeoutError) as error:
         out(f"demo failed: {error or 'timed out'} (is the worker running? `homeward dev`)")
-        out(f"inspect it: {UI_URL.format(workflow_id=workflow_id)}")
+        out(f"inspect it: {link(workflow_id)}")
         return 1
     count = len(await store.read_stream(case_id))
     after = "" if closed is None else (
         f"reintegration closed: {closed.closed_reason} after {closed.runs} run(s) · ")
     out(f"outcome: {result.outcome} · {after}{count} events in the store · "
-        f"{UI_URL.format(workflow_id=workflow_id)}")
+        f"{link(workflow_id)}")
     if follow_up and (closed is None or closed.closed_reason != "support_period_ended"):
         return 1
     return 0 if result.outcome == "returned" else 1
@@ -171,7 +187,8 @@ class _FollowUpDemo:
     (one missed), a plan change, the sustainability assessment and the closure."""
 
     def __init__(self, client: Client, store: EventStore, case_id: str,
-                 out: Callable[[str], Any]):
+                 out: Callable[[str], Any], link: Callable[[str], str]):
+        self.link = link
         self.handle = client.get_workflow_handle_for(ReintegrationWorkflow.run,
                                                      reintegration_workflow_id_for(case_id))
         self.mission = FollowUpParties(self.handle, actor="u-demo", timeout=STEP_TIMEOUT,
@@ -181,7 +198,7 @@ class _FollowUpDemo:
         self.out = out
 
     async def play(self) -> None:
-        self.out(f"reintegration: {UI_URL.format(workflow_id=self.handle.id)}")
+        self.out(f"reintegration: {self.link(self.handle.id)}")
         await self.complete(K.NEEDS_ASSESSMENT, rm.NeedsAssessmentResult(
             assessment_record_id=parties.record_id(),
             needs=(ServiceKind.VOCATIONAL_TRAINING, ServiceKind.PSYCHOLOGICAL_SUPPORT)))

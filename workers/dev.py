@@ -35,7 +35,7 @@ from workers.projector import run_projector
 from workers.seed import DEMO_USERS, seed_demo
 from workers.services import api_services
 from workers.settings import Settings
-from workers.temporal import connect_with
+from workers.temporal import connect_with, dev_server_connection
 from workers.worker import build_worker
 from workflows.search_attributes import cli_flags
 
@@ -159,7 +159,8 @@ class TemporalDevServer:
                     f"see {self.log_file}"
                 )
             try:
-                return await connect_with(self.settings)
+                return await connect_with(self.settings,
+                                          dev_server_connection(self.settings))
             except Exception as exc:  # noqa: BLE001 - retried until the deadline
                 last_error = exc
                 await asyncio.sleep(0.5)
@@ -271,7 +272,7 @@ class DevStack:
         self._started("projector", stop_projector)
 
         api_url = f"http://{s.api_host}:{s.api_port}"
-        ui_url = f"http://{s.temporal_host}:{s.temporal_ui_port}"
+        ui_url = s.temporal_ui_url
         if self.with_api:
             config = uvicorn.Config(
                 create_app(api_services(with_ui_origin(s, ui_url), engine, client)),

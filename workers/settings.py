@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,9 +25,58 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: the embedded PostgreSQL "
         "under data_dir is used.",
     )
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # The Temporal connection (decision 0059; workers.temporal.temporal_connection): a
+    # profile of the SDK's client configuration (TOML file, TEMPORAL_* variables), then
+    # every HOMEWARD_TEMPORAL_* set here on top of it.
+    temporal_address: str = Field(
+        default="localhost:7233",
+        description="Temporal frontend host:port. Set: wins over the profile's address; "
+        "unset: the profile's, else localhost:7233 (where `homeward dev` binds).",
+    )
+    temporal_namespace: str = Field(
+        default="default",
+        description="Set: wins over the profile's namespace; unset: the profile's, else "
+        "default.",
+    )
+    temporal_profile: str | None = Field(
+        default=None,
+        description="Profile of the Temporal client configuration file to use (unset: "
+        "TEMPORAL_PROFILE, else 'default').",
+    )
+    temporal_config_file: Path | None = Field(
+        default=None,
+        description="The Temporal client configuration (TOML) file; it must exist. Unset: "
+        "TEMPORAL_CONFIG_FILE, else the SDK's default path, read when present.",
+    )
+    temporal_tls: bool | None = Field(
+        default=None,
+        description="true: TLS on (system roots unless a CA file is given); false: off. "
+        "Unset: on when a profile, an API key or a TLS file asks for it.",
+    )
+    temporal_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mTLS; needs the key file."
+    )
+    temporal_tls_key_file: Path | None = Field(
+        default=None, description="Client private key (PEM) for mTLS; needs the cert file."
+    )
+    temporal_tls_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) the server's certificate must chain "
+        "to (unset: the system's roots).",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Name the server's certificate must carry (SNI), when it "
+        "is not the address's host.",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="API key (Temporal Cloud); turns TLS on unless "
+        "HOMEWARD_TEMPORAL_TLS=false. Never logged.",
+    )
     temporal_ui_port: int = 8233
+    build_id: str | None = Field(
+        default=None,
+        description="The worker's build id (unset: homeward's package version, "
+        "importlib.metadata).",
+    )
     task_queue: str = "homeward-returns"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -43,7 +92,11 @@ class Settings(BaseSettings):
     )
     payload_key_file: Path | None = None
     retention_years: int = Field(default=5, ge=1, le=100)
-    codec_cors_origins: list[str] = ["http://localhost:8233"]
+    codec_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the codec endpoint. Unset: the Temporal UI on "
+        "HOMEWARD_TEMPORAL_UI_PORT, http://localhost:<port>.",
+    )
     # The worker's sizing (decision 0055; workers.worker.worker_options). The defaults are
     # the SDK's, which no sizing measured on the 2-core machine beat; the graceful shutdown
     # is the one change (the SDK's is 0 s).
@@ -81,6 +134,12 @@ class Settings(BaseSettings):
         "on the embedded development stack only.",
     )
 
+    @model_validator(mode="after")
+    def _codec_origin_follows_the_ui_port(self) -> Settings:
+        if "codec_cors_origins" not in self.model_fields_set:
+            self.codec_cors_origins = [f"http://localhost:{self.temporal_ui_port}"]
+        return self
+
     @property
     def embedded(self) -> bool:
         """True for the development stack: no external database configured."""
@@ -99,6 +158,11 @@ class Settings(BaseSettings):
     @property
     def temporal_host(self) -> str:
         return self.temporal_address.rsplit(":", 1)[0]
+
+    @property
+    def temporal_ui_url(self) -> str:
+        """The Temporal Web UI of `homeward dev`: the frontend's host, the UI's port."""
+        return f"http://{self.temporal_host}:{self.temporal_ui_port}"
 
 
 def load_settings() -> Settings:

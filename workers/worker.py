@@ -1,9 +1,11 @@
 """The Temporal worker: every workflow and activity of homeward on one task queue, sized
-by the ``HOMEWARD_WORKER_*`` settings (decision 0055)."""
+by the ``HOMEWARD_WORKER_*`` settings (decision 0055), with the build id of its version
+(decision 0059)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from temporalio.client import Client
@@ -18,9 +20,23 @@ from workflows import WORKFLOWS
 from workflows.stack_check import StackCheckWorkflow
 
 
+def build_id(settings: Settings) -> str:
+    """The worker's build id: ``HOMEWARD_BUILD_ID``, else homeward's package version
+    (decision 0059). Recorded by the server with the workflow tasks this worker completes;
+    it routes nothing (no worker versioning): ``workflow.patched`` keeps old histories
+    replaying on new code."""
+    if settings.build_id:
+        return settings.build_id
+    try:
+        return version("homeward")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unversioned"
+
+
 def worker_options(settings: Settings) -> dict[str, Any]:
-    """The Worker's sizing keywords, from the settings."""
+    """The Worker's sizing, shutdown and build id keywords, from the settings."""
     return {
+        "build_id": build_id(settings),
         "max_cached_workflows": settings.worker_max_cached_workflows,
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "max_concurrent_activities": settings.worker_max_concurrent_activities,

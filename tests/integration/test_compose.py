@@ -63,3 +63,20 @@ def test_the_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     missing = sorted(name for name in SETTING_ENV_NAMES if f"`{name}" not in readme)
     assert missing == [], f"README's configuration table lacks {missing}"
+
+
+CONNECTION_SETTINGS = ["HOMEWARD_TEMPORAL_TLS", "HOMEWARD_TEMPORAL_TLS_CERT_FILE",
+                       "HOMEWARD_TEMPORAL_TLS_KEY_FILE", "HOMEWARD_TEMPORAL_TLS_CA_FILE",
+                       "HOMEWARD_TEMPORAL_TLS_SERVER_NAME", "HOMEWARD_TEMPORAL_API_KEY",
+                       "HOMEWARD_TEMPORAL_PROFILE", "HOMEWARD_TEMPORAL_CONFIG_FILE",
+                       "HOMEWARD_BUILD_ID"]
+
+
+def test_the_secured_temporal_settings_pass_through_to_worker_and_api():
+    """No value in compose: taken from the shell running it, left out when unset there;
+    never a secret written into the file."""
+    assert set(CONNECTION_SETTINGS) <= SETTING_ENV_NAMES
+    for name in ("worker", "api"):
+        env = _env(name)
+        for key in CONNECTION_SETTINGS:
+            assert key in env and env[key] is None, (name, key)
