@@ -1,7 +1,9 @@
 """Schema-driven fuzzing (schemathesis + hypothesis) of every operation in the OpenAPI
 spec, against the API served by uvicorn on the real stack: valid and invalid requests,
-with a real case id half of the time. No input may produce a 5xx. Bounded: about 16
-examples per operation and mode, a few hundred requests, well under two minutes.
+with a real case id half of the time. No input may produce a 5xx, and every answer must
+be one the spec declares (decision 0058): its status, its content type, its headers and
+its body's schema (schemathesis' conformance checks). Bounded: about 16 examples per
+operation and mode, a few hundred requests, well under two minutes.
 
 schemathesis is a dev dependency: imported plainly, so that a missing one fails the suite
 instead of skipping it. Every operation is fuzzed in every mode; the only exception is
@@ -21,12 +23,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
 
 EXAMPLES = 16
 # Operations without a parameter or a body: negative mode has nothing to make invalid.
-NOTHING_TO_NEGATE = {"GET /health", "GET /statistics"}
+# (An operation behind the bearer scheme has one: its Authorization header.)
+NOTHING_TO_NEGATE = {"GET /health"}
+# What every answer is checked against: the spec says what the API answers, truthfully.
+CONFORMANCE = [status_code_conformance, content_type_conformance,
+               response_headers_conformance, response_schema_conformance]
 
 
 def _free_port() -> int:
@@ -62,6 +74,7 @@ async def test_no_request_makes_the_api_fail(stack):
     base_url = f"http://127.0.0.1:{port}"
     schema = schemathesis.openapi.from_dict(app.openapi())
     failures: list[str] = []
+    nonconforming: Counter[str] = Counter()  # "METHOD /path status: what" → how often
     statuses: Counter[int] = Counter()
     requests: Counter[str] = Counter()  # per "METHOD /path mode"
     dropped: list[str] = []
@@ -78,6 +91,13 @@ async def test_no_request_makes_the_api_fail(stack):
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: "
                                 f"{response.status_code} {response.text[:200]}")
+            try:
+                case.validate_response(response, checks=CONFORMANCE)
+            except (AssertionError, BaseExceptionGroup) as error:  # one failure, or more
+                for failure in getattr(error, "exceptions", [error]):
+                    what = getattr(failure, "title", type(failure).__name__)
+                    nonconforming[f"{case.method} {case.operation.path} "
+                                  f"{response.status_code}: {what}"] += 1
 
         return check
 
@@ -111,6 +131,7 @@ async def test_no_request_makes_the_api_fail(stack):
         server.should_exit = True
         await serving
     print("fuzz statuses:", dict(sorted(statuses.items())))
+    print("not conforming:", dict(sorted(nonconforming.items())))
     assert not dropped, "operations schemathesis could not generate a request for:\n" + \
         "\n".join(dropped)
     assert not_negated == NOTHING_TO_NEGATE, not_negated
@@ -119,3 +140,5 @@ async def test_no_request_makes_the_api_fail(stack):
     assert len(operations) >= 30 and sum(requests.values()) >= 200, requests
     assert sum(n for status, n in statuses.items() if status < 300) >= 20, statuses
     assert not failures, "\n".join(failures[:20])
+    assert not nonconforming, "answers the spec does not declare:\n" + "\n".join(
+        f"{n:4d}× {what}" for what, n in sorted(nonconforming.items()))
