@@ -254,7 +254,9 @@ async def test_a_database_error_names_no_sql_parameter(database_url):
         await engine.dispose()
     assert "guarded" in str(refused.value)  # the statement is named ...
     assert marker not in str(refused.value)  # ... its parameters are not
-    assert "simulated storage failure" in str(failed.value)
+    # The store names the failure's type only: a driver's message may quote the row.
+    assert "RaiseError" in str(failed.value)
+    assert "simulated storage failure" not in str(failed.value)
     assert marker not in str(failed.value)
 
 
