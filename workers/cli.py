@@ -415,7 +415,15 @@ def main(argv: list[str] | None = None) -> int:
         from bench.cli import run_from_args
 
         return run_from_args(args)
-    settings = load_settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = load_settings()
+    except ValidationError as exc:  # each setting and why, never the value (may be secret)
+        for error in exc.errors():
+            name = "HOMEWARD_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            print(f"homeward {args.command}: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "store":
         handler = _cmd_store_verify

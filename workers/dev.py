@@ -320,7 +320,8 @@ class DevStack:
 
 def with_ui_origin(settings: Settings, ui_url: str) -> Settings:
     """The settings with the dev server's UI among the codec's CORS origins: the default
-    names the UI on its default port only, and a UI on another port could not decode."""
+    (``http://localhost:<HOMEWARD_TEMPORAL_UI_PORT>``) names one spelling of its address,
+    and a UI opened as http://127.0.0.1:<port> could not decode."""
     origins = [o for o in (ui_url, ui_url.replace("://127.0.0.1:", "://localhost:"))
                if o not in settings.codec_cors_origins]
     if not origins:

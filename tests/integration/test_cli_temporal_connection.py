@@ -113,3 +113,10 @@ async def test_connect_with_reaches_the_dev_server_and_the_worker_records_its_bu
                 async for event in handle.fetch_history_events()
                 if event.HasField("workflow_task_completed_event_attributes")]
     assert recorded and set(recorded) == {build_id(settings)} == {"test-build-7"}
+
+
+def test_an_invalid_setting_is_named_without_its_value():
+    done = _run("check", HOMEWARD_TEMPORAL_TLS=f"maybe-{API_KEY}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == ("homeward check: HOMEWARD_TEMPORAL_TLS: Input should be a "
+                                   "valid boolean, unable to interpret input")
