@@ -17,11 +17,13 @@ The rules, per status:
   access (``api.access``: 403 for the role or organisation refused).
 - 404: a path with ``{case_id}`` or ``{task_id}`` (no such case, or not one for you).
 - 409: every POST and PUT outside ``/codec``: the workflow, the vault or the case's state
-  refuses it (a closed case, a completed task, a fact not expected now). A DELETE (ending
-  a sharing) is refused only as not found.
+  refuses it (a closed case, a completed task, a fact not expected now); and the GETs that
+  query the workflow (``WORKFLOW_QUERIES``: no handoff code yet, the case not running).
+  A DELETE (ending a sharing) is refused only as not found.
 - 410: the person's vault routes (her identity erased).
 - 413: every operation with a body; 422: every one with parameters or a body, except the
-  codec's, which answer 400 for a body that is not Payloads.
+  codec's, which answer 400 for a body that is not Payloads; 400 also for a JSON body
+  that cannot be read at all (not UTF-8: FastAPI's ``bad_request``, before validation).
 - 503: every operation but ``/health`` (whose 503 is its own ``degraded`` body): past the
   in-flight limit any request is shed, and every other touches PostgreSQL or Temporal.
 - 202: the operations that forward a task completion (``PENDING``).
@@ -49,6 +51,7 @@ PENDING = frozenset({
 """The operations that forward a task completion to the workflow (``api.service.cases``
 ``forward_completion``, ``pending_if_unconfirmed``)."""
 WRITES = frozenset({"post", "put"})
+WORKFLOW_QUERIES = frozenset({("get", "/cases/{case_id}/handoff-code")})
 FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 
 _REQUEST_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -101,9 +104,8 @@ _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying ag
                                 "schema": {"type": "integer", "minimum": 1}}}
 # status: (description, example code, example detail, headers)
 _ANSWERS: dict[int, tuple[str, str, str, dict[str, Any]]] = {
-    400: ("the body is not a Payloads message (`not_payloads`), or a payload no key "
-          "decrypts (`undecryptable`)", "not_payloads",
-          "the body is not a Payloads message in protobuf JSON", {}),
+    400: ("the body cannot be read as JSON at all (not UTF-8: `bad_request`)",
+          "bad_request", "There was an error parsing the body", {}),
     401: ("no valid bearer token: `unauthenticated`, `token_expired`, `token_revoked`, "
           "`token_bad_secret`, ...", "unauthenticated",
           "this endpoint needs an `Authorization: Bearer <token>` header",
@@ -162,7 +164,7 @@ def statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
         answers |= {401, 403, 429, 503}
     if "{case_id}" in path or "{task_id}" in path:
         answers.add(404)
-    if method in WRITES and not codec:
+    if (method in WRITES and not codec) or (method, path) in WORKFLOW_QUERIES:
         answers.add(409)
     if path.startswith("/cases/{case_id}/person"):
         answers.add(410)
@@ -170,7 +172,8 @@ def statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
         answers.add(413)
     if (operation.get("parameters") or has_body) and not _is_codec_conversion(path):
         answers.add(422)
-    if _is_codec_conversion(path):
+    if _is_codec_conversion(path) or "application/json" in operation.get(
+            "requestBody", {}).get("content", {}):
         answers.add(400)
     if (method, path) in PENDING:
         answers.add(202)
@@ -224,6 +227,8 @@ def _describe(method: str, path: str, operation: dict[str, Any]) -> None:
             "content": {"application/json": {"schema": _ref("CompletionPending")}}}
     for status in sorted(answers - {202}):
         description, code, detail, headers = _ANSWERS[status]
+        if status == 400 and _is_codec_conversion(path):
+            code, detail = "not_payloads", "the body is not a Payloads message in protobuf JSON"
         answer = responses.setdefault(str(status), {})
         answer.setdefault("description", description)
         if headers:

@@ -57,8 +57,12 @@ def test_every_operation_declares_the_problems_it_can_answer():
         if "requestBody" in operation:
             expected |= {"413"} | ({"400"} if path in ("/codec/encode", "/codec/decode")
                                    else {"422"})
+            if "application/json" in operation["requestBody"]["content"]:
+                expected.add("400")  # not UTF-8: FastAPI cannot even parse it
         if method in ("post", "put") and not path.startswith("/codec"):
             expected.add("409")
+        if path.endswith("/handoff-code"):
+            expected.add("409")  # the workflow has issued none yet
         assert expected <= declared, (name, expected - declared)
         for status, answer in responses.items():
             if status[0] in "45":
