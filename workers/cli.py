@@ -10,13 +10,13 @@ from workers.logging import configure_logging
 from workers.settings import Settings, load_settings
 
 
-async def _connect_stack(settings: Settings):
+async def _connect_stack(settings: Settings, runtime=None):
     """Engine, store and Temporal client for commands that talk to a running stack."""
     from store.event_store import EventStore
     from workers.temporal import connect_with
 
     engine = _engine(settings)
-    client = await connect_with(settings)
+    client = await connect_with(settings, runtime=runtime)
     return engine, EventStore(engine), client
 
 
@@ -51,9 +51,10 @@ async def _cmd_dev(settings: Settings, args) -> int:
 
 async def _cmd_worker(settings: Settings, args) -> int:
     from workers.projector import run_projector
+    from workers.temporal import metrics_runtime
     from workers.worker import build_worker
 
-    engine, store, client = await _connect_stack(settings)
+    engine, store, client = await _connect_stack(settings, metrics_runtime(settings))
     worker = build_worker(client, store, settings.task_queue, settings.travel_adapter)
     stop_projector = asyncio.Event()
     projector = asyncio.create_task(run_projector(engine, stop_projector))

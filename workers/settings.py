@@ -123,6 +123,15 @@ class Settings(BaseSettings):
         description="Seconds the worker gives running activities to finish when it is "
         "stopped, before they are cancelled.",
     )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Port of the worker's Prometheus endpoint (/metrics): the Temporal "
+        "SDK's own series (temporal_*: workflow task latency and failures, schedule-to-start "
+        "latency, activity failures by type). Unset: no endpoint.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker's metrics endpoint binds to.",
+    )
     api_max_inflight: int = Field(
         default=128, ge=1,
         description="Requests the API serves at once; past it a request is answered 503 "

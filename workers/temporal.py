@@ -26,6 +26,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfigProfile, ClientConfigTLS
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from store.keys import Keyring
@@ -130,15 +131,31 @@ def dev_server_connection(settings: Settings) -> TemporalConnection:
     return TemporalConnection(settings.temporal_address, settings.temporal_namespace)
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics to Prometheus at
+    ``HOMEWARD_METRICS_HOST:HOMEWARD_METRICS_PORT``, or None when no port is set. One per
+    process, made before its client connects; the series carry the SDK's own labels
+    (namespace, task queue, workflow and activity types), never a case."""
+    if settings.metrics_port is None:
+        return None
+    bind = f"{settings.metrics_host}:{settings.metrics_port}"
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+    log.info("metrics endpoint", url=f"http://{bind}/metrics")
+    return runtime
+
+
 async def connect_with(settings: Settings,
-                       connection: TemporalConnection | None = None) -> Client:
+                       connection: TemporalConnection | None = None,
+                       runtime: Runtime | None = None) -> Client:
     """The one way homeward connects to Temporal: ``connection``, default the settings'
-    :func:`temporal_connection`, with homeward's payload codec. Raises
-    :class:`TemporalUnavailable` (address and advice, no secret) when it cannot."""
+    :func:`temporal_connection`, with homeward's payload codec (and ``runtime``, which
+    exports metrics). Raises :class:`TemporalUnavailable` (address and advice, no secret)
+    when it cannot."""
     connection = connection or temporal_connection(settings)
     converter = data_converter(settings)
     try:
-        client = await Client.connect(**connection.connect_kwargs(), data_converter=converter)
+        client = await Client.connect(**connection.connect_kwargs(), data_converter=converter,
+                                      runtime=runtime)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
         raise TemporalUnavailable(unreachable_message(settings, connection, exc)) from None
     log.info("connected to Temporal", address=connection.target_host,
