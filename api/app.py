@@ -31,6 +31,7 @@ from api.errors import (
 from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
+from api.service.calls import TEMPORAL_DEADLINE_SECONDS
 from api.service.cases import CaseService
 from api.service.referrals import REPAIR_EVERY_SECONDS, ReferralService
 from api.service.tasks import TaskService
@@ -59,6 +60,7 @@ class ApiServices:
     allow_journey_config: bool = False  # demos and tests: tiny durations per referral
     travel_adapter: str = "simulated"
     max_inflight: int = DEFAULT_MAX_INFLIGHT  # requests in progress before 503 overloaded
+    temporal_deadline: float = TEMPORAL_DEADLINE_SECONDS  # one Temporal call, at most
     read_models: ReadModels | None = None
     audit: AuditLog | None = None
     projections: ProjectionRunner | None = None
@@ -75,11 +77,12 @@ class ApiServices:
         self.read_models = self.read_models or ReadModels(self.engine)
         self.audit = self.audit or AuditLog(self.engine)
         self.projections = self.projections or ProjectionRunner(self.engine, all_projections())
-        self.cases = CaseService(self.store, self.vault, self.temporal)
+        self.cases = CaseService(self.store, self.vault, self.temporal,
+                                 self.temporal_deadline)
         self.referrals = ReferralService(
             self.store, self.vault, self.accounts, self.temporal, self.task_queue,
             allow_journey_config=self.allow_journey_config,
-            travel_adapter=self.travel_adapter)
+            travel_adapter=self.travel_adapter, temporal_deadline=self.temporal_deadline)
         self.tasks = TaskService(self.cases, self.temporal, self.read_models, self.catch_up)
 
     async def catch_up(self) -> None:

@@ -41,4 +41,5 @@ def api_services(settings: Settings, engine: AsyncEngine, client: Client) -> Api
         allow_journey_config=allow_journey_config(settings),
         travel_adapter=settings.travel_adapter,
         max_inflight=settings.api_max_inflight,
+        temporal_deadline=settings.api_temporal_deadline,
     )

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the worker's metrics endpoint binds to.",
     )
+    api_temporal_deadline: float = Field(
+        default=10.0, gt=0, le=120,
+        description="Seconds the API waits on one Temporal call (a query, an Update, a "
+        "start) before it answers without it: 202 for a task completion (applied once if "
+        "it arrives), else 503 worker_unavailable with Retry-After.",
+    )
     api_max_inflight: int = Field(
         default=128, ge=1,
         description="Requests the API serves at once; past it a request is answered 503 "

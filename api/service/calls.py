@@ -32,10 +32,10 @@ class Unconfirmed(ApiError):
     or busy. An Update sent may still be applied later, exactly once; a route that can
     say where to look for its result answers 202 instead of this 503."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, deadline: float = TEMPORAL_DEADLINE_SECONDS):
         super().__init__(503, "worker_unavailable",
-                         f"{what}: no worker answered within {TEMPORAL_DEADLINE_SECONDS:g} s; "
-                         "try again", retry_after=RETRY_AFTER_SECONDS)
+                         f"{what}: no worker answered within {deadline:g} s; try again",
+                         retry_after=RETRY_AFTER_SECONDS)
 
 
 def now() -> datetime:
@@ -61,12 +61,13 @@ async def temporal_call(call: Awaitable[T], *, what: str,
     """Await a Temporal call for at most ``deadline`` seconds (default
     ``TEMPORAL_DEADLINE_SECONDS``); its failures become 4xx/503 with a sentence, never a
     500. Past the deadline: ``Unconfirmed``."""
+    deadline = deadline or TEMPORAL_DEADLINE_SECONDS
     try:
-        return await asyncio.wait_for(call, deadline or TEMPORAL_DEADLINE_SECONDS)
+        return await asyncio.wait_for(call, deadline)
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # The SDK gives up on an Update no worker took before its RPC deadline.
         log.warning("temporal call unconfirmed", what=what)
-        raise Unconfirmed(what) from None
+        raise Unconfirmed(what, deadline) from None
     except WorkflowUpdateFailedError as failure:
         cause = failure.cause
         reason = getattr(cause, "message", None) or str(cause or failure)

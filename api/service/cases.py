@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -16,7 +17,13 @@ from temporalio.client import Client, WorkflowHandle
 
 from api.access import Action, CaseFacts, authorise, case_facts
 from api.errors import ApiError
-from api.service.calls import now, pending_if_unconfirmed, require, temporal_call
+from api.service.calls import (
+    TEMPORAL_DEADLINE_SECONDS,
+    now,
+    pending_if_unconfirmed,
+    require,
+    temporal_call,
+)
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
@@ -77,10 +84,12 @@ PLACEHOLDER_RECORD_ID = "rec_" + "0" * 32  # stands in for a record not stored y
 
 
 class CaseService:
-    def __init__(self, store: EventStore, vault: PersonVault, temporal: Client) -> None:
+    def __init__(self, store: EventStore, vault: PersonVault, temporal: Client,
+                 temporal_deadline: float = TEMPORAL_DEADLINE_SECONDS) -> None:
         self.store = store
         self.vault = vault
         self.temporal = temporal
+        self._call = partial(temporal_call, deadline=temporal_deadline)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -109,7 +118,7 @@ class CaseService:
 
     async def handoff_code(self, case_id: str) -> str:
         """The one-time code the escort presents (only its hash is ever stored)."""
-        code = await temporal_call(self.handle(case_id).query(
+        code = await self._call(self.handle(case_id).query(
             wf.HANDOFF_CODE, result_type=str), what="reading the handoff code")
         if code is None:
             raise ApiError(409, "no_handoff_code",
@@ -120,7 +129,7 @@ class CaseService:
     async def failing_steps(self, case_id: str) -> list[str]:
         """The activities of the case that failed at least once and wait on a retry (not
         one that is merely running); 409 when there is none."""
-        described = await temporal_call(self.handle(case_id).describe(),
+        described = await self._call(self.handle(case_id).describe(),
                                         what="reading the workflow")
         pending = [a for a in described.raw_description.pending_activities
                    if a.attempt > 1 or a.HasField("last_failure")]
@@ -131,7 +140,7 @@ class CaseService:
 
     async def retry_now(self, caller: Principal, case_id: str) -> None:
         """Reset the case's pending activities to attempt 1, now."""
-        await temporal_call(self.temporal.workflow_service.reset_activity(ResetActivityRequest(
+        await self._call(self.temporal.workflow_service.reset_activity(ResetActivityRequest(
             namespace=self.temporal.namespace,
             execution=WorkflowExecution(workflow_id=wf.workflow_id_for(case_id)),
             identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
@@ -192,7 +201,7 @@ class CaseService:
         call returns the first one's result and writes nothing. Unconfirmed in time:
         ``CompletionPending`` (202)."""
         with pending_if_unconfirmed(completion.task_id):
-            return await temporal_call(self.handle(case_id).execute_update(
+            return await self._call(self.handle(case_id).execute_update(
                 wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
                 result_type=msg.TaskCompleted),
                 what="completing the task")
@@ -202,7 +211,7 @@ class CaseService:
         """The reintegration workflow's ``complete_task`` Update, idempotent the same way."""
         handle = self.temporal.get_workflow_handle(wf.reintegration_workflow_id_for(case_id))
         with pending_if_unconfirmed(completion.task_id):
-            return await temporal_call(handle.execute_update(
+            return await self._call(handle.execute_update(
                 wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
                 result_type=rm.Recorded), what="completing the follow-up task")
 
@@ -212,7 +221,7 @@ class CaseService:
                           failure: LegFailure | None) -> msg.FactRecorded:
         report = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
                                  fact=fact, failure=failure)
-        return await temporal_call(self.handle(case_id).execute_update(
+        return await self._call(self.handle(case_id).execute_update(
             wf.REPORT_FACT, report, result_type=msg.FactRecorded), what="reporting the fact")
 
     async def withdraw_consent(self, caller: Principal, case: LoadedCase,
@@ -226,7 +235,7 @@ class CaseService:
         withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id,
                                            actor_id=caller.user_id, change=change,
                                            form_record_id=form_record_id)
-        return await temporal_call(self.handle(case.case_id).execute_update(
+        return await self._call(self.handle(case.case_id).execute_update(
             wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
             what="recording her withdrawal")
 
@@ -236,14 +245,14 @@ class CaseService:
         when the sending mission assesses, by her follow-up otherwise."""
         assert case.facts is not None
         if assessment.organisation_id == case.facts.sending_mission:
-            recorded = await temporal_call(self.handle(case.case_id).execute_update(
+            recorded = await self._call(self.handle(case.case_id).execute_update(
                 wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
                 what="recording the age assessment")
             return recorded.minor, list(recorded.event_types)
         follow_up = self.temporal.get_workflow_handle(
             wf.reintegration_workflow_id_for(case.case_id))
         try:
-            done = await temporal_call(follow_up.execute_update(
+            done = await self._call(follow_up.execute_update(
                 wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
                 what="recording the age assessment in the follow-up")
         except ApiError as error:

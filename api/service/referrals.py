@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,7 +109,9 @@ class ReferralService:
     def __init__(self, store: EventStore, vault: PersonVault, accounts: Accounts,
                  temporal: Client, task_queue: str, *, allow_journey_config: bool,
                  travel_adapter: str,
-                 repair_every: float | None = REPAIR_EVERY_SECONDS) -> None:
+                 repair_every: float | None = REPAIR_EVERY_SECONDS,
+                 temporal_deadline: float = TEMPORAL_DEADLINE_SECONDS) -> None:
+        self._call = partial(temporal_call, deadline=temporal_deadline)
         self.store = store
         self.vault = vault
         self.accounts = accounts
@@ -244,7 +247,7 @@ class ReferralService:
         return Registered(case_id, wf.workflow_id_for(case_id), False)
 
     async def _start(self, referral: Referral) -> bool:
-        await temporal_call(self.temporal.start_workflow(
+        await self._call(self.temporal.start_workflow(
             wf.WORKFLOW_TYPE, referral.case_input, id=wf.workflow_id_for(referral.case_id),
             task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

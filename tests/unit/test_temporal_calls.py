@@ -82,3 +82,18 @@ async def test_a_completion_unconfirmed_in_time_is_a_202_that_says_where_to_look
     assert answer.json()["status"] == "pending"
     assert answer.headers["location"] == answer.json()["check"] == "/tasks/8b1f"
     assert int(answer.headers["retry-after"]) >= 1
+
+
+async def test_the_deadline_is_the_services_setting():
+    """HOMEWARD_API_TEMPORAL_DEADLINE reaches every Temporal call the case service makes."""
+    from api.service.cases import CaseService
+
+    class Handle:
+        async def query(self, *args, **kwargs):
+            await asyncio.get_running_loop().create_future()  # never answers
+
+    service = CaseService(store=None, vault=None, temporal=None, temporal_deadline=0.01)
+    service.handle = lambda case_id: Handle()
+    with pytest.raises(Unconfirmed) as unconfirmed:
+        await service.handoff_code("c-1")
+    assert "within 0.01 s" in unconfirmed.value.message
