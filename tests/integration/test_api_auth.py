@@ -9,13 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from api_without_temporal import services_without_temporal
 
-from api.app import ApiServices, create_app
+from api.app import create_app
 from store.accounts import Accounts, OrgKind, UserRole
-from store.event_store import EventStore
-from store.keys import Key, Keyring
-from store.vault import PersonVault
-from workers.codec import EncryptionCodec
 
 
 class Clock:
@@ -33,12 +30,7 @@ async def api(engine):
                         failure_window=timedelta(minutes=15))
     await accounts.add_org("mission-rs", OrgKind.SENDING_MISSION, "Sending", "RS")
     await accounts.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
-    store = EventStore(engine)
-    keys = Keyring(Key(b"k" * 32))
-    services = ApiServices(engine=engine, store=store, temporal=None, accounts=accounts,
-                           vault=PersonVault(engine, keys, store),
-                           payload_codec=EncryptionCodec(keys), task_queue="unused",
-                           codec_cors_origins=[])
+    services = services_without_temporal(engine, accounts)
     app = create_app(services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://homeward.test") as http:

@@ -8,14 +8,10 @@ import socket
 
 import httpx
 import pytest
+from api_without_temporal import services_without_temporal
 
-from api.app import ApiServices, create_app
-from store.accounts import Accounts
+from api.app import create_app
 from store.database import create_engine
-from store.event_store import EventStore
-from store.keys import Key, Keyring
-from store.vault import PersonVault
-from workers.codec import EncryptionCodec
 
 TOKEN = "hw_" + "0" * 32 + "_" + "a" * 43
 
@@ -29,12 +25,7 @@ def closed_port() -> int:
 @pytest.fixture
 async def http():
     engine = create_engine(f"postgresql+asyncpg://homeward@127.0.0.1:{closed_port()}/gone")
-    keys = Keyring(Key(b"k" * 32))
-    store = EventStore(engine)
-    services = ApiServices(engine=engine, store=store, temporal=None, accounts=Accounts(engine),
-                           vault=PersonVault(engine, keys, store),
-                           payload_codec=EncryptionCodec(keys), task_queue="unused",
-                           codec_cors_origins=[], own_projector=False)
+    services = services_without_temporal(engine, own_projector=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)),
                                  base_url="http://homeward.test") as client:
         yield client

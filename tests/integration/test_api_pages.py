@@ -13,15 +13,12 @@ from unittest.mock import MagicMock
 
 import httpx
 import pytest
+from api_without_temporal import services_without_temporal
 from test_read_models import T0, new, referral
 
-from api.app import ApiServices, create_app
+from api.app import create_app
 from domain.journey import events as ev
 from store.accounts import Accounts, OrgKind, UserRole
-from store.event_store import EventStore
-from store.keys import Key, Keyring
-from store.vault import PersonVault
-from workers.codec import EncryptionCodec
 
 CASES = 5
 IDLE = 3
@@ -39,12 +36,8 @@ async def api(engine):
     await accounts.add_user("operator", "ops", UserRole.OPERATOR)
     tokens = {u: (await accounts.create_token(u, timedelta(hours=1))).bearer
               for u in ("coord.rs", "admin.rs", "operator")}
-    store = EventStore(engine)
-    keys = Keyring(Key(b"k" * 32))
-    services = ApiServices(engine=engine, store=store, temporal=None, accounts=accounts,
-                           vault=PersonVault(engine, keys, store),
-                           payload_codec=EncryptionCodec(keys), task_queue="unused",
-                           codec_cors_origins=[])
+    services = services_without_temporal(engine, accounts)
+    store = services.store
     case_ids = []
     for n in range(CASES):
         case_id = f"c-pages-{n:02d}-{uuid.uuid4().hex[:6]}"

@@ -10,20 +10,17 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from api_without_temporal import services_without_temporal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from test_read_models import new, referral
 
-from api.app import ApiServices, create_app
+from api.app import create_app
 from api.routes.operations import COVERAGE, suppress
 from domain.kernel import AgeCategory
 from store.accounts import Accounts, OrgKind, UserRole
-from store.event_store import EventStore
-from store.keys import Key, Keyring
 from store.read_models import ReadModels
-from store.vault import PersonVault
-from workers.codec import EncryptionCodec
 
 
 async def _app(engine):
@@ -34,13 +31,8 @@ async def _app(engine):
     await accounts.add_user("coord.rs", "mission-rs", UserRole.COORDINATOR)
     tokens = {u: (await accounts.create_token(u, timedelta(hours=1))).bearer
               for u in ("analyst", "coord.rs")}
-    store = EventStore(engine)
-    keys = Keyring(Key(b"k" * 32))
-    services = ApiServices(engine=engine, store=store, temporal=None, accounts=accounts,
-                           vault=PersonVault(engine, keys, store),
-                           payload_codec=EncryptionCodec(keys), task_queue="unused",
-                           codec_cors_origins=[])
-    return create_app(services), store, tokens
+    services = services_without_temporal(engine, accounts)
+    return create_app(services), services.store, tokens
 
 
 @pytest.fixture

@@ -16,14 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_without_temporal import services_without_temporal
 from sqlalchemy import text
 
-from api.app import ApiServices, create_app
-from store.accounts import Accounts
-from store.event_store import EventStore
-from store.keys import Key, Keyring
-from store.vault import PersonVault
-from workers.codec import EncryptionCodec
+from api.app import create_app
 
 HOMEWARD = Path(sys.executable).parent / "homeward"
 
@@ -58,12 +54,7 @@ def refused(done: subprocess.CompletedProcess[str]) -> str:
 async def api(engine):
     """The HTTP API on the same database: its bearer authentication is the code path a
     token created by the CLI must pass (or, revoked, fail)."""
-    store = EventStore(engine)
-    keys = Keyring(Key(b"k" * 32))
-    services = ApiServices(engine=engine, store=store, temporal=None, accounts=Accounts(engine),
-                           vault=PersonVault(engine, keys, store),
-                           payload_codec=EncryptionCodec(keys), task_queue="unused",
-                           codec_cors_origins=[])
+    services = services_without_temporal(engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services)),
                                  base_url="http://homeward.test") as http:
         yield http
