@@ -33,7 +33,7 @@ from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
 from api.service.calls import TEMPORAL_DEADLINE_SECONDS
 from api.service.cases import CaseService
-from api.service.referrals import REPAIR_EVERY_SECONDS, ReferralService
+from api.service.referrals import ReferralService
 from api.service.tasks import TaskService
 from api.shedding import DEFAULT_MAX_INFLIGHT, LoadShedding
 from store.accounts import Accounts, AuthenticationFailed, Principal
@@ -143,17 +143,6 @@ def _max_lag(request: Request) -> int | None:
     return int(value) if value.isdigit() and len(value) < 10 else None
 
 
-async def _repair_registrations(services: ApiServices, stop: asyncio.Event) -> None:
-    every = services.referrals.repair_every or REPAIR_EVERY_SECONDS
-    while not stop.is_set():
-        try:
-            await services.referrals.repair()
-        except Exception as exc:  # noqa: BLE001 - the database may be restarting
-            log.warning("registration repair failed", error_type=type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
-
-
 MAX_BODY_BYTES = 8 * 2**20  # a few photos at most
 
 
@@ -166,7 +155,7 @@ def create_app(services: ApiServices) -> FastAPI:
         stop = asyncio.Event()
         # Registrations an earlier process left half done are finished or undone now and
         # every few minutes, not only when a new registration comes in (decision 0054).
-        background = [asyncio.create_task(_repair_registrations(services, stop),
+        background = [asyncio.create_task(services.referrals.run_repairs(stop),
                                           name="api-registration-repair")]
         if services.own_projector:
             background.append(asyncio.create_task(services.run_projector(stop),

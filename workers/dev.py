@@ -274,11 +274,15 @@ class DevStack:
         api_url = f"http://{s.api_host}:{s.api_port}"
         ui_url = s.temporal_ui_url
         if self.with_api:
+            services = api_services(with_ui_origin(s, ui_url), engine, client)
+            # The stack runs its own projector: the app's lifespan runs the registration
+            # repair only.
+            services.own_projector = False
             config = uvicorn.Config(
-                create_app(api_services(with_ui_origin(s, ui_url), engine, client)),
+                create_app(services),
                 host=s.api_host,
                 port=s.api_port,
-                log_config=None, access_log=False, lifespan="off",
+                log_config=None, access_log=False, lifespan="on",
             )
             api_server = _EmbeddedUvicorn(config)
             serving = asyncio.create_task(api_server.serve(), name="api")

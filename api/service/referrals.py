@@ -8,6 +8,7 @@ only if its whole body is the same: the vault keeps a keyed digest of the first 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import uuid
@@ -109,7 +110,7 @@ class ReferralService:
     def __init__(self, store: EventStore, vault: PersonVault, accounts: Accounts,
                  temporal: Client, task_queue: str, *, allow_journey_config: bool,
                  travel_adapter: str,
-                 repair_every: float | None = REPAIR_EVERY_SECONDS,
+                 repair_every: float = REPAIR_EVERY_SECONDS,
                  temporal_deadline: float = TEMPORAL_DEADLINE_SECONDS) -> None:
         self._call = partial(temporal_call, deadline=temporal_deadline)
         self.store = store
@@ -119,9 +120,7 @@ class ReferralService:
         self.task_queue = task_queue
         self.allow_journey_config = allow_journey_config
         self.travel_adapter = travel_adapter
-        self.repair_every = repair_every  # None: only when ``repair`` is called
-        self._repairing: asyncio.Task[None] | None = None
-        self._repaired_at: float | None = None
+        self.repair_every = repair_every
 
     async def check(self, caller: Principal, body: ReferralIn,
                     idempotency_key: str | None) -> Referral:
@@ -170,7 +169,6 @@ class ReferralService:
         With an idempotency key, the digest of the body is kept first: a retry with another
         body is refused before anything else (decision 0058); one refused (4xx) without a
         case leaves no digest, so that a corrected request may use the key."""
-        self._schedule_repair()
         first = await self._remember(referral)
         try:
             return await self._register(caller, referral)
@@ -314,24 +312,16 @@ class ReferralService:
 
     # --- repair ---------------------------------------------------------------------------
 
-    def _schedule_repair(self) -> None:
-        """Run ``repair`` in the background, at most once per ``repair_every`` seconds
-        while registrations come in (the first one after start included)."""
-        if self.repair_every is None:
-            return
-        loop = asyncio.get_running_loop()
-        if self._repairing is not None and not self._repairing.done():
-            return
-        if self._repaired_at is not None and loop.time() - self._repaired_at < self.repair_every:
-            return
-        self._repaired_at = loop.time()
-        self._repairing = loop.create_task(self._repair_quietly(), name="registration-repair")
-
-    async def _repair_quietly(self) -> None:
-        try:
-            await self.repair()
-        except Exception as error:  # noqa: BLE001 - tried again at the next interval
-            log.warning("registration repair failed", error_type=type(error).__name__)
+    async def run_repairs(self, stop: asyncio.Event) -> None:
+        """``repair`` now and every ``repair_every`` seconds until ``stop`` is set, whatever
+        the traffic: a server restarted after a crash finishes or undoes what it left."""
+        while not stop.is_set():
+            try:
+                await self.repair()
+            except Exception as error:  # noqa: BLE001 - the database may be restarting
+                log.warning("registration repair failed", error_type=type(error).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.repair_every)
 
     async def repair(self, idle_for: timedelta = REPAIR_GRACE, limit: int = 100) -> Repaired:
         """Finish or undo the registrations an API left half done (it stopped between
