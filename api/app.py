@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
@@ -28,6 +26,8 @@ from api.errors import (
     internal_error,
     log_unexpected,
 )
+from api.health import health_router
+from api.metrics import install_metrics
 from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, operations, person, tasks
@@ -71,6 +71,10 @@ class ApiServices:
     # Whether the app runs its own projector while it serves (its lifespan); off where
     # the process runs one already (the dev stack).
     own_projector: bool = True
+    # GET /metrics (decision 0060): the bearer token a scraper must send (None: open), and
+    # where this process's Temporal SDK exporter serves its temporal_* series.
+    metrics_token: str | None = None
+    temporal_metrics_url: str | None = None
     _catching_up: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -251,23 +255,8 @@ def create_app(services: ApiServices) -> FastAPI:
     for module in (cases, person, tasks, operations):
         app.include_router(module.router)
 
-    @app.get("/health", tags=["health"])
-    async def health() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            async with services.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            await services.temporal.service_client.check_health()
-            checks["temporal"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["temporal"] = f"unavailable: {type(exc).__name__}"
-        healthy = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                            status_code=200 if healthy else 503)
+    app.include_router(health_router(services))
+    install_metrics(app, services)
 
     install_openapi(app)
     return app

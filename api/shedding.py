@@ -18,7 +18,8 @@ log = structlog.get_logger("homeward.api")
 
 DEFAULT_MAX_INFLIGHT = 128
 RETRY_AFTER_SECONDS = 1
-EXEMPT_PATHS = frozenset({"/health"})
+# Probes and the scrape: an orchestrator must see a saturated API alive (decision 0060).
+EXEMPT_PATHS = frozenset({"/health", "/health/live", "/health/ready", "/metrics"})
 
 
 class LoadShedding:

@@ -50,19 +50,25 @@ async def _cmd_dev(settings: Settings, args) -> int:
 
 
 async def _cmd_worker(settings: Settings, args) -> int:
+    from workers.metrics import WorkerHeartbeat
     from workers.projector import run_projector
     from workers.temporal import metrics_runtime
-    from workers.worker import build_worker
+    from workers.worker import build_id, build_worker
 
-    engine, store, client = await _connect_stack(settings, metrics_runtime(settings))
+    runtime = metrics_runtime(settings)
+    engine, store, client = await _connect_stack(settings, runtime)
     worker = build_worker(client, store, settings.task_queue, settings.travel_adapter)
     stop_projector = asyncio.Event()
     projector = asyncio.create_task(run_projector(engine, stop_projector))
+    background = [projector]
+    if runtime is not None:  # its health signal, beside the SDK's series (decision 0060)
+        heartbeat = WorkerHeartbeat(runtime, worker, build_id(settings), settings.task_queue)
+        background.append(asyncio.create_task(heartbeat.run(stop_projector)))
     try:
         await worker.run()
     finally:
         stop_projector.set()
-        await projector
+        await asyncio.gather(*background)
         await engine.dispose()
     return 0
 
@@ -71,10 +77,15 @@ async def _cmd_api(settings: Settings, args) -> int:
     import uvicorn
 
     from api.app import create_app
+    from workers.metrics import api_sdk_metrics
     from workers.services import api_services
 
-    engine, _store, client = await _connect_stack(settings)
-    config = uvicorn.Config(create_app(api_services(settings, engine, client)),
+    # The client's temporal_* series, served inside GET /metrics (decision 0060).
+    runtime, sdk_metrics_url = api_sdk_metrics()
+    engine, _store, client = await _connect_stack(settings, runtime)
+    services = api_services(settings, engine, client)
+    services.temporal_metrics_url = sdk_metrics_url
+    config = uvicorn.Config(create_app(services),
                             host=settings.api_host,
                             port=settings.api_port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()
@@ -123,6 +134,12 @@ async def _schema_revision(url: str) -> str | None:
             return None
     finally:
         await engine.dispose()
+
+
+async def _cmd_probe(settings: Settings, args) -> int:
+    from workers.probe import run_probe
+
+    return await run_probe(settings, args.target)
 
 
 async def _cmd_store_verify(settings: Settings, args) -> int:
@@ -402,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
     rebuild.add_argument("name", help="cases, tasks, sharing, or all")
+    probe = sub.add_parser(
+        "probe", help="health check for orchestrators: exit 0 healthy, 1 not, one line",
+        description="api: GET /health/ready at HOMEWARD_API_HOST:HOMEWARD_API_PORT "
+        "(database, Temporal, migrations at head). worker: its metrics endpoint at "
+        "HOMEWARD_METRICS_HOST:HOMEWARD_METRICS_PORT answers and its heartbeat is recent.")
+    probe.add_argument("target", choices=["api", "worker"])
     from bench.cli import add_arguments as add_bench_arguments
 
     add_bench_arguments(sub.add_parser(
@@ -436,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_vault
     elif args.command == "retention":
         handler = _cmd_retention
+    elif args.command == "probe":
+        handler = _cmd_probe
     else:
         handler = COMMANDS[args.command][0]
     from workers.temporal import TemporalConfigError, TemporalUnavailable

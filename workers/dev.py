@@ -26,22 +26,26 @@ import structlog
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from api.app import create_app
 from store.accounts import Accounts
 from store.database import create_engine, embedded_server_url, run_migrations
 from store.event_store import EventStore
+from workers.metrics import WorkerHeartbeat, metrics_url
 from workers.projector import run_projector
 from workers.seed import DEMO_USERS, seed_demo
 from workers.services import api_services
 from workers.settings import Settings
-from workers.temporal import connect_with, dev_server_connection
-from workers.worker import build_worker
+from workers.temporal import connect_with, dev_server_connection, metrics_runtime
+from workers.worker import build_id, build_worker
 from workflows.search_attributes import cli_flags
 
 log = structlog.get_logger("homeward.dev")
 
 DATABASE_NAME = "homeward"
+DEV_METRICS_PORT = 9464
+"""The worker's metrics port of `homeward dev` when HOMEWARD_METRICS_PORT is unset."""
 
 
 async def ensure_database(server_url: str, name: str) -> str:
@@ -85,6 +89,10 @@ def check_ports(settings: Settings, with_api: bool = True) -> None:
     if with_api:
         needed.append((settings.api_host, settings.api_port, "the HTTP API",
                        "stop what listens there or set HOMEWARD_API_PORT to a free port"))
+    if settings.metrics_port is not None:
+        needed.append((settings.metrics_host, settings.metrics_port,
+                       "the worker's metrics endpoint",
+                       "stop what listens there or set HOMEWARD_METRICS_PORT to a free port"))
     for host, port, part, advice in needed:
         if _port_in_use(host, port):
             raise StackStartError(
@@ -144,7 +152,7 @@ class TemporalDevServer:
             *cli_flags(),
         ]
 
-    async def start(self, timeout: float = 60.0) -> Client:
+    async def start(self, timeout: float = 60.0, runtime: Runtime | None = None) -> Client:
         log_handle = self.log_file.open("ab")
         self._process = subprocess.Popen(
             self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
@@ -160,7 +168,7 @@ class TemporalDevServer:
                 )
             try:
                 return await connect_with(self.settings,
-                                          dev_server_connection(self.settings))
+                                          dev_server_connection(self.settings), runtime)
             except Exception as exc:  # noqa: BLE001 - retried until the deadline
                 last_error = exc
                 await asyncio.sleep(0.5)
@@ -195,6 +203,7 @@ class RunningStack:
     temporal_ui_url: str
     tokens_file: Path
     codec_endpoint: str = ""
+    worker_metrics_url: str | None = None  # None: HOMEWARD_METRICS_PORT unset
 
 
 class DevStack:
@@ -248,15 +257,28 @@ class DevStack:
 
         log.info("starting Temporal dev server", address=s.temporal_address,
                  codec_endpoint=self.temporal.codec_endpoint)
+        # One runtime for the stack's one client: its exporter serves the SDK's series of
+        # the worker and of the API on the worker's metrics port (decision 0060).
+        runtime = metrics_runtime(s)
+        worker_metrics = (metrics_url(s.metrics_host, s.metrics_port)
+                          if s.metrics_port is not None else None)
         try:
-            client = await self.temporal.start()
+            client = await self.temporal.start(runtime=runtime)
         finally:  # a server that started but never answered is stopped too
             self._started("temporal", lambda: asyncio.to_thread(self.temporal.stop))
 
         worker = build_worker(client, store, s.task_queue, s.travel_adapter)
         running_worker = asyncio.create_task(worker.run(), name="worker")
 
+        stop_beating = asyncio.Event()
+        beating = (asyncio.create_task(
+            WorkerHeartbeat(runtime, worker, build_id(s), s.task_queue).run(stop_beating),
+            name="heartbeat") if runtime is not None else None)
+
         async def stop_worker() -> None:
+            stop_beating.set()
+            if beating is not None:
+                await _finish(beating)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.shutdown(), timeout=20)
             await _finish(running_worker)
@@ -278,6 +300,7 @@ class DevStack:
             # The stack runs its own projector: the app's lifespan runs the registration
             # repair only.
             services.own_projector = False
+            services.temporal_metrics_url = worker_metrics
             config = uvicorn.Config(
                 create_app(services),
                 host=s.api_host,
@@ -307,6 +330,7 @@ class DevStack:
             temporal_ui_url=ui_url,
             tokens_file=tokens_file,
             codec_endpoint=self.temporal.codec_endpoint,
+            worker_metrics_url=worker_metrics,
         )
 
     async def _stop(self) -> None:
@@ -351,6 +375,9 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
         f"  HTTP API      {stack.api_url}  (OpenAPI docs at {stack.api_url}/docs)",
         f"  codec         {stack.codec_endpoint}  (the UI decodes payloads here; sign in "
         f"once at {stack.codec_endpoint}/session)",
+        f"  metrics       {stack.api_url}/metrics (API)"
+        + (f", {stack.worker_metrics_url} (worker)" if stack.worker_metrics_url else
+           " (worker: set HOMEWARD_METRICS_PORT)"),
         f"  data          {settings.data_dir.resolve()}",
         *([f"  demo tokens   source {stack.tokens_file}   (one day; users: "
            + ", ".join(user for user, _org, _role in DEMO_USERS) + ")"]
@@ -362,6 +389,8 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
 async def run_dev(settings: Settings) -> int:
     import signal
 
+    if settings.metrics_port is None:  # the dev stack shows its metrics by default
+        settings = settings.model_copy(update={"metrics_port": DEV_METRICS_PORT})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

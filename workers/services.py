@@ -42,4 +42,6 @@ def api_services(settings: Settings, engine: AsyncEngine, client: Client) -> Api
         travel_adapter=settings.travel_adapter,
         max_inflight=settings.api_max_inflight,
         temporal_deadline=settings.api_temporal_deadline,
+        metrics_token=(settings.metrics_token.get_secret_value()
+                       if settings.metrics_token else None),
     )

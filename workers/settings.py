@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the worker's metrics endpoint binds to.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the API's GET /metrics asks a scraper for. Unset: "
+        "/metrics is open (it holds counts and codes, no identity; decision 0060).",
+    )
     api_temporal_deadline: float = Field(
         default=10.0, gt=0, le=120,
         description="Seconds the API waits on one Temporal call (a query, an Update, a "
