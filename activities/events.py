@@ -29,6 +29,7 @@ from domain.catalogue import (
 )
 from domain.journey.decider import JourneyState, evolve, role_of
 from domain.journey.events import ReferralRegistered
+from domain.kernel import Role
 from store.event_store import EventStore
 from store.events import Causation, DuplicateEventConflict, NewEvent
 
@@ -68,6 +69,10 @@ class EventActivities:
                     non_retryable=True,
                 )
             role = role_of(parties, envelope.author_org)
+            if role is None and getattr(event, "provider_org", None) == envelope.author_org:
+                # A plan line's provider, which plays no part in the referral, reports on
+                # its own line (decision 0064).
+                role = Role.PARTNER
             if role is None or not may_author(role, event.type):
                 log.warning("append refused", event_type=event.type,
                             author_org=envelope.author_org,

@@ -40,6 +40,7 @@ class Action(StrEnum):
     ROAD_REPORT = "case.road_report"  # road facts and her withdrawal, from either mission
     AGE_ASSESSMENT = "case.age_assessment"  # the sending mission; after the handoff, receiving
     HANDOFF_CODE = "case.handoff_code"
+    FOLLOW_UP = "case.follow_up"  # the receiving mission's follow-up: risks, plan, closure
     IDENTITY_RECORD = "identity.record"
     IDENTITY_NOTE = "identity.note"
     IDENTITY_READ = "identity.read"
@@ -129,6 +130,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.ROAD_REPORT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.AGE_ASSESSMENT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.HANDOFF_CODE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.FOLLOW_UP: frozenset({UserRole.RECEIVING_OFFICER}),
     Action.IDENTITY_RECORD: frozenset({UserRole.COORDINATOR}),
     Action.IDENTITY_NOTE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.IDENTITY_READ: _CASE_WORKERS,
@@ -156,6 +158,7 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.ROAD_REPORT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.AGE_ASSESSMENT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.HANDOFF_CODE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    Action.FOLLOW_UP: {Relation.RECEIVING: View.RECEIVING},
     Action.IDENTITY_RECORD: {Relation.SENDING: View.FULL},
     Action.IDENTITY_NOTE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.IDENTITY_READ: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
@@ -388,6 +391,7 @@ _SAY = {
     Action.ROAD_REPORT: "report facts from the road or relay her withdrawal",
     Action.AGE_ASSESSMENT: "record an age assessment",
     Action.HANDOFF_CODE: "see the handoff code",
+    Action.FOLLOW_UP: "run this case's follow-up",
     Action.IDENTITY_RECORD: "record the identity of the person",
     Action.IDENTITY_NOTE: "add a note to the person's file",
     Action.IDENTITY_READ: "read identity data",

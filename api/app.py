@@ -30,7 +30,7 @@ from api.health import health_router
 from api.metrics import install_metrics
 from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
-from api.routes import cases, operations, person, tasks
+from api.routes import cases, follow_up, operations, person, tasks
 from api.service.calls import TEMPORAL_DEADLINE_SECONDS
 from api.service.cases import CaseService
 from api.service.referrals import ReferralService
@@ -252,7 +252,7 @@ def create_app(services: ApiServices) -> FastAPI:
     )
     app.include_router(codec_session_router(services.accounts))
 
-    for module in (cases, person, tasks, operations):
+    for module in (cases, person, tasks, operations, follow_up):
         app.include_router(module.router)
 
     app.include_router(health_router(services))

@@ -251,9 +251,9 @@ class TaskInboxProjection:
             rows[task_id] = {
                 "task_id": task_id, "case_id": event.case_id, "kind": p["kind"],
                 "assignee_org": p["assignee_org"],
-                # the follow-up's tasks are the receiving mission's
+                # the follow-up's tasks are the receiving mission's, but a provider's report
                 "assignee_role": p["assignee_role"] if t == ev.TaskOpened.TYPE
-                else "receiving_mission",
+                else "partner" if p["kind"] == "service_delivery" else "receiving_mission",
                 "status": "open", "opened_at": at, "due_at": datetime.fromisoformat(p["due_at"]),
                 "escalated": False, "closed_at": None, "closed_by_org": None,
                 "assignee_user": None, "reassigned_by": None}

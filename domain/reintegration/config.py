@@ -68,6 +68,9 @@ class ReintegrationConfig(BaseModel):
     payment_retry_max: timedelta = Field(default=timedelta(days=14))
     review_within: timedelta = Field(default=timedelta(days=3))
     sustainability_within: timedelta = Field(default=timedelta(days=14))
+    delivery_report_within: timedelta = Field(
+        default=timedelta(days=14), description="A provider's delivery report is due at its "
+        "line's date, and never sooner than this after the task opens.")
     reopen_window: timedelta = Field(default=timedelta(days=365),
                                      description="How long a closed case can be reopened "
                                      "before its workflow ends.")

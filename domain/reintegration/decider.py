@@ -57,6 +57,8 @@ class Context:
     config: ReintegrationConfig
     now: datetime
     new_id: Callable[[], UUID]
+    # Providers get delivery tasks (decision 0064); False only to replay runs from before.
+    delivery_tasks: bool = True
 
 
 # --- sustainability (scores 0–1 from a few indicators) ----------------------------------
@@ -204,7 +206,7 @@ def evolve(s: ReintegrationState, event: Event) -> ReintegrationState:  # noqa: 
             task = rmsg.OpenReintegrationTask(
                 task_id=event.task_id, kind=event.kind, assignee_org=event.assignee_org,
                 due_at=event.due_at, check_in=event.check_in, instalment=event.instalment,
-                attempt=event.attempt)
+                attempt=event.attempt, line_id=event.line_id)
             s = s.model_copy(update={"open_tasks": (*s.open_tasks, task)})
             if event.kind is Kind.CHECK_IN and event.check_in is not None:
                 return _with_check_in(s, event.check_in, CheckinStatus.OPEN)
@@ -287,6 +289,10 @@ def evolve(s: ReintegrationState, event: Event) -> ReintegrationState:  # noqa: 
                                         "tracing_failures": 0, "tracing_retry_at": None})
         case rev.RiskRecorded():
             return s.model_copy(update={"risks": (*s.risks, event.indicator)})
+        case rev.ServiceDeliveryReported():
+            return s.model_copy(update={"plan": tuple(
+                line.model_copy(update={"status": event.status})
+                if line.line_id == event.line_id else line for line in s.plan)})
         case rev.AgeAssessedInFollowUp():
             return s.model_copy(update={"minor": event.minor})
         case rev.SustainabilityAssessed():
@@ -383,7 +389,7 @@ def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  
     if not s.started:
         return Refusal("reintegration has not started for this case")
     by = _payload(command).organisation_id
-    if by != s.receiving_mission:
+    if by != s.receiving_mission and not _providers_own_task(s, command):
         return Refusal(f"reintegration is run by the receiving mission ({s.receiving_mission}); "
                        f"{by} cannot change it", code="wrong_organisation")
     if isinstance(command, RecordRisk):
@@ -411,6 +417,8 @@ def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  
             return _complete(s, command.completion, ctx)
         case ChangePlan():
             return _change_plan(s, command.change, ctx)
+        case RecordOptOut() if command.opt_out.line_ids:
+            return _opt_out_of_lines(s, command.opt_out)
         case RecordOptOut():
             return [rev.OptedOut(form_record_id=command.opt_out.form_record_id),
                     *_wind_up(s, ReintegrationTaskCancelReason.OPTED_OUT,
@@ -426,6 +434,15 @@ def decide(s: ReintegrationState, command: Command, ctx: Context) -> Decision:  
                               InstalmentCancelReason.CASE_CLOSED),
                     rev.ReintegrationClosed(reason=c.reason, other_code=c.other_code)]
     raise TypeError(f"unknown command {command!r}")  # pragma: no cover
+
+
+def _providers_own_task(s: ReintegrationState, command: Command) -> bool:
+    """A plan line's provider completes its delivery task, and does nothing else here."""
+    if not isinstance(command, CompleteTask):
+        return False
+    task = s.task(command.completion.task_id)
+    return (task is not None and task.kind is Kind.SERVICE_DELIVERY
+            and task.assignee_org == command.completion.organisation_id)
 
 
 def _payload(command: Command) -> (rmsg.ReintegrationTaskCompletion | rmsg.PlanChange
@@ -474,8 +491,9 @@ def _start(s: ReintegrationState, command: StartFollowUp, ctx: Context) -> Decis
 
 def _open_task(s: ReintegrationState, ctx: Context, kind: Kind, due_at: datetime,
                **refs: object) -> rev.ReintegrationTaskOpened:
-    return rev.ReintegrationTaskOpened(task_id=ctx.new_id(), kind=kind,
-                                       assignee_org=s.receiving_mission, due_at=due_at, **refs)
+    refs.setdefault("assignee_org", s.receiving_mission)
+    return rev.ReintegrationTaskOpened(task_id=ctx.new_id(), kind=kind, due_at=due_at,
+                                       **refs)  # type: ignore[arg-type]
 
 
 def _wind_up(s: ReintegrationState, task_reason: ReintegrationTaskCancelReason,
@@ -617,6 +635,12 @@ def _complete(s: ReintegrationState, c: rmsg.ReintegrationTaskCompletion,  # noq
             return [rev.TracingCompleted(
                 task_id=tid, located=False,
                 next_tracing_at=None if exhausted else ctx.now + ctx.config.tracing_retry_after)]
+        case rmsg.ServiceDeliveryResult():
+            line = next(line for line in s.plan if line.line_id == task.line_id)
+            return [rev.ServiceDeliveryReported(task_id=tid, line_id=line.line_id,
+                                                service=line.service,
+                                                provider_org=line.provider_org,
+                                                status=r.status)]
         case rmsg.SustainabilityResult():
             scores = sustainability_scores(r.indicators)
             return [rev.SustainabilityAssessed(task_id=tid, indicators=r.indicators,
@@ -675,6 +699,7 @@ def _change_plan(s: ReintegrationState, change: rmsg.PlanChange, ctx: Context) -
         if refusal := _lines_refusal(s, change.lines, ctx):
             return refusal
         events.append(rev.PlanChanged(lines=change.lines))
+        events += _cancel_deliveries(s, change.lines, ReintegrationTaskCancelReason.PLAN_CHANGED)
     offsets = change.remaining_check_ins_after_arrival
     if offsets is not None:
         assert s.arrived_at is not None
@@ -697,6 +722,49 @@ def _change_plan(s: ReintegrationState, change: rmsg.PlanChange, ctx: Context) -
             rev.ScheduledCheckIn(number=n, due_at=d) for n, d in zip(numbers, dues,
                                                                        strict=True))))
     return events
+
+
+def _cancel_deliveries(s: ReintegrationState, lines: Iterable[rev.ServiceLine],
+                       reason: ReintegrationTaskCancelReason) -> list[Event]:
+    """The open delivery tasks of lines that ended, or whose provider changed (the agenda
+    opens one for the new provider)."""
+    ended = {line.line_id for line in lines if line.status in TERMINAL_SERVICE_STATUSES}
+    providers = {line.line_id: line.provider_org for line in lines}
+    return [rev.ReintegrationTaskCancelled(task_id=t.task_id, kind=t.kind, reason=reason)
+            for t in _open(s, Kind.SERVICE_DELIVERY)
+            if t.line_id in ended or providers.get(t.line_id, t.assignee_org) != t.assignee_org]
+
+
+def _opt_out_of_lines(s: ReintegrationState, opt_out: rmsg.OptOut) -> Decision:
+    """She wants no more of some services: those lines are declined, the rest goes on."""
+    if len(set(opt_out.line_ids)) != len(opt_out.line_ids):
+        return Refusal("each service line appears once", code="invalid_opt_out")
+    plan = {line.line_id: line for line in s.plan}
+    lines = []
+    for line_id in opt_out.line_ids:
+        line = plan.get(line_id)
+        if line is None:
+            return Refusal(f"her plan has no service line {line_id}", code="no_such_line")
+        if line.status in TERMINAL_SERVICE_STATUSES:
+            return Refusal(f"the {line.service.value} line is {line.status.value} already",
+                           code="line_ended")
+        lines.append(line.model_copy(update={"status": ServiceStatus.DECLINED}))
+    return [rev.PlanChanged(lines=tuple(lines), opt_out_form_record_id=opt_out.form_record_id),
+            *_cancel_deliveries(s, lines, ReintegrationTaskCancelReason.OPTED_OUT)]
+
+
+def _deliveries_due(s: ReintegrationState, ctx: Context) -> list[Event]:
+    """A delivery task for each line still to deliver whose provider is not the receiving
+    mission itself (it changes its own lines through the plan), one at a time per line."""
+    if not ctx.delivery_tasks:
+        return []
+    reporting = {t.line_id for t in _open(s, Kind.SERVICE_DELIVERY)}
+    return [_open_task(s, ctx, Kind.SERVICE_DELIVERY,
+                       max(line.due_at, ctx.now + ctx.config.delivery_report_within),
+                       assignee_org=line.provider_org, line_id=line.line_id)
+            for line in s.plan
+            if line.status not in TERMINAL_SERVICE_STATUSES
+            and line.provider_org != s.receiving_mission and line.line_id not in reporting]
 
 
 # --- the agenda: what the programme does by itself --------------------------------------
@@ -731,6 +799,9 @@ def next_step(s: ReintegrationState, ctx: Context) -> list[Event]:  # noqa: C901
         assert s.arrived_at is not None
         due = max(s.arrived_at + config.plan_within, now + config.needs_assessment_within)
         return [_open_task(s, ctx, Kind.REINTEGRATION_PLAN, due)]
+
+    if deliveries := _deliveries_due(s, ctx):
+        return deliveries
 
     payments: list[Event] = []
     for i in s.instalments:
@@ -769,7 +840,9 @@ def next_step(s: ReintegrationState, ctx: Context) -> list[Event]:  # noqa: C901
         return [_open_task(s, ctx, Kind.SUSTAINABILITY_ASSESSMENT,
                            now + config.sustainability_within)]
 
-    if (not s.contact_lost and not s.open_tasks
+    # Providers' reports do not hold the end of her support: closing cancels them.
+    if (not s.contact_lost
+            and not [t for t in s.open_tasks if t.kind is not Kind.SERVICE_DELIVERY]
             and all(c.status in _FINAL_CHECK_IN for c in s.check_ins)
             and not any(i.status in _UNSETTLED for i in s.instalments)):
         return [*_wind_up(s, ReintegrationTaskCancelReason.CASE_CLOSED,

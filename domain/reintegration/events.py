@@ -126,6 +126,7 @@ class ReintegrationTaskOpened(ReintegrationEvent):
     amount_minor: int | None = Field(default=None, gt=0)
     currency: CurrencyCode | None = None
     method: PaymentMethod | None = None
+    line_id: UUID | None = None  # a service delivery task: the plan line it reports on
 
     @model_validator(mode="after")
     def _payment_fields_on_payment_tasks(self) -> ReintegrationTaskOpened:
@@ -138,6 +139,8 @@ class ReintegrationTaskOpened(ReintegrationEvent):
             raise ValueError("only a payment task has an attempt")
         if (self.kind is ReintegrationTaskKind.CHECK_IN) != (self.check_in is not None):
             raise ValueError("a check-in number belongs to (and only to) a check-in task")
+        if (self.kind is ReintegrationTaskKind.SERVICE_DELIVERY) != (self.line_id is not None):
+            raise ValueError("a line id belongs to (and only to) a service delivery task")
         return self
 
 
@@ -229,6 +232,8 @@ class PlanChanged(ReintegrationEvent):
     type: Literal["reintegration.plan_changed"] = "reintegration.plan_changed"
     owner: ClassVar[Role] = Role.RECEIVING_MISSION
     lines: tuple[ServiceLine, ...] = Field(min_length=1, max_length=50)
+    # She opted out of these lines (declined): her signed form, if any, in the vault.
+    opt_out_form_record_id: RecordId | None = None
 
 
 class CheckInScheduleChanged(ReintegrationEvent):
@@ -337,6 +342,28 @@ class ReintegrationClosed(ReintegrationEvent):
         return self
 
 
+class ServiceDeliveryReported(ReintegrationEvent):
+    """The provider named on a plan line reports where its service stands (decision 0064).
+    Written by the provider organisation, which has no other part in the case: the
+    workflow checked that the task is its own."""
+
+    type: Literal["reintegration.service_delivery_reported"] = (
+        "reintegration.service_delivery_reported")
+    owner: ClassVar[Role] = Role.PARTNER
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.RECEIVING_MISSION})
+    task_id: UUID
+    line_id: UUID
+    service: ServiceKind
+    provider_org: OrganisationId
+    status: ServiceStatus
+
+    @model_validator(mode="after")
+    def _reported_not_planned(self) -> ServiceDeliveryReported:
+        if self.status is ServiceStatus.PLANNED:
+            raise ValueError("a delivery report says where the service stands, not 'planned'")
+        return self
+
+
 class RestoredInstalment(BaseModel):
     """A grant instalment the closure cancelled, owed again after reopening."""
 
@@ -416,4 +443,5 @@ REINTEGRATION_EVENTS: tuple[type[ReintegrationEvent], ...] = (
     OptedOut,
     ReintegrationClosed,
     ReintegrationReopened,
+    ServiceDeliveryReported,
 )

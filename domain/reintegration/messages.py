@@ -33,6 +33,7 @@ from domain.reintegration.vocabulary import (
     ReopenReason,
     RiskIndicator,
     ServiceKind,
+    ServiceStatus,
 )
 
 
@@ -52,6 +53,7 @@ class OpenReintegrationTask(_Message):
     check_in: int | None = None
     instalment: int | None = None
     attempt: int | None = None
+    line_id: UUID | None = None
 
 
 class CheckIn(_Message):
@@ -205,6 +207,20 @@ class SustainabilityResult(_Message):
     indicators: SustainabilityIndicators
 
 
+class ServiceDeliveryResult(_Message):
+    """The provider's report on its plan line: delivered, in progress (it reports again
+    later), declined by her, or dropped part-way."""
+
+    kind: Literal["service_delivery"] = "service_delivery"
+    status: ServiceStatus
+
+    @model_validator(mode="after")
+    def _not_planned(self) -> ServiceDeliveryResult:
+        if self.status is ServiceStatus.PLANNED:
+            raise ValueError("report delivered, in_progress, declined or dropped")
+        return self
+
+
 ReintegrationTaskResult = Annotated[
     Union[  # noqa: UP007
         NeedsAssessmentResult,
@@ -214,6 +230,7 @@ ReintegrationTaskResult = Annotated[
         CheckInResult,
         TracingResult,
         SustainabilityResult,
+        ServiceDeliveryResult,
     ],
     Field(discriminator="kind"),
 ]
@@ -258,11 +275,13 @@ class RiskReport(_Message):
 
 
 class OptOut(_Message):
-    """Update ``record_opt_out``: she wants no further follow-up."""
+    """Update ``record_opt_out``: she wants no further follow-up, or (``line_ids``) no
+    more of these services of her plan: they are declined, the rest goes on."""
 
     organisation_id: OrganisationId
     actor_id: ActorId
     form_record_id: RecordId | None = None
+    line_ids: tuple[UUID, ...] = Field(default=(), max_length=50)
 
 
 class Closure(_Message):

@@ -55,6 +55,7 @@ class ReintegrationTaskKind(StrEnum):
     CHECK_IN = "check_in"
     TRACING = "tracing"
     SUSTAINABILITY_ASSESSMENT = "sustainability_assessment"
+    SERVICE_DELIVERY = "service_delivery"  # the provider of a plan line reports (decision 0064)
 
 
 class InstalmentTrigger(StrEnum):
@@ -152,6 +153,7 @@ class ReintegrationTaskCancelReason(StrEnum):
     OPTED_OUT = "opted_out"
     CASE_CLOSED = "case_closed"
     RESCHEDULED = "rescheduled"
+    PLAN_CHANGED = "plan_changed"  # its service line ended or changed provider
 
 
 class ClosureReason(StrEnum):

@@ -39,6 +39,7 @@ import base64
 import json
 import re
 import secrets
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -353,6 +354,19 @@ async def returned_the_hard_way(stack, p: Person) -> str:
                                 p.note("followup"))
     await complete(stack, "officer.md", case_id, "needs_assessment", {
         "assessment_record_id": assessment, "needs": ["medical", "vocational_training"]})
+    # Follow-up through its routes (decision 0064): a risk described in words (the words go
+    # to the vault), a plan line whose provider reports delivery, a closure, a reopening.
+    await post(stack, "officer.md", f"/cases/{case_id}/follow-up/risks",
+               {"indicator": "recruiter_contact", "description": p.note("risk")},
+               **{"Idempotency-Key": f"risk-{case_id}"})
+    await complete(stack, "officer.md", case_id, "reintegration_plan", {"lines": [{
+        "line_id": str(uuid.uuid4()), "service": "vocational_training",
+        "provider_org": "ngo-ua", "due_at": "2099-01-01T00:00:00+00:00"}]})
+    await complete(stack, "partner.ua", case_id, "service_delivery", {"status": "delivered"})
+    await post(stack, "officer.md", f"/cases/{case_id}/follow-up/closure",
+               {"reason": "moved_away"})
+    await post(stack, "officer.md", f"/cases/{case_id}/follow-up/reopening",
+               {"reason": "contact_restored"})
     return case_id
 
 
@@ -513,6 +527,8 @@ async def search_api_reads(live, search: Search, case_ids: list[str]) -> None:
                   ("officer.md", f"/cases/{case_id}/timeline"),
                   ("coord.rs", f"/cases/{case_id}/sharing"),
                   ("admin", f"/cases/{case_id}/audit")]
+    reads += [("officer.md", f"/cases/{case_ids[0]}/follow-up"), ("partner.ua", "/tasks"),
+              ("partner.ua", f"/cases/{case_ids[0]}")]
     for user, path in reads:
         response = await stack.http.get(path, headers=stack.auth(user))
         assert response.status_code == 200, (user, path, response.text)
