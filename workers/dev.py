@@ -269,7 +269,7 @@ class DevStack:
         finally:  # a server that started but never answered is stopped too
             self._started("temporal", lambda: asyncio.to_thread(self.temporal.stop))
 
-        worker = build_worker(client, store, s.task_queue, s.travel_adapter)
+        worker = build_worker(client, store, s.task_queue, s.travel_adapter, s, engine=engine)
         running_worker = asyncio.create_task(worker.run(), name="worker")
 
         stop_beating = asyncio.Event()
@@ -286,6 +286,7 @@ class DevStack:
             await _finish(running_worker)
 
         self._started("worker", stop_worker)
+        await self._ensure_schedules(client)
         projector = asyncio.create_task(run_projector(engine, self._stop_projector),
                                         name="projector")
 
@@ -335,6 +336,21 @@ class DevStack:
             worker_metrics_url=worker_metrics,
         )
 
+    async def _ensure_schedules(self, client: Client) -> None:
+        """The maintenance Schedules, so that the UI's Schedules page shows them."""
+        from temporalio.service import RPCError
+
+        from workers.schedules import ensure_schedules
+
+        try:
+            done = await ensure_schedules(client, self.settings)
+        except RPCError as exc:
+            raise StackStartError(
+                f"Temporal refused the maintenance schedules: {exc.message} (check "
+                "HOMEWARD_RETENTION_SCHEDULE, HOMEWARD_VERIFY_SCHEDULE and "
+                "HOMEWARD_SCHEDULE_TIME_ZONE)") from None
+        log.info("maintenance schedules ensured", schedules=dict(done))
+
     async def _stop(self) -> None:
         """Stop every part that started, the last one first."""
         while self._running:
@@ -374,6 +390,8 @@ def describe(stack: RunningStack, settings: Settings) -> list[str]:
         f"  Temporal      {settings.temporal_address} (namespace {settings.temporal_namespace},"
         f" task queue {settings.task_queue})",
         f"  Temporal UI   {stack.temporal_ui_url}  <- open this to watch cases",
+        f"  schedules     retention erasure and chain verification: "
+        f"{stack.temporal_ui_url}/namespaces/{settings.temporal_namespace}/schedules",
         f"  HTTP API      {stack.api_url}  (OpenAPI docs at {stack.api_url}/docs)",
         f"  codec         {stack.codec_endpoint}  (the UI decodes payloads here; sign in "
         f"once at {stack.codec_endpoint}/session)",

@@ -92,6 +92,21 @@ class Settings(BaseSettings):
     )
     payload_key_file: Path | None = None
     retention_years: int = Field(default=5, ge=1, le=100)
+    # The maintenance Schedules (decision 0062; workers.schedules.ensure_schedules). A
+    # change takes effect at the next `homeward schedules ensure` (the dev stack runs it).
+    retention_schedule: str = Field(
+        default="30 3 * * *", min_length=1,
+        description="Cron expression (minute hour day month weekday) of the retention "
+        "erasure Schedule, in HOMEWARD_SCHEDULE_TIME_ZONE.",
+    )
+    verify_schedule: str = Field(
+        default="0 2 * * *", min_length=1,
+        description="Cron expression of the nightly hash-chain verification Schedule.",
+    )
+    schedule_time_zone: str = Field(
+        default="UTC", min_length=1,
+        description="IANA time zone the Schedules' cron expressions are read in.",
+    )
     codec_cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the codec endpoint. Unset: the Temporal UI on "

@@ -8,15 +8,18 @@ from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
+from activities.maintenance import MaintenanceActivities
 from activities.stack_check import StackCheckActivities
 from activities.travel import make_travel_provider
 from store.event_store import EventStore
 from workers.settings import Settings, load_settings
 from workflows import WORKFLOWS
+from workflows.maintenance import MAINTENANCE_WORKFLOWS
 from workflows.stack_check import StackCheckWorkflow
 
 
@@ -47,18 +50,37 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def maintenance_activities(engine: AsyncEngine, store: EventStore,
+                           settings: Settings) -> MaintenanceActivities:
+    """The scheduled retention and verification's activities (decision 0062)."""
+    from store.vault import PersonVault
+    from workers.lifecycle import CaseLifecycle
+
+    def vault() -> PersonVault:
+        from workers.services import master_keyring
+
+        return PersonVault(engine, master_keyring(settings), store)
+
+    return MaintenanceActivities(engine, store, vault, CaseLifecycle(store).closed_at,
+                                 settings.retention_years)
+
+
 def build_worker(client: Client, store: EventStore, task_queue: str, travel_adapter: str,
-                 settings: Settings | None = None) -> Worker:
-    """The worker; its sizing from ``settings``, else from the HOMEWARD_ environment."""
+                 settings: Settings | None = None, *,
+                 engine: AsyncEngine | None = None) -> Worker:
+    """The worker; its sizing from ``settings``, else from the HOMEWARD_ environment.
+    With ``engine`` (the store's database) it also runs the scheduled maintenance."""
+    settings = settings or load_settings()
     travel = make_travel_provider(travel_adapter)
     activities = [
         *build_activities(store, travel),
         StackCheckActivities(store).append_stack_check,
+        *(maintenance_activities(engine, store, settings).all() if engine else []),
     ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[*WORKFLOWS, StackCheckWorkflow],
+        workflows=[*WORKFLOWS, StackCheckWorkflow, *MAINTENANCE_WORKFLOWS],
         activities=activities,
-        **worker_options(settings or load_settings()),
+        **worker_options(settings),
     )
