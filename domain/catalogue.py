@@ -32,7 +32,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain import maintenance
 from domain import outside_events as outside
-from domain import trafficking
 from domain.journey import events as journey
 from domain.kernel import ActorId, AgeCategory, CaseId, OrganisationId, Role
 from domain.outside_events import Operations, Writer
@@ -42,8 +41,7 @@ JOURNEY_EVENTS: tuple[type[BaseModel], ...] = journey.JOURNEY_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS
 WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = (*JOURNEY_EVENTS, *FOLLOW_UP_EVENTS)
 """The events a workflow appends (the journey's and the follow-up's), in union order."""
-# The account of how trafficking occurred is the API's too, after its decider (0066).
-API_EVENTS: tuple[type[BaseModel], ...] = (*outside.API_EVENTS, *trafficking.TRAFFICKING_EVENTS)
+API_EVENTS: tuple[type[BaseModel], ...] = outside.API_EVENTS
 VAULT_EVENTS: tuple[type[BaseModel], ...] = outside.VAULT_EVENTS
 MAINTENANCE_EVENTS: tuple[type[BaseModel], ...] = maintenance.MAINTENANCE_EVENTS
 
