@@ -24,7 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.dev import DevStack, StackStartError, TemporalDevServer, check_ports
+from workers.dev import (
+    DEV_METRICS_PORT,
+    DevStack,
+    StackStartError,
+    TemporalDevServer,
+    check_ports,
+)
 from workers.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -46,6 +52,7 @@ def stack_env(tmp_path: Path) -> dict[str, str]:
         HOMEWARD_TEMPORAL_ADDRESS=f"127.0.0.1:{_free_port()}",
         HOMEWARD_TEMPORAL_UI_PORT=str(_free_port()),
         HOMEWARD_API_PORT=str(_free_port()),
+        HOMEWARD_METRICS_PORT=str(_free_port()),  # not the dev default 9464: may be taken
         HOMEWARD_LOG_FORMAT="json",
     )
     return env
@@ -136,7 +143,21 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
             assert preflight.headers["access-control-allow-origin"] == ui_origin
         health = httpx.get(f"{api}/health", timeout=60)
         assert health.status_code == 200, health.text
-        assert health.json()["checks"] == {"database": "ok", "temporal": "ok"}
+        assert health.json()["checks"] == {"database": "ok", "temporal": "ok",
+                                           "migrations": "ok"}
+        # Metrics are on, and the banner says where (decision 0060).
+        worker_metrics = f"http://127.0.0.1:{stack_env['HOMEWARD_METRICS_PORT']}/metrics"
+        assert f"metrics       {api}/metrics (API), {worker_metrics} (worker)" in banner
+        api_metrics = httpx.get(f"{api}/metrics", timeout=60).text
+        assert "homeward_cases_open{stage=" in api_metrics
+        assert "temporal_" in api_metrics  # the stack's client, shared by the API
+        worker_text = httpx.get(worker_metrics, timeout=60).text
+        assert "homeward_worker_heartbeat_timestamp_seconds" in worker_text
+        assert "temporal_" in worker_text
+        for target in ("api", "worker"):  # what compose's healthchecks run
+            probed = subprocess.run([str(BIN / "homeward"), "probe", target], env=stack_env,
+                                    capture_output=True, text=True, timeout=120)
+            assert probed.returncode == 0, probed.stdout + probed.stderr
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=60).status_code == 200
         first = _check(stack_env)
         assert "appended check event number 1 " in first
@@ -201,6 +222,7 @@ PORTS = {
     "temporal": ("HOMEWARD_TEMPORAL_ADDRESS", "the Temporal frontend"),
     "ui": ("HOMEWARD_TEMPORAL_UI_PORT", "the Temporal Web UI"),
     "api": ("HOMEWARD_API_PORT", "the HTTP API"),
+    "metrics": ("HOMEWARD_METRICS_PORT", "the worker's metrics endpoint"),
 }
 
 
@@ -212,7 +234,8 @@ def _occupy(env: dict[str, str], which: str, port: int) -> None:
 def _settings(env: dict[str, str]) -> Settings:
     return Settings(temporal_address=env["HOMEWARD_TEMPORAL_ADDRESS"],
                     temporal_ui_port=int(env["HOMEWARD_TEMPORAL_UI_PORT"]),
-                    api_port=int(env["HOMEWARD_API_PORT"]))
+                    api_port=int(env["HOMEWARD_API_PORT"]),
+                    metrics_port=int(env["HOMEWARD_METRICS_PORT"]))
 
 
 @pytest.mark.parametrize("which", PORTS)
@@ -243,3 +266,22 @@ def test_dev_refuses_a_busy_port_with_a_clear_message(which, listening, stack_en
     assert not (data_dir / "postgres").exists()
     assert _parts(done.stdout + done.stderr, "started") == []
     assert _processes_using(data_dir.resolve()) == []
+
+
+def test_dev_turns_the_worker_metrics_on_at_9464_by_default(stack_env):
+    """Without HOMEWARD_METRICS_PORT, `homeward dev` serves the worker's metrics on 9464:
+    with that port taken (here, or by anything else), it refuses before starting."""
+    env = {k: v for k, v in stack_env.items() if k != "HOMEWARD_METRICS_PORT"}
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            busy.bind(("127.0.0.1", DEV_METRICS_PORT))
+            busy.listen()
+        except OSError:
+            pass  # something else listens there already: as good
+        done = subprocess.run([str(BIN / "homeward"), "dev"], env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert DEV_METRICS_PORT == 9464
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert ("homeward dev: port 9464 is already in use (127.0.0.1:9464, needed by the "
+            "worker's metrics endpoint): ") in done.stderr

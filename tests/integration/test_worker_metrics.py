@@ -71,6 +71,9 @@ async def test_the_worker_serves_temporal_sdk_metrics(database_url):
         assert "temporal_workflow_task_execution_latency" in text
         assert f'task_queue="{task_queue}"' in text
         assert "StackCheckWorkflow" in text
+        # homeward's own series on the same endpoint (decision 0060): its health signal.
+        assert "homeward_worker_heartbeat_timestamp_seconds" in text
+        assert 'homeward_worker_build_info{build_id="' in text
         assert workflow_id not in text  # types and queues label the series, never a case
     finally:
         worker.terminate()
