@@ -149,8 +149,8 @@ def _calendar_text(spec: ScheduleSpec) -> str:
     # The server keeps a cron expression as calendar specs: show hour and minute.
     parts = []
     for cal in spec.calendars:
-        hours = ",".join(str(r.start) for r in cal.hour)
-        minutes = ",".join(str(r.start) for r in cal.minute)
+        hours = ",".join(f"{r.start:02d}" for r in cal.hour)
+        minutes = ",".join(f"{r.start:02d}" for r in cal.minute)
         parts.append(f"at {hours}:{minutes}" if hours and minutes else repr(cal))
     return "; ".join(parts)
 

@@ -300,3 +300,22 @@ async def test_the_verify_run_records_intact_chains_then_flags_a_tampered_one(
                                "broken_case_id": "case-b", "broken_version": 2}
     [error] = [line for line in logs if line["log_level"] == "error"]
     assert (error["broken_case_id"], error["version"]) == ("case-b", 2)
+
+
+async def test_the_schedules_commands(temporal: Client, capsys) -> None:
+    """`homeward schedules ensure`, as compose's one-shot runs it, then `list`."""
+    from workers.cli import _cmd_schedules, build_parser
+
+    await delete_schedules(temporal)
+    settings = settings_for("postgresql+asyncpg://unused/unused", payload_key=PAYLOAD_KEYRING.current.to_base64(),
+                            temporal_address=temporal.service_client.config.target_host)
+
+    assert await _cmd_schedules(settings, build_parser().parse_args(["schedules", "ensure"])) == 0
+    assert await _cmd_schedules(settings, build_parser().parse_args(["schedules", "list"])) == 0
+    bad = settings.model_copy(update={"verify_schedule": "every full moon"})
+    assert await _cmd_schedules(bad, build_parser().parse_args(["schedules", "ensure"])) == 2
+
+    out, err = capsys.readouterr()
+    assert "homeward-retention-erasure: created\nhomeward-store-verify: created\n" in out
+    assert "homeward-store-verify: at 02:00 (UTC)\n  next    " in out
+    assert err.startswith("homeward schedules: Temporal refused: ") and err.count("\n") == 1
