@@ -34,7 +34,7 @@ from api.app import create_app
 from store.accounts import Accounts
 from store.database import create_engine, embedded_server_url, run_migrations
 from store.event_store import EventStore
-from workers.metrics import WorkerHeartbeat, metrics_url
+from workers.metrics import DEV_METRICS_PORT, WorkerHeartbeat, metrics_url
 from workers.projector import run_projector
 from workers.seed import DEMO_USERS, seed_demo
 from workers.services import api_services
@@ -46,8 +46,6 @@ from workflows.search_attributes import cli_flags
 log = structlog.get_logger("homeward.dev")
 
 DATABASE_NAME = "homeward"
-DEV_METRICS_PORT = 9464
-"""The worker's metrics port of `homeward dev` when HOMEWARD_METRICS_PORT is unset."""
 
 
 async def ensure_database(server_url: str, name: str) -> str:

@@ -33,6 +33,9 @@ BUILD_INFO = "homeward_worker_build_info"
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_MAX_AGE_SECONDS = 30.0
 """``homeward probe worker`` calls a worker whose last beat is older than this unhealthy."""
+DEV_METRICS_PORT = 9464
+"""The worker's metrics port of `homeward dev` (and of the probe on the embedded stack)
+when HOMEWARD_METRICS_PORT is unset."""
 
 
 class WorkerHeartbeat:

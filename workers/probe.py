@@ -3,8 +3,9 @@ image has no curl). Exit 0 healthy, 1 not, and one line that says why (decision 
 
 - ``api``: ``GET /health/ready`` at ``HOMEWARD_API_HOST:HOMEWARD_API_PORT``: database,
   Temporal and migrations at head.
-- ``worker``: its metrics endpoint (``HOMEWARD_METRICS_HOST:HOMEWARD_METRICS_PORT``)
-  answers, and its heartbeat is at most ``HEARTBEAT_MAX_AGE_SECONDS`` old.
+- ``worker``: its metrics endpoint (``HOMEWARD_METRICS_HOST:HOMEWARD_METRICS_PORT``; on the
+  embedded stack 9464 when unset, as `homeward dev` serves it) answers, and its heartbeat
+  is at most ``HEARTBEAT_MAX_AGE_SECONDS`` old.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers.metrics import (
+    DEV_METRICS_PORT,
     HEARTBEAT,
     HEARTBEAT_MAX_AGE_SECONDS,
     metrics_url,
@@ -48,10 +50,13 @@ async def probe_api(settings: Settings) -> tuple[bool, str]:
 
 
 async def probe_worker(settings: Settings, now: float | None = None) -> tuple[bool, str]:
-    if settings.metrics_port is None:
+    port = settings.metrics_port
+    if port is None and settings.embedded:
+        port = DEV_METRICS_PORT  # where `homeward dev` serves it
+    if port is None:
         return False, ("the worker has no health endpoint: set HOMEWARD_METRICS_PORT (for the "
                        "worker and for this probe)")
-    url = metrics_url(settings.metrics_host, settings.metrics_port)
+    url = metrics_url(settings.metrics_host, port)
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as http:
             response = await http.get(url)

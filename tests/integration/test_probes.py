@@ -129,7 +129,16 @@ async def test_probes_say_healthy_then_not(env: dict[str, str]):
 
 
 def test_the_worker_probe_needs_the_metrics_port():
+    """Outside the embedded stack (whose worker serves 9464 unless told otherwise)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("HOMEWARD_")}
+    environ["HOMEWARD_DATABASE_URL"] = "postgresql+asyncpg://homeward@127.0.0.1:1/unused"
     done = probe(environ, "worker")
     assert done.returncode == 1
     assert "set HOMEWARD_METRICS_PORT" in one_line(done)
+
+
+async def test_the_worker_probe_asks_the_dev_stacks_port_on_the_embedded_stack():
+    healthy, line = await probe_worker(Settings(metrics_port=None, database_url=None,
+                                                metrics_host="127.0.0.2"))
+    assert not healthy
+    assert line.startswith("worker metrics not reachable at http://127.0.0.2:9464/metrics")
