@@ -132,7 +132,8 @@ _ANSWERS: dict[int, tuple[str, str, str, dict[str, Any]]] = {
           "too many failed attempts from this address", _RETRY_AFTER),
     503: ("a fault that trying again cures, nothing was done: `database_unavailable`, "
           "`temporal_unavailable`, `worker_unavailable`, `overloaded`, "
-          "`audit_unavailable`; try again after `Retry-After`", "database_unavailable",
+          "`audit_unavailable`, `case_catching_up`; try again after `Retry-After`",
+          "database_unavailable",
           "the database cannot be reached now; nothing was lost or written by this "
           "request; try again", _RETRY_AFTER),
 }

@@ -6,6 +6,7 @@ every later check of that request needs come from that one read (``LoadedCase``)
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +29,7 @@ from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
 from domain.journey.decider import CompleteTask, Context, JourneyState, decide, fold
+from domain.journey.road import expected_facts
 from domain.journey.vocabulary import ConsentChange, LegFailure, RoadFact, TaskKind
 from domain.kernel import AgeCategory, Refusal, treated_as_minor
 from domain.outside_events import SharingRevoked
@@ -36,6 +38,9 @@ from store.accounts import Principal
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
 from store.vault import NoteKind, PersonVault, VaultError, record_id_of
+
+CATCH_UP_SECONDS = 5.0
+"""How long a road fact is re-sent while its workflow trails its own stream."""
 
 _WORKFLOW_TYPES = frozenset(cls.TYPE for cls in catalogue.WORKFLOW_EVENTS)  # type: ignore[attr-defined]
 
@@ -219,10 +224,31 @@ class CaseService:
 
     async def report_fact(self, caller: Principal, case_id: str, fact: RoadFact,
                           failure: LegFailure | None) -> msg.FactRecorded:
+        """The ``report_fact`` Update. The workflow's validator judges the fact against the
+        state it has applied, which can trail its own stream for a moment: a step's event
+        is in the store (and the case's stage shows it) before the workflow task that
+        takes in the step's result has run, e.g. while a killed worker's tasks move to
+        another. A fact the stream expects but the workflow refuses is therefore sent
+        again until the workflow has caught up (``CATCH_UP_SECONDS``), then answered 503
+        ``case_catching_up``, never a 409 that contradicts the case's stage."""
         report = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
                                  fact=fact, failure=failure)
-        return await self._call(self.handle(case_id).execute_update(
-            wf.REPORT_FACT, report, result_type=msg.FactRecorded), what="reporting the fact")
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + CATCH_UP_SECONDS
+        while True:
+            try:
+                return await self._call(self.handle(case_id).execute_update(
+                    wf.REPORT_FACT, report, result_type=msg.FactRecorded),
+                    what="reporting the fact")
+            except ApiError as refusal:
+                if (refusal.code != "fact_not_expected_now"
+                        or fact not in expected_facts((await self.load(case_id)).state)):
+                    raise
+                if loop.time() > give_up:
+                    raise ApiError(503, "case_catching_up",
+                                   "the case is still taking in its last step; report the "
+                                   "fact again in a moment", retry_after=1) from None
+                await asyncio.sleep(0.2)
 
     async def withdraw_consent(self, caller: Principal, case: LoadedCase,
                                change: ConsentChange,
