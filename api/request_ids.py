@@ -13,10 +13,12 @@ import time
 import uuid
 
 import structlog
+from opentelemetry import trace
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
 HEADER = "X-Request-ID"
+SPAN_ATTRIBUTE = "homeward.request_id"  # on the request's server span (decision 0061)
 
 access_log = structlog.get_logger("homeward.access")
 
@@ -31,6 +33,7 @@ class RequestIdMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next):
         request_id = uuid.uuid4().hex
         request.state.request_id = request_id
+        trace.get_current_span().set_attribute(SPAN_ATTRIBUTE, request_id)
         started = time.perf_counter()
         status = 500
         with structlog.contextvars.bound_contextvars(request_id=request_id):

@@ -32,6 +32,7 @@ from temporalio.service import TLSConfig
 from store.keys import Keyring
 from workers.codec import load_keyring, make_data_converter
 from workers.settings import Settings
+from workers.tracing import configure_tracing
 
 log = structlog.get_logger("homeward.temporal")
 
@@ -149,13 +150,14 @@ async def connect_with(settings: Settings,
                        runtime: Runtime | None = None) -> Client:
     """The one way homeward connects to Temporal: ``connection``, default the settings'
     :func:`temporal_connection`, with homeward's payload codec (and ``runtime``, which
-    exports metrics). Raises :class:`TemporalUnavailable` (address and advice, no secret)
-    when it cannot."""
+    exports metrics) and the process's tracing interceptor, which its workers take too.
+    Raises :class:`TemporalUnavailable` (address and advice, no secret) when it cannot."""
     connection = connection or temporal_connection(settings)
     converter = data_converter(settings)
+    interceptors = configure_tracing().interceptors()
     try:
         client = await Client.connect(**connection.connect_kwargs(), data_converter=converter,
-                                      runtime=runtime)
+                                      runtime=runtime, interceptors=interceptors)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear message
         raise TemporalUnavailable(unreachable_message(settings, connection, exc)) from None
     log.info("connected to Temporal", address=connection.target_host,
