@@ -307,7 +307,8 @@ async def test_the_schedules_commands(temporal: Client, capsys) -> None:
     from workers.cli import _cmd_schedules, build_parser
 
     await delete_schedules(temporal)
-    settings = settings_for("postgresql+asyncpg://unused/unused", payload_key=PAYLOAD_KEYRING.current.to_base64(),
+    settings = settings_for("postgresql+asyncpg://unused/unused",  # no database is asked
+                            payload_key=PAYLOAD_KEYRING.current.to_base64(),
                             temporal_address=temporal.service_client.config.target_host)
 
     assert await _cmd_schedules(settings, build_parser().parse_args(["schedules", "ensure"])) == 0
