@@ -14,8 +14,9 @@ async def _connect_stack(settings: Settings, runtime=None):
     """Engine, store and Temporal client for commands that talk to a running stack."""
     from store.event_store import EventStore
     from workers.temporal import connect_with
+    from workers.tracing import configure_tracing
 
-    engine = _engine(settings)
+    engine = configure_tracing().instrument_engine(_engine(settings))
     client = await connect_with(settings, runtime=runtime)
     return engine, EventStore(engine), client
 
@@ -53,8 +54,10 @@ async def _cmd_worker(settings: Settings, args) -> int:
     from workers.metrics import WorkerHeartbeat
     from workers.projector import run_projector
     from workers.temporal import metrics_runtime
+    from workers.tracing import configure_tracing
     from workers.worker import build_id, build_worker
 
+    configure_tracing("homeward-worker")
     runtime = metrics_runtime(settings)
     engine, store, client = await _connect_stack(settings, runtime)
     worker = build_worker(client, store, settings.task_queue, settings.travel_adapter,
@@ -80,13 +83,15 @@ async def _cmd_api(settings: Settings, args) -> int:
     from api.app import create_app
     from workers.metrics import api_sdk_metrics
     from workers.services import api_services
+    from workers.tracing import configure_tracing
 
+    tracing = configure_tracing("homeward-api")
     # The client's temporal_* series, served inside GET /metrics (decision 0060).
     runtime, sdk_metrics_url = api_sdk_metrics()
     engine, _store, client = await _connect_stack(settings, runtime)
     services = api_services(settings, engine, client)
     services.temporal_metrics_url = sdk_metrics_url
-    config = uvicorn.Config(create_app(services),
+    config = uvicorn.Config(tracing.instrument_app(create_app(services)),
                             host=settings.api_host,
                             port=settings.api_port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()
@@ -519,14 +524,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         handler = COMMANDS[args.command][0]
     from workers.temporal import TemporalConfigError, TemporalUnavailable
+    from workers.tracing import TracingConfigError, shutdown_tracing
 
     try:
         return asyncio.run(handler(settings, args))
     except KeyboardInterrupt:
         return 130
-    except (TemporalUnavailable, TemporalConfigError) as exc:  # one line, no traceback
+    except (TemporalUnavailable, TemporalConfigError, TracingConfigError) as exc:  # one line
         print(f"homeward {args.command}: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutdown_tracing()  # the spans still queued; entrypoint skips the exit handlers
 
 
 def entrypoint() -> None:

@@ -40,6 +40,7 @@ from workers.seed import DEMO_USERS, seed_demo
 from workers.services import api_services
 from workers.settings import Settings
 from workers.temporal import connect_with, dev_server_connection, metrics_runtime
+from workers.tracing import configure_tracing
 from workers.worker import build_id, build_worker
 from workflows.search_attributes import cli_flags
 
@@ -248,7 +249,7 @@ class DevStack:
             database_url = await ensure_database(server_url, DATABASE_NAME)
         log.info("applying migrations")
         await run_migrations(database_url)
-        engine = create_engine(database_url)
+        engine = configure_tracing().instrument_engine(create_engine(database_url))
         self._started("database pool", engine.dispose)
         store = EventStore(engine)
         tokens_file = self.data_dir / "demo-tokens.env"
@@ -303,7 +304,7 @@ class DevStack:
             services.own_projector = False
             services.temporal_metrics_url = worker_metrics
             config = uvicorn.Config(
-                create_app(services),
+                configure_tracing().instrument_app(create_app(services)),
                 host=s.api_host,
                 port=s.api_port,
                 log_config=None, access_log=False, lifespan="on",

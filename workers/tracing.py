@@ -249,3 +249,9 @@ def configure_tracing(service: str = "homeward") -> Tracing:
             log.info("tracing on", exporter=os.environ.get("OTEL_TRACES_EXPORTER"),
                      service=_process.provider.resource.attributes.get(SERVICE_NAME))
     return _process
+
+
+def shutdown_tracing() -> None:
+    """Export the spans the process's tracing still holds, if it was made."""
+    if _process is not None:
+        _process.shutdown()
