@@ -52,6 +52,8 @@ class Action(StrEnum):
     OPS_STUCK = "ops.stuck_cases"
     OPS_ACT = "ops.act"
     STATISTICS = "statistics.read"
+    REPORT_READ = "report.statistical"  # the statistical report, scoped by report_scope
+    SNAPSHOT_READ = "report.snapshot"  # the caseload snapshot, scoped by report_scope
     AUDIT_READ = "audit.read"
 
 
@@ -141,7 +143,12 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.TASK_COMPLETE: _CASE_WORKERS,
     Action.OPS_STUCK: frozenset({UserRole.OPERATOR}),
     Action.OPS_ACT: frozenset({UserRole.OPERATOR}),
-    Action.STATISTICS: frozenset({UserRole.ANALYST}),
+    Action.STATISTICS: frozenset({UserRole.ANALYST, UserRole.COORDINATOR,
+                                  UserRole.RECEIVING_OFFICER}),
+    Action.REPORT_READ: frozenset({UserRole.ANALYST, UserRole.COORDINATOR,
+                                   UserRole.RECEIVING_OFFICER}),
+    Action.SNAPSHOT_READ: frozenset({UserRole.ANALYST, UserRole.COORDINATOR,
+                                     UserRole.RECEIVING_OFFICER, UserRole.OPERATOR}),
     Action.AUDIT_READ: frozenset({UserRole.ADMINISTRATOR}),
 }
 
@@ -358,6 +365,38 @@ def _audit(principal: Principal, facts: CaseFacts) -> Decision:
     return _not_found()
 
 
+@dataclass(frozen=True)
+class ReportScope:
+    """Whose cases a report counts (decision 0065): ``side`` None is every mission;
+    "sending" a mission's referrals, "receiving" the cases handed to it, "either" both
+    sides of the mission an analyst or operator names. ``suppressed``: whether small
+    cells are hidden (the snapshot is not, for those who may list the same cases)."""
+
+    side: str | None
+    mission: str | None
+    suppressed: bool = True
+
+
+def report_scope(principal: Principal, action: Action,
+                 mission: str | None) -> Decision | ReportScope:
+    """Analysts read every mission (one, when they name it); a coordinator reads the
+    referrals of her own sending mission, a receiving officer the cases handed to his
+    mission; operators read the snapshot of every mission. A refusal is a ``Decision``."""
+    refused = _role_refusal(principal, action)
+    if refused is not None:
+        return refused
+    own = {UserRole.COORDINATOR: "sending", UserRole.RECEIVING_OFFICER: "receiving"}
+    side = own.get(principal.role)
+    if side is None:  # analysts and operators
+        return ReportScope("either" if mission else None, mission,
+                           suppressed=action is not Action.SNAPSHOT_READ
+                           or principal.role is UserRole.ANALYST)
+    if mission not in (None, principal.org_id):
+        return _refuse(403, "other_mission",
+                       "a mission reads reports over its own caseload only")
+    return ReportScope(side, principal.org_id, suppressed=action is not Action.SNAPSHOT_READ)
+
+
 def _list_view(principal: Principal) -> View:
     return {UserRole.COORDINATOR: View.FULL, UserRole.RECEIVING_OFFICER: View.RECEIVING,
             UserRole.PARTNER_WORKER: View.PARTNER,
@@ -403,6 +442,8 @@ _SAY = {
     Action.OPS_STUCK: "list stuck cases",
     Action.OPS_ACT: "take operator actions",
     Action.STATISTICS: "read statistics",
+    Action.REPORT_READ: "read the statistical report",
+    Action.SNAPSHOT_READ: "read the caseload snapshot",
     Action.AUDIT_READ: "read the audit log",
 }
 

@@ -241,10 +241,13 @@ Cell = int | Literal["suppressed"]
 
 
 class StatisticsOut(_Out):
-    """Counts of persons assisted; cells under 5 read "suppressed" (decision 0043)."""
+    """The statistical report's one-way tables over all time (decision 0065): cells under
+    5 read "suppressed", suppressed alike in every table of GET /reports/statistical."""
 
     coverage: str = Field(description="What the figures cover, and what they are not.")
-    persons_assisted: int | Literal["<5"]
+    persons_referred: Cell
+    persons_assisted: Cell = Field(description="Persons identified as victims at screening.")
+    screened_not_victim: Cell
     by_outcome: dict[str, Cell]
     by_age_band: dict[str, Cell]
     minor_or_age_unknown: dict[str, Cell]

@@ -379,7 +379,10 @@ async def _upsert(conn: AsyncConnection, table: str, types: dict[str, str],
 
 
 def all_projections() -> list[Any]:
-    return [TaskInboxProjection(), CaseListProjection(), SharingProjection()]
+    from store.reports import ReportFactsProjection  # imports this module's helpers
+
+    return [TaskInboxProjection(), CaseListProjection(), SharingProjection(),
+            ReportFactsProjection()]
 
 
 # --- queries -----------------------------------------------------------------------------

@@ -3,13 +3,21 @@ aggregated statistics; administrators read a case's audit log."""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import Action, View, authorise, authorise_role, may_be_assigned, project
+from api.access import (
+    Action,
+    ReportScope,
+    View,
+    authorise,
+    authorise_role,
+    may_be_assigned,
+    project,
+    report_scope,
+)
 from api.deps import (
     Caller,
     CaseIdPath,
@@ -23,6 +31,7 @@ from api.deps import (
     services,
 )
 from api.errors import ApiError
+from api.routes.reports import build_report
 from api.schemas import (
     AuditPage,
     EscalationOut,
@@ -32,20 +41,10 @@ from api.schemas import (
     StuckCasePage,
 )
 from api.service import pages
-from domain.journey import events as ev
-from domain.kernel import AgeCategory
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
+from store.reports import Period
 
 router = APIRouter(tags=["operations"])
-
-SMALL_CELL = 5
-COVERAGE = ("These figures cover only persons assisted by this programme, including those "
-            "who declined assistance or did not return; they are not trafficking statistics. "
-            "Cells under 5 are shown as \"suppressed\" (and one more cell of the same table "
-            "when needed; every cell of a table over fewer than 5 persons), so that no person "
-            "can be singled out. Every age band, minors and unknown ages included, and every "
-            "outcome is listed, at 0 when no person has it.")
-
 
 class EscalationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
@@ -147,57 +146,32 @@ async def reassign(task_id: TaskIdPath, body: ReassignIn, request: Request,
 
 # --- statistics ------------------------------------------------------------------------
 
-HIDDEN = "suppressed"
-# Rows every report shows, at zero when no case has them (decision 0043): every age band
-# (minors and unknown or disputed ages among them), both sides of "minor", every outcome.
-FIXED_ROWS = {
-    "by_outcome": ("open", *(cls.model_fields["type"].default.removeprefix("outcome.")
-                             for cls in get_args(ev.OutcomeEvent))),
-    "by_age_band": tuple(band.value for band in AgeCategory),
-    "minor_or_age_unknown": ("minor_or_unknown", "adult"),
-}
-
-
-def suppress(counts: Counter[str]) -> dict[str, int | str]:
-    """Small-cell suppression of one table (decision 0043, after 0027).
-
-    Cells of 1-4 are hidden; if only one would be, the next smallest non-zero cell is
-    hidden too, so that the total cannot give it back. Every hidden cell reads the same,
-    so a complementary cell does not betray that it holds 5 or more. A zero counts nobody
-    and is shown, unless the whole table counts fewer than 5 people: then which rows are
-    empty would say what each of them is, and every cell is hidden."""
-    total = sum(counts.values())
-    if 0 < total < SMALL_CELL:
-        return dict.fromkeys(counts, HIDDEN)
-    hidden = {k for k, n in counts.items() if 0 < n < SMALL_CELL}
-    if len(hidden) == 1:
-        rest = sorted((n, k) for k, n in counts.items() if k not in hidden and n > 0)
-        if rest:
-            hidden.add(rest[0][1])
-    return {k: HIDDEN if k in hidden else n for k, n in counts.items()}
-
-
-def _table(name: str, counts: Counter[str]) -> Counter[str]:
-    """The table's rows in a stable order: the fixed rows first (at zero when empty),
-    then any other value in alphabetical order."""
-    fixed = FIXED_ROWS.get(name, ())
-    return Counter({key: counts.get(key, 0)
-                    for key in (*fixed, *sorted(k for k in counts if k not in fixed))})
+# GET /statistics: the one-way tables of GET /reports/statistical over all time, from the
+# same engine, so that a cell hidden in one is hidden in the other (decision 0065).
+_STATISTICS_TABLES = {"by_outcome": "outcome", "by_age_band": "age_band",
+                      "minor_or_age_unknown": "minor",
+                      "by_destination_country": "destination_country",
+                      "by_host_country": "host_country"}
 
 
 @router.get("/statistics", response_model=StatisticsOut,
-            summary="Aggregated, anonymised statistics of the programme")
+            summary="Aggregated, anonymised statistics of the programme (or of my mission)")
 async def statistics(request: Request, response: Response, caller: Caller) -> dict[str, Any]:
     mark(request, Action.STATISTICS)
-    require(authorise(caller, Action.STATISTICS))
+    scope = report_scope(caller, Action.STATISTICS, None)
+    if not isinstance(scope, ReportScope):
+        require(scope)
     svc = services(request)
     await svc.read_models_lag(request, response)
-    counts = await svc.read_models.statistics_counts()
-    total = sum(counts["by_outcome"].values())
+    report = await build_report(svc.engine, Period(), scope)
+    by_name = {t["name"]: t for t in report["tables"]}
     return {
-        "coverage": COVERAGE,
-        "persons_assisted": total if total >= SMALL_CELL or total == 0 else "<5",
-        **{name: suppress(_table(name, table)) for name, table in counts.items()},
+        "coverage": report["coverage"],
+        "persons_referred": report["persons_referred"],
+        "persons_assisted": report["persons_assisted"],
+        "screened_not_victim": report["screened_not_victim"],
+        **{out: {r[name]: r["count"] for r in by_name[name]["rows"]}
+           for out, name in _STATISTICS_TABLES.items()},
         "generated_at": now(),
     }
 

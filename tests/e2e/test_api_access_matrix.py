@@ -51,6 +51,9 @@ def _consent(ids: dict[str, str]) -> dict[str, Any]:
             "signed_at": "2026-11-01T10:00:00+00:00", "form_reference": "file 3"}
 
 
+# Every mission reads reports over its own caseload (decision 0065)
+_MISSIONS = {u: 200 for u in ("coord.rs", "coord.al", "officer.md", "officer.ua")}
+
 ENDPOINTS = [
     Endpoint("register", "POST", "/cases", lambda ids: referral(),
              {"coord.rs": 201, "coord.al": 201}),
@@ -116,7 +119,11 @@ ENDPOINTS = [
              {"operator": 409}),  # nothing is failing: allowed, and nothing to retry
     Endpoint("escalate", "POST", "/operations/cases/{case}/escalate",
              lambda ids: {"reason": "long_border_hold"}, {"operator": 202}),
-    Endpoint("statistics", "GET", "/statistics", None, {"analyst": 200}),
+    Endpoint("statistics", "GET", "/statistics", None, {"analyst": 200, **_MISSIONS}),
+    Endpoint("statistical report", "GET", "/reports/statistical", None,
+             {"analyst": 200, **_MISSIONS}),
+    Endpoint("caseload snapshot", "GET", "/reports/snapshot", None,
+             {"analyst": 200, "operator": 200, **_MISSIONS}),
     Endpoint("audit", "GET", "/cases/{case}/audit", None, {"admin": 200, "admin.al": 404}),
     # The follow-up is the receiving mission's; before the handoff it has not started.
     Endpoint("follow-up", "GET", "/cases/{case}/follow-up", None,
