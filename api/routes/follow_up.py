@@ -58,10 +58,21 @@ IdempotencyKey = Annotated[str | None, Header(
     description="Send the same key when you retry: the change is recorded once and the "
     "retry answers with the first answer. Never put identity data in the key.")]
 
-_PENDING = {202: {"description": "sent, not confirmed in time: applied once if it arrives; "
-                  "GET the follow-up to see it, or send it again with the same key"}}
-_REFUSALS = {409: {"description": "the follow-up's state refuses the change (with a code: "
-                   "no_follow_up, wrong_organisation, refused, ...)"}}
+class FollowUpPendingOut(BaseModel):
+    status: str = "pending"
+    case_id: str
+    check: str = Field(description="where to see it recorded: the case's follow-up")
+    message: str
+    request_id: str | None = None
+
+
+_PENDING: dict[int | str, dict[str, Any]] = {202: {
+    "model": FollowUpPendingOut,
+    "description": "sent, not confirmed in time: applied once if it arrives; GET the "
+                   "follow-up to see it, or send it again with the same Idempotency-Key"}}
+_REFUSALS: dict[int | str, dict[str, Any]] = {409: {
+    "description": "the follow-up's state refuses the change (with a code: no_follow_up, "
+                   "no_such_line, line_ended, refused, ...)"}}
 
 
 class _Body(BaseModel):
@@ -184,11 +195,12 @@ async def _record(request: Request, caller: Caller, case_id: str, body: BaseMode
     except FollowUpPending:
         check = f"/cases/{case_id}/follow-up"
         return JSONResponse(
-            {"status": "pending", "case_id": case_id, "check": check,
-             "message": "the change was sent but no worker confirmed it in time; it is "
+            FollowUpPendingOut(
+                case_id=case_id, check=check,
+                message="the change was sent but no worker confirmed it in time; it is "
                         "applied once if it arrives: GET the follow-up to see it, or send "
                         "the same request again with the same Idempotency-Key",
-             "request_id": getattr(request.state, "request_id", None)},
+                request_id=getattr(request.state, "request_id", None)).model_dump(),
             status_code=202, headers={"Location": check,
                                       "Retry-After": str(RETRY_AFTER_SECONDS)})
     return FollowUpRecorded(case_id=case_id, event_types=list(recorded.event_types))

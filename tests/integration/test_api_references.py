@@ -31,6 +31,10 @@ CHECKED = {
     ("POST", "/cases/{case_id}/age-assessment"): "check_references",
     ("POST", "/cases/{case_id}/sharing"): "check_references (after the kind of org_id)",
     ("POST", "/cases"): "register_referral checks the missions' kinds; no record ids",
+    ("POST", "/cases/{case_id}/follow-up/risks"): "check_references",
+    ("POST", "/cases/{case_id}/follow-up/opt-outs"): "check_references",
+    ("POST", "/cases/{case_id}/follow-up/plan"): "check_references (provider_org)",
+    ("POST", "/cases/{case_id}/follow-up/reopening"): "check_references",
 }
 
 
