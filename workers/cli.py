@@ -182,6 +182,16 @@ async def _cmd_check(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_report(settings: Settings, args) -> int:
+    from workers.report_cli import run
+
+    engine = _engine(settings)
+    try:
+        return await run(engine, args)
+    finally:
+        await engine.dispose()
+
+
 async def _cmd_demo(settings: Settings, args) -> int:
     from workers.demo import run_demo
 
@@ -473,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     from domain.maintenance import MaintenanceTask
 
     trigger.add_argument("name", choices=[t.value for t in MaintenanceTask])
+    from workers.report_cli import add_arguments as add_report_arguments
+
+    add_report_arguments(sub)
     projections = sub.add_parser("projections", help="read models of the API")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
@@ -521,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_retention
     elif args.command == "probe":
         handler = _cmd_probe
+    elif args.command == "report":
+        handler = _cmd_report
     else:
         handler = COMMANDS[args.command][0]
     from workers.temporal import TemporalConfigError, TemporalUnavailable
