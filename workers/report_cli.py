@@ -35,7 +35,7 @@ def _day(value: str | None, flag: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise SystemExit(f"homeward report: {flag} {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError(f"{flag} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 async def run(engine: Any, args: argparse.Namespace) -> int:
@@ -46,9 +46,12 @@ async def run(engine: Any, args: argparse.Namespace) -> int:
     from api.routes.reports import build_report, report_csv
     from store.reports import Period
 
-    start, end = _day(args.start, "--from"), _day(args.end, "--to")
-    if start and end and end < start:
-        print("homeward report: --to is before --from", file=sys.stderr)
+    try:
+        start, end = _day(args.start, "--from"), _day(args.end, "--to")
+        if start and end and end < start:
+            raise ValueError("--to is before --from")
+    except ValueError as exc:
+        print(f"homeward report: {exc}", file=sys.stderr)
         return USAGE_ERROR
     began = time.monotonic()
     print(f"counting the {args.basis} cases from {start or 'the start'} to {end or 'today'}…",
