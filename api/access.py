@@ -55,6 +55,8 @@ class Action(StrEnum):
     REPORT_READ = "report.statistical"  # the statistical report, scoped by report_scope
     SNAPSHOT_READ = "report.snapshot"  # the caseload snapshot, scoped by report_scope
     AUDIT_READ = "audit.read"
+    TRAFFICKING_RECORD = "trafficking.record"  # how trafficking occurred: the sending mission
+    TRAFFICKING_VIEW = "trafficking.view"
 
 
 class Relation(StrEnum):
@@ -80,7 +82,7 @@ class View(StrEnum):
 CASE_FIELDS: dict[View, tuple[str, ...]] = {
     View.FULL: ("case_id", "sending_mission", "receiving_mission", "border_partner",
                 "host_country", "destination_country", "age_category", "minor", "witness",
-                "risk_level", "referral_source", "stage", "blocked_on", "blocked_since",
+                "sex", "risk_level", "referral_source", "stage", "blocked_on", "blocked_since",
                 "escalated", "outcome", "registered_at", "closed_at", "last_event_at"),
     View.RECEIVING: ("case_id", "sending_mission", "receiving_mission", "destination_country",
                      "age_category", "minor", "risk_level", "stage", "blocked_on",
@@ -150,6 +152,8 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.SNAPSHOT_READ: frozenset({UserRole.ANALYST, UserRole.COORDINATOR,
                                      UserRole.RECEIVING_OFFICER, UserRole.OPERATOR}),
     Action.AUDIT_READ: frozenset({UserRole.ADMINISTRATOR}),
+    Action.TRAFFICKING_RECORD: frozenset({UserRole.COORDINATOR}),
+    Action.TRAFFICKING_VIEW: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
 }
 
 # Step 2: for case actions, the relations that allow them, and the view each gets.
@@ -173,6 +177,9 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.SHARING_MANAGE: {Relation.SENDING: View.FULL},
     Action.SHARING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
     Action.OPS_ACT: {Relation.OPERATOR: View.OPERATIONS},
+    # The sending mission's account; the receiving mission reads it to plan her support.
+    Action.TRAFFICKING_RECORD: {Relation.SENDING: View.FULL},
+    Action.TRAFFICKING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
 }
 
 
@@ -444,6 +451,8 @@ _SAY = {
     Action.STATISTICS: "read statistics",
     Action.REPORT_READ: "read the statistical report",
     Action.SNAPSHOT_READ: "read the caseload snapshot",
+    Action.TRAFFICKING_RECORD: "record how trafficking occurred",
+    Action.TRAFFICKING_VIEW: "see how trafficking occurred",
     Action.AUDIT_READ: "read the audit log",
 }
 

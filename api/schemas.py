@@ -67,6 +67,8 @@ class CaseSummary(_Out):
     witness: bool | None = None
     risk_level: str | None = None
     referral_source: str | None = None
+    sex: str | None = Field(default=None, description="female, male, other or not_recorded "
+                            "(the sending mission's view)")
     stage: str | None = Field(default=None, description="Where the case is: screening, "
                               "options, consent, documents, booking, in_transit, border, "
                               "reception, closed ...")

@@ -36,12 +36,14 @@ from domain.journey import events as journey
 from domain.kernel import ActorId, AgeCategory, CaseId, OrganisationId, Role
 from domain.outside_events import Operations, Writer
 from domain.reintegration import events as follow_up
+from domain.trafficking import TRAFFICKING_EVENTS
 
 JOURNEY_EVENTS: tuple[type[BaseModel], ...] = journey.JOURNEY_EVENTS
 FOLLOW_UP_EVENTS: tuple[type[BaseModel], ...] = follow_up.REINTEGRATION_EVENTS
 WORKFLOW_EVENTS: tuple[type[BaseModel], ...] = (*JOURNEY_EVENTS, *FOLLOW_UP_EVENTS)
 """The events a workflow appends (the journey's and the follow-up's), in union order."""
-API_EVENTS: tuple[type[BaseModel], ...] = outside.API_EVENTS
+# The account of how trafficking occurred is the API's too, after its decider (0066).
+API_EVENTS: tuple[type[BaseModel], ...] = (*outside.API_EVENTS, *TRAFFICKING_EVENTS)
 VAULT_EVENTS: tuple[type[BaseModel], ...] = outside.VAULT_EVENTS
 MAINTENANCE_EVENTS: tuple[type[BaseModel], ...] = maintenance.MAINTENANCE_EVENTS
 

@@ -127,17 +127,13 @@ async def _cmd_migrate(settings: Settings, args) -> int:
 
 async def _schema_revision(url: str) -> str | None:
     """The Alembic revision of the database at ``url``; None before the first migration."""
-    from sqlalchemy import text
-
+    from api.health import schema_revision
     from store.database import create_engine
 
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar():
-                return (await conn.execute(text("SELECT version_num FROM alembic_version"))
-                        ).scalar()
-            return None
+            return await schema_revision(conn)
     finally:
         await engine.dispose()
 

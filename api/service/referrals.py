@@ -34,6 +34,7 @@ from domain.journey.vocabulary import (
     Placement,
     ReferralSource,
     RiskLevel,
+    Sex,
     TravelAdapter,
 )
 from domain.kernel import AgeCategory, CountryCode, OrganisationId
@@ -69,6 +70,8 @@ class ReferralIn(BaseModel):
     age_category: AgeCategory = Field(
         description="An age band; unknown or disputed age is treated as a minor.")
     witness: bool = False
+    sex: Sex = Field(default=Sex.NOT_RECORDED, description="A non-identifying fact for "
+                     "statistics: female, male, other or not_recorded.")
     travel_adapter: TravelAdapter | None = Field(
         default=None, description="Default: the server's travel adapter.")
     simulated_disruptions: tuple[LegFailure | None, ...] = Field(default=(), max_length=20)
@@ -145,7 +148,7 @@ class ReferralService:
                 host_country=body.host_country, destination_country=body.destination_country,
                 referral_source=body.referral_source, first_placement=body.first_placement,
                 risk_level=body.risk_level, age_category=body.age_category,
-                witness=body.witness, travel_adapter=adapter,
+                witness=body.witness, sex=body.sex, travel_adapter=adapter,
                 simulated_disruptions=body.simulated_disruptions,
                 config=body.journey_config or JourneyConfig(),
                 # Every return is followed up after reception (§5.5).

@@ -681,6 +681,7 @@ def _register(state: JourneyState, command: RegisterReferral) -> Decision:
             receiving_mission=i.receiving_mission,
             border_partner=i.border_partner,
             guardian_takes_part=command.guardian_takes_part,
+            sex=i.sex,
         )
     ]
 

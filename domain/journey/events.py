@@ -52,6 +52,7 @@ from domain.journey.vocabulary import (
     RouteKind,
     SafeHandover,
     SafePlace,
+    Sex,
     Sha256Hex,
     TaskCancelReason,
     TaskKind,
@@ -152,6 +153,9 @@ class ReferralRegistered(JourneyEvent):
     # A child's guardian is appointed before her options decision and consent, and takes
     # part in both. False for cases registered before that rule (they keep their order).
     guardian_takes_part: bool = False
+    # Additive, so still v2 (decision 0066): a referral recorded before sex was asked
+    # reads as not recorded.
+    sex: Sex = Sex.NOT_RECORDED
 
 
 class ScreeningInterviewRecorded(JourneyEvent):

@@ -41,6 +41,7 @@ from domain.journey.vocabulary import (
     RouteKind,
     SafeHandover,
     SafePlace,
+    Sex,
     Stage,
     TaskKind,
     TestimonyArrangement,
@@ -83,6 +84,7 @@ class ReturnCaseInput(_Message):
     risk_level: RiskLevel
     age_category: AgeCategory
     witness: bool = False
+    sex: Sex = Sex.NOT_RECORDED
     travel_adapter: TravelAdapter = TravelAdapter.SIMULATED
     simulated_disruptions: tuple[LegFailure | None, ...] = Field(
         default=(),

@@ -45,6 +45,16 @@ class ReferralSource(StrEnum):
     HOTLINE = "hotline"
 
 
+class Sex(StrEnum):
+    """A non-identifying referral fact, for statistics by sex (issue 15). HTCDS
+    ``prs_Gender`` records gender expression; the programme's figures count sex."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    NOT_RECORDED = "not_recorded"
+
+
 class Placement(StrEnum):
     """First placement after referral (§4.3.3 Box 5–6)."""
 
