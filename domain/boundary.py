@@ -18,7 +18,13 @@ STATUS = "status"  # query
 HANDOFF_CODE = "handoff_code"  # query
 REPORT_FACT = "report_fact"  # Update
 RECORD_WITHDRAWAL = "record_withdrawal"  # Update
-RECORD_AGE_ASSESSMENT = "record_age_assessment"  # Update
+RECORD_AGE_ASSESSMENT = "record_age_assessment"  # Update (both workflows)
+# The follow-up's Updates (workflows.reintegration)
+RECORD_RISK = "record_risk"
+RECORD_OPT_OUT = "record_opt_out"
+CHANGE_PLAN = "change_plan"
+CLOSE = "close"
+REOPEN = "reopen"
 REFUSED = "Refused"  # the ApplicationError type of a domain refusal, with its details
 
 

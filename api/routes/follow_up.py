@@ -26,17 +26,13 @@ from api.deps import Caller, CaseIdPath, case_service, load_case
 from api.errors import RETRY_AFTER_SECONDS, ApiError
 from api.references import check_references
 from api.service.follow_up import (
-    CHANGE_PLAN,
-    CLOSE,
     PLACEHOLDER_RECORD_ID,
-    RECORD_OPT_OUT,
-    RECORD_RISK,
-    REOPEN,
     FollowUpPending,
     FollowUpService,
     Forward,
     follow_up_state,
 )
+from domain import boundary as wf
 from domain.kernel import Code, OrganisationId, RecordId
 from domain.reintegration import decider as r
 from domain.reintegration import events as rev
@@ -242,7 +238,7 @@ async def record_risk(case_id: CaseIdPath, body: RiskIn, request: Request, calle
         organisation_id=caller.org_id, actor_id=caller.user_id, indicator=body.indicator,
         report_record_id=body.report_record_id or (
             PLACEHOLDER_RECORD_ID if body.description is not None else None))
-    forward = Forward(RECORD_RISK, report, body.description,
+    forward = Forward(wf.RECORD_RISK, report, body.description,
                       "report_record_id" if body.description is not None else None)
     return await _record(request, caller, case_id, body, forward, idempotency_key)
 
@@ -255,7 +251,7 @@ async def record_opt_out(case_id: CaseIdPath, body: OptOutIn, request: Request,
                          caller: Caller, idempotency_key: IdempotencyKey = None) -> Any:
     opt_out = rm.OptOut(organisation_id=caller.org_id, actor_id=caller.user_id,
                         form_record_id=body.form_record_id, line_ids=tuple(body.line_ids))
-    return await _record(request, caller, case_id, body, Forward(RECORD_OPT_OUT, opt_out),
+    return await _record(request, caller, case_id, body, Forward(wf.RECORD_OPT_OUT, opt_out),
                          idempotency_key)
 
 
@@ -271,7 +267,7 @@ async def change_plan(case_id: CaseIdPath, body: PlanChangeIn, request: Request,
         remaining_check_ins_after_arrival=(tuple(body.remaining_check_ins_after_arrival)
                                            if body.remaining_check_ins_after_arrival
                                            else None))
-    return await _record(request, caller, case_id, body, Forward(CHANGE_PLAN, change),
+    return await _record(request, caller, case_id, body, Forward(wf.CHANGE_PLAN, change),
                          idempotency_key)
 
 
@@ -283,7 +279,7 @@ async def close(case_id: CaseIdPath, body: ClosureIn, request: Request, caller: 
                 idempotency_key: IdempotencyKey = None) -> Any:
     closure = rm.Closure(organisation_id=caller.org_id, actor_id=caller.user_id,
                          **body.model_dump())
-    return await _record(request, caller, case_id, body, Forward(CLOSE, closure),
+    return await _record(request, caller, case_id, body, Forward(wf.CLOSE, closure),
                          idempotency_key)
 
 
@@ -295,5 +291,5 @@ async def reopen(case_id: CaseIdPath, body: ReopeningIn, request: Request, calle
                  idempotency_key: IdempotencyKey = None) -> Any:
     reopening = rm.Reopening(organisation_id=caller.org_id, actor_id=caller.user_id,
                              **body.model_dump())
-    return await _record(request, caller, case_id, body, Forward(REOPEN, reopening),
+    return await _record(request, caller, case_id, body, Forward(wf.REOPEN, reopening),
                          idempotency_key)

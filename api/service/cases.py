@@ -94,7 +94,7 @@ class CaseService:
         self.store = store
         self.vault = vault
         self.temporal = temporal
-        self._call = partial(temporal_call, deadline=temporal_deadline)
+        self.call = partial(temporal_call, deadline=temporal_deadline)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -123,7 +123,7 @@ class CaseService:
 
     async def handoff_code(self, case_id: str) -> str:
         """The one-time code the escort presents (only its hash is ever stored)."""
-        code = await self._call(self.handle(case_id).query(
+        code = await self.call(self.handle(case_id).query(
             wf.HANDOFF_CODE, result_type=str), what="reading the handoff code")
         if code is None:
             raise ApiError(409, "no_handoff_code",
@@ -134,7 +134,7 @@ class CaseService:
     async def failing_steps(self, case_id: str) -> list[str]:
         """The activities of the case that failed at least once and wait on a retry (not
         one that is merely running); 409 when there is none."""
-        described = await self._call(self.handle(case_id).describe(),
+        described = await self.call(self.handle(case_id).describe(),
                                         what="reading the workflow")
         pending = [a for a in described.raw_description.pending_activities
                    if a.attempt > 1 or a.HasField("last_failure")]
@@ -145,7 +145,7 @@ class CaseService:
 
     async def retry_now(self, caller: Principal, case_id: str) -> None:
         """Reset the case's pending activities to attempt 1, now."""
-        await self._call(self.temporal.workflow_service.reset_activity(ResetActivityRequest(
+        await self.call(self.temporal.workflow_service.reset_activity(ResetActivityRequest(
             namespace=self.temporal.namespace,
             execution=WorkflowExecution(workflow_id=wf.workflow_id_for(case_id)),
             identity=f"{caller.org_id}/{caller.user_id}", match_all=True)),
@@ -206,7 +206,7 @@ class CaseService:
         call returns the first one's result and writes nothing. Unconfirmed in time:
         ``CompletionPending`` (202)."""
         with pending_if_unconfirmed(completion.task_id):
-            return await self._call(self.handle(case_id).execute_update(
+            return await self.call(self.handle(case_id).execute_update(
                 wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
                 result_type=msg.TaskCompleted),
                 what="completing the task")
@@ -216,7 +216,7 @@ class CaseService:
         """The reintegration workflow's ``complete_task`` Update, idempotent the same way."""
         handle = self.temporal.get_workflow_handle(wf.reintegration_workflow_id_for(case_id))
         with pending_if_unconfirmed(completion.task_id):
-            return await self._call(handle.execute_update(
+            return await self.call(handle.execute_update(
                 wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
                 result_type=rm.Recorded), what="completing the follow-up task")
 
@@ -237,7 +237,7 @@ class CaseService:
         give_up = loop.time() + CATCH_UP_SECONDS
         while True:
             try:
-                return await self._call(self.handle(case_id).execute_update(
+                return await self.call(self.handle(case_id).execute_update(
                     wf.REPORT_FACT, report, result_type=msg.FactRecorded),
                     what="reporting the fact")
             except ApiError as refusal:
@@ -261,7 +261,7 @@ class CaseService:
         withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id,
                                            actor_id=caller.user_id, change=change,
                                            form_record_id=form_record_id)
-        return await self._call(self.handle(case.case_id).execute_update(
+        return await self.call(self.handle(case.case_id).execute_update(
             wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
             what="recording her withdrawal")
 
@@ -271,14 +271,14 @@ class CaseService:
         when the sending mission assesses, by her follow-up otherwise."""
         assert case.facts is not None
         if assessment.organisation_id == case.facts.sending_mission:
-            recorded = await self._call(self.handle(case.case_id).execute_update(
+            recorded = await self.call(self.handle(case.case_id).execute_update(
                 wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
                 what="recording the age assessment")
             return recorded.minor, list(recorded.event_types)
         follow_up = self.temporal.get_workflow_handle(
             wf.reintegration_workflow_id_for(case.case_id))
         try:
-            done = await self._call(follow_up.execute_update(
+            done = await self.call(follow_up.execute_update(
                 wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
                 what="recording the age assessment in the follow-up")
         except ApiError as error:

@@ -33,13 +33,6 @@ from domain.reintegration.config import ReintegrationConfig
 from store.accounts import Principal
 from store.vault import NoteKind, record_id_of
 
-# The reintegration workflow's Updates (workflows.reintegration), by name.
-RECORD_RISK = "record_risk"
-RECORD_OPT_OUT = "record_opt_out"
-CHANGE_PLAN = "change_plan"
-CLOSE = "close"
-REOPEN = "reopen"
-
 _FOLLOW_UP_TYPES = catalogue.FOLLOW_UP_TYPES
 
 
@@ -108,7 +101,7 @@ class FollowUpService:
                                                 forward.note_text)
             message = message.model_copy(update={forward.note_field: record_id_of(note_id)})
         try:
-            answer = await self.cases._call(self._handle(case.case_id).execute_update(
+            answer = await self.cases.call(self._handle(case.case_id).execute_update(
                 forward.update, message, id=the_id, result_type=rm.Recorded),
                 what="recording the follow-up change")
         except Unconfirmed:
@@ -162,5 +155,5 @@ class FollowUpService:
                        "for a new request")
 
 
-__all__ = ["CHANGE_PLAN", "CLOSE", "PLACEHOLDER_RECORD_ID", "RECORD_OPT_OUT", "RECORD_RISK",
-           "REOPEN", "FollowUpPending", "FollowUpService", "Forward", "follow_up_state"]
+__all__ = ["PLACEHOLDER_RECORD_ID", "FollowUpPending", "FollowUpService", "Forward",
+           "follow_up_state"]

@@ -40,7 +40,7 @@ def service(stream_state, answers: list) -> tuple[CaseService, list]:
     async def load(case_id: str):
         return SimpleNamespace(state=stream_state)
 
-    svc._call = call
+    svc.call = call
     svc.load = load
     svc.handle = lambda case_id: SimpleNamespace(
         execute_update=lambda *args, **kwargs: asyncio.sleep(0))
