@@ -158,6 +158,15 @@ def test_dev_stack_starts_runs_a_workflow_and_stops_cleanly(stack_env, tmp_path)
             probed = subprocess.run([str(BIN / "homeward"), "probe", target], env=stack_env,
                                     capture_output=True, text=True, timeout=120)
             assert probed.returncode == 0, probed.stdout + probed.stderr
+        # The maintenance schedules exist on the dev server, and the banner says where
+        # (decision 0062).
+        assert (f"schedules     retention erasure and chain verification: "
+                f"http://127.0.0.1:{ui_port}/namespaces/default/schedules") in banner
+        listed = subprocess.run([str(BIN / "homeward"), "schedules", "list"], env=stack_env,
+                                capture_output=True, text=True, timeout=120)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        for schedule in ("homeward-retention-erasure", "homeward-store-verify"):
+            assert schedule in listed.stdout, listed.stdout
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=60).status_code == 200
         first = _check(stack_env)
         assert "appended check event number 1 " in first
