@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -155,9 +156,12 @@ class TemporalDevServer:
 
     async def start(self, timeout: float = 60.0, runtime: Runtime | None = None) -> Client:
         log_handle = self.log_file.open("ab")
+        # The server reads OTEL_* too (and refuses OTEL_TRACES_EXPORTER=console): they
+        # are homeward's tracing settings (decision 0061), not the dev server's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         self._process = subprocess.Popen(
             self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
