@@ -85,31 +85,33 @@ class ReportFactsProjection:
             "working": {}})
         working = row["working"]
         if t == ev.ScreeningInterviewRecorded.TYPE:
-            row["trafficking_status"] = p["trafficking_status"]
+            row["trafficking_status"] = p.get("trafficking_status")
         elif t == rev.ReintegrationStarted.TYPE:
             row["follow_up_started"] = True
         elif t == rev.ReintegrationTaskOpened.TYPE and p.get("kind") == "check_in":
-            due = set(working.get("due", [])) | {p["check_in"]}
-            working["due"] = sorted(due)
+            due = set(working.get("due", [])) | {p.get("check_in") or p.get("task_id")}
+            working["due"] = sorted(due, key=str)
         elif t == rev.CheckInReached.TYPE:
-            working["reached"] = sorted(set(working.get("reached", [])) | {p["check_in"]})
+            reached = set(working.get("reached", [])) | {p.get("check_in")}
+            working["reached"] = sorted(reached, key=str)
         elif t == rev.ContactLost.TYPE:
             row["contact_lost"] = True
         elif t == rev.RiskRecorded.TYPE:
-            row["risk_indicators"] = sorted(set(row["risk_indicators"]) | {p["indicator"]})
+            row["risk_indicators"] = sorted(set(row["risk_indicators"]) | {p.get("indicator")},
+                                            key=str)
         elif t == rev.SustainabilityAssessed.TYPE:
-            row["sustainability_band"] = sustainability_band(p["economic"], p["social"],
-                                                             p["psychosocial"])
+            row["sustainability_band"] = sustainability_band(
+                p.get("economic", 0), p.get("social", 0), p.get("psychosocial", 0))
         elif t in (rev.PlanAgreed.TYPE, rev.PlanChanged.TYPE):
             lines = working.setdefault("lines", {})
-            for line in p["lines"]:
-                lines[line["line_id"]] = [line["service"], line.get("status", "planned")]
-        else:  # a provider's delivery report
-            working.setdefault("lines", {})[p["line_id"]] = [p["service"], p["status"]]
+            for line in p.get("lines", []):
+                lines[line.get("line_id")] = [line.get("service"), line.get("status", "planned")]
+        elif p.get("line_id"):  # a provider's delivery report
+            working.setdefault("lines", {})[p["line_id"]] = [p.get("service"), p.get("status")]
         row["check_ins_due"] = len(working.get("due", []))
         row["check_ins_reached"] = len(working.get("reached", []))
         row["services_delivered"] = sorted({s for s, status in working.get("lines", {}).values()
-                                            if status == "delivered"})
+                                            if status == "delivered" and s})
 
 
 # --- the report's layout ----------------------------------------------------------------
