@@ -32,6 +32,7 @@ from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
 from api.routes import cases, follow_up, operations, person, tasks
 from api.routes import reports as report_routes
+from api.routes import trafficking as trafficking_routes
 from api.service.calls import TEMPORAL_DEADLINE_SECONDS
 from api.service.cases import CaseService
 from api.service.referrals import ReferralService
@@ -255,6 +256,7 @@ def create_app(services: ApiServices) -> FastAPI:
 
     for module in (cases, person, tasks, operations, follow_up):
         app.include_router(module.router)
+    app.include_router(trafficking_routes.router)
     app.include_router(report_routes.router)
 
     app.include_router(health_router(services))

@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain import catalogue
 from domain import outside_events as out
 from domain.journey import events as ev
+from domain.journey.vocabulary import Sex
 from domain.kernel import AgeCategory, treated_as_minor
 from domain.reintegration import events as rev
+from domain.trafficking import TraffickingAccountRecorded
 from store.events import StoredEvent
 from store.projections import catalogued
 
@@ -77,6 +79,7 @@ _CASE_TYPES = {  # rm_cases' column → the PostgreSQL type its array is written
     "blocked_since": "timestamptz", "escalated": "boolean", "outcome": "text",
     "registered_at": "timestamptz", "receiving_visible_at": "timestamptz",
     "closed_at": "timestamptz", "last_event_at": "timestamptz", "working": "jsonb",
+    "sex": "text",
 }
 
 
@@ -122,7 +125,8 @@ class CaseListProjection:
                 "referral_source": p.get("source", "unknown"), "stage": "screening",
                 "blocked_on": None, "blocked_since": None, "escalated": False, "outcome": None,
                 "registered_at": at, "receiving_visible_at": None, "closed_at": None,
-                "last_event_at": at, "working": {}}
+                "last_event_at": at, "working": {},
+                "sex": p.get("sex", Sex.NOT_RECORDED.value)}  # before sex was asked
             return True
         if row is None:
             return False  # identity events before the referral, or a case without a referral
@@ -378,11 +382,81 @@ async def _upsert(conn: AsyncConnection, table: str, types: dict[str, str],
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"), params)
 
 
+class TraffickingProjection:
+    """``rm_trafficking``: each case's account of how trafficking occurred, and
+    ``rm_trafficking_route``: its route, one row per country in order (``seq`` from 1), for
+    the report's country → country flows (decision 0066). A later account replaces the
+    case's rows whole."""
+
+    name = "trafficking"
+
+    async def reset(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("DELETE FROM rm_trafficking_route"))
+        await conn.execute(text("DELETE FROM rm_trafficking"))
+
+    async def apply_page(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        latest: dict[str, StoredEvent] = {}
+        for event in events:  # in position order: the last account of a case wins
+            if catalogued(event, self.name) and event.event_type == _ACCOUNT_RECORDED:
+                latest[event.case_id] = event
+        if not latest:
+            return
+        cases = sorted(latest)
+        rows = [self.row(latest[c]) for c in cases]
+        # The arrays are joined with a separator no code holds: unnest cannot take arrays
+        # of arrays, and one statement writes the page.
+        await conn.execute(text(
+            "INSERT INTO rm_trafficking (case_id, recruitment_method, exploitation_types, "
+            "duration_band, transport_means, recorded_at) "
+            "SELECT c, m, COALESCE(string_to_array(NULLIF(e, ''), ','), '{}'), d, "
+            "COALESCE(string_to_array(NULLIF(t, ''), ','), '{}'), a "
+            "FROM unnest(CAST(:c AS text[]), "
+            "CAST(:m AS text[]), CAST(:e AS text[]), CAST(:d AS text[]), CAST(:t AS text[]), "
+            "CAST(:a AS timestamptz[])) AS x(c, m, e, d, t, a) "
+            "ON CONFLICT (case_id) DO UPDATE SET "
+            "recruitment_method = EXCLUDED.recruitment_method, "
+            "exploitation_types = EXCLUDED.exploitation_types, "
+            "duration_band = EXCLUDED.duration_band, "
+            "transport_means = EXCLUDED.transport_means, recorded_at = EXCLUDED.recorded_at"),
+            {"c": cases, "m": [r["recruitment_method"] for r in rows],
+             "e": [",".join(r["exploitation_types"]) for r in rows],
+             "d": [r["duration_band"] for r in rows],
+             "t": [",".join(r["transport_means"]) for r in rows],
+             "a": [r["recorded_at"] for r in rows]})
+        await conn.execute(text(
+            "DELETE FROM rm_trafficking_route WHERE case_id = ANY(CAST(:cases AS text[]))"),
+            {"cases": cases})
+        stops = [(row["case_id"], seq, role, country) for row in rows
+                 for seq, (role, country) in enumerate(row["route"], start=1)]
+        if stops:
+            case_ids, seqs, roles, countries = (list(column) for column in zip(*stops,
+                                                                                strict=True))
+            await conn.execute(text(
+                "INSERT INTO rm_trafficking_route (case_id, seq, role, country) "
+                "SELECT * FROM unnest(CAST(:c AS text[]), CAST(:s AS int[]), "
+                "CAST(:r AS text[]), CAST(:k AS text[]))"),
+                {"c": case_ids, "s": seqs, "r": roles, "k": countries})
+
+    @staticmethod
+    def row(event: StoredEvent) -> dict[str, Any]:
+        """The account's row, and its route as (role, country) pairs in order."""
+        p = event.payload
+        return {"case_id": event.case_id, "recruitment_method": p.get("recruitment_method"),
+                "exploitation_types": list(p.get("exploitation_types", [])),
+                "duration_band": p.get("duration_band"),
+                "transport_means": list(p.get("transport_means", [])),
+                "recorded_at": event.occurred_at,
+                "route": [(s["role"], s["country"]) for s in p.get("route", [])]}
+
+
+_ACCOUNT_RECORDED = TraffickingAccountRecorded.TYPE
+
+
 def all_projections() -> list[Any]:
     from store.reports import ReportFactsProjection  # imports this module's helpers
 
     return [TaskInboxProjection(), CaseListProjection(), SharingProjection(),
-            ReportFactsProjection()]
+            ReportFactsProjection(), TraffickingProjection()]
 
 
 # --- queries -----------------------------------------------------------------------------
@@ -409,7 +483,7 @@ _CASE_COLUMNS = (
     "case_id, sending_mission, receiving_mission, border_partner, host_country, "
     "destination_country, age_category, minor, witness, risk_level, referral_source, stage, "
     "blocked_on, blocked_since, escalated, outcome, registered_at, receiving_visible_at, "
-    "closed_at, last_event_at"
+    "closed_at, last_event_at, sex"
 )
 _TASK_COLUMNS = ("task_id, case_id, kind, assignee_org, assignee_role, status, opened_at, "
                  "due_at, escalated, closed_at, closed_by_org, assignee_user, reassigned_by")

@@ -94,6 +94,12 @@ ENDPOINTS = [
              lambda ids: {"purpose": "handoff_identification", "field_groups": ["names"]},
              {"coord.rs": 200, "officer.md": 200, "partner.md": 403, "coord.al": 404,
               "officer.ua": 404, "partner.ua": 404}),
+    # How trafficking occurred: the sending mission's account; both missions read it.
+    Endpoint("record trafficking account", "PUT", "/cases/{case}/trafficking-account",
+             lambda ids: {"exploitation_types": ["SexualExploitation"]},
+             {"coord.rs": 200, "coord.al": 404}),
+    Endpoint("trafficking account", "GET", "/cases/{case}/trafficking-account", None,
+             {"coord.rs": 200, "officer.md": 200, "coord.al": 404, "officer.ua": 404}),
     Endpoint("list sharing", "GET", "/cases/{case}/sharing", None,
              {"coord.rs": 200, "officer.md": 200, "coord.al": 404, "officer.ua": 404}),
     Endpoint("share", "POST", "/cases/{case}/sharing",
