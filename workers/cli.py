@@ -189,10 +189,13 @@ async def _cmd_report(settings: Settings, args) -> int:
 
 
 async def _cmd_demo(settings: Settings, args) -> int:
-    from workers.demo import run_demo
+    from workers.demo import run_demo, run_seed
 
     engine, store, client = await _connect_stack(settings)
     try:
+        if getattr(args, "cases", None):
+            return await run_seed(client, store, settings.task_queue, args.cases,
+                                  seed=args.seed)
         return await run_demo(client, store, settings.task_queue, ui_url=settings.temporal_ui_url)
     finally:
         await engine.dispose()
@@ -425,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_fn, help_text) in COMMANDS.items():
         text = help_text.format(ui_port=ui_port)
         sub.add_parser(name, help=text, description=text)
+    sub.choices["demo"].add_argument(
+        "--cases", type=int, metavar="N", help="instead of one case told step by step, seed N "
+        "varied simulated cases (sex, age, countries, outcomes, how trafficking occurred, "
+        "follow-up) for the reports")
+    sub.choices["demo"].add_argument("--seed", type=int, metavar="S",
+                                     help="random seed of --cases: the same caseload again")
     from store.accounts import OrgKind, UserRole
 
     org = sub.add_parser("org", help="organisations").add_subparsers(dest="org_command",
