@@ -184,8 +184,9 @@ class Tracing:
                         "opentelemetry-instrumentation-asyncpg is not installed")
             return
         instrumentor = AsyncPGInstrumentor(capture_parameters=False)
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(tracer_provider=self.database_provider)
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()  # bound to an earlier configuration's provider
+        instrumentor.instrument(tracer_provider=self.database_provider)
 
     def shutdown(self) -> None:
         """Export what is still queued; the CLI calls it before the process exits."""
