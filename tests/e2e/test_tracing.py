@@ -204,9 +204,6 @@ async def test_a_referral_and_an_update_are_each_one_trace_without_identity(trac
 
 
 async def test_the_event_append_is_a_statement_of_the_activity(traced) -> None:
-    pytest.importorskip("opentelemetry.instrumentation.asyncpg",
-                        reason="the event store speaks asyncpg directly; its statements are "
-                        "traced by opentelemetry-instrumentation-asyncpg, not installed")
     stack, exporter = traced.stack, traced.exporter
     token = secrets.token_hex(5)
     _case_id, request_id = await register(stack, marker_identity(token, date(1999, 9, 9)))
