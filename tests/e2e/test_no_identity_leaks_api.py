@@ -284,6 +284,7 @@ async def through_consent(stack, p: Person, case_id: str) -> None:
                      expect=422)
     assert p.m("badscreening") not in json.dumps(bad)
     await post(stack, "coord.rs", f"/cases/{case_id}/screening", screening)
+    await trafficking_account(stack, p, case_id)
     await open_task(stack, "coord.rs", case_id, "options_decision", timeout=WAIT)
     await post(stack, "coord.rs", f"/cases/{case_id}/decision",
                {"choice": "return", "counselled_in_language": "ro"})
@@ -291,6 +292,24 @@ async def through_consent(stack, p: Person, case_id: str) -> None:
     await post(stack, "coord.rs", f"/cases/{case_id}/consent", {
         "form_language": "ro", "form_version": "2026-1", "interpreter_used": False,
         "signed_at": datetime.now(UTC).isoformat(), "form_reference": p.note("consentform")})
+
+
+async def trafficking_account(stack, p: Person, case_id: str) -> None:
+    """How trafficking occurred (decision 0066): codes in the event, her story a vault note.
+    A marker in an unknown field or in place of a code is refused whole, not echoed."""
+    path = f"/cases/{case_id}/trafficking-account"
+    for bad in ({"narrative": p.m("narrative")}, {"exploitation_types": [p.m("exploitcode")]},
+                {"route": [{"role": "transit", "country": "RO", "city": p.m("city")}]}):
+        refused = await stack.http.put(path, json=bad, headers=stack.auth("coord.rs"))
+        assert refused.status_code == 422, refused.text
+        assert p.token not in refused.text
+    await add_note(stack, "coord.rs", case_id, "assessment_note", p.note("howtrafficked"))
+    account = await stack.http.put(path, headers=stack.auth("coord.rs"), json={
+        "recruitment_method": "ThroughAnOnlineAdvertisement",
+        "exploitation_types": ["SexualExploitation"], "duration_band": "6_12_months",
+        "route": [{"role": "recruitment", "country": "MD"},
+                  {"role": "exploitation", "country": "RS"}], "transport_means": ["bus"]})
+    assert account.status_code == 200 and account.json()["recorded"], account.text
 
 
 async def documents_and_clearances(stack, p: Person, case_id: str) -> None:
