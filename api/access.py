@@ -57,6 +57,8 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     TRAFFICKING_RECORD = "trafficking.record"  # how trafficking occurred: the sending mission
     TRAFFICKING_VIEW = "trafficking.view"
+    CASE_PACKAGE_EXPORT = "case_package.export"  # to another deployment (decision 0067)
+    CASE_PACKAGE_IMPORT = "case_package.import"
 
 
 class Relation(StrEnum):
@@ -67,6 +69,7 @@ class Relation(StrEnum):
     SHARED = "shared_by_consent"  # a recorded consent names the organisation
     GUARDIAN = "guardian_organisation"  # a minor's guardian acts through it
     OPERATOR = "operator"
+    IMPORTED = "imported_to_organisation"  # a case package from another deployment named it
     NONE = "none"
 
 
@@ -154,6 +157,8 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.AUDIT_READ: frozenset({UserRole.ADMINISTRATOR}),
     Action.TRAFFICKING_RECORD: frozenset({UserRole.COORDINATOR}),
     Action.TRAFFICKING_VIEW: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
+    Action.CASE_PACKAGE_EXPORT: frozenset({UserRole.ADMINISTRATOR}),
+    Action.CASE_PACKAGE_IMPORT: frozenset({UserRole.ADMINISTRATOR}),
 }
 
 # Step 2: for case actions, the relations that allow them, and the view each gets.
@@ -182,6 +187,15 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.TRAFFICKING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
 }
 
+# An imported case (decision 0067) is history to read, for the organisation its package
+# named: no workflow runs it here, so nothing steers it (``IMPORTED_READS``).
+IMPORTED_READS = frozenset({Action.CASE_VIEW, Action.CASE_TIMELINE, Action.IDENTITY_READ,
+                            Action.SHARING_VIEW, Action.TASK_VIEW, Action.TRAFFICKING_VIEW,
+                            Action.AUDIT_READ, Action.CASE_PACKAGE_EXPORT})
+for _action in (Action.CASE_VIEW, Action.CASE_TIMELINE, Action.IDENTITY_READ,
+                Action.TRAFFICKING_VIEW):
+    CASE_RULES[_action][Relation.IMPORTED] = View.RECEIVING
+
 
 @dataclass(frozen=True)
 class CaseFacts:
@@ -201,6 +215,7 @@ class CaseFacts:
     # task id → (assignee organisation, the colleague an operator reassigned it to)
     task_assignees: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
     guardian_org: str | None = None  # a minor's guardian's organisation
+    imported_to: str | None = None  # imported from another deployment for this organisation
 
 
 def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
@@ -210,7 +225,7 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
     task_orgs: set[str] = set()
     assignees: dict[str, tuple[str, str | None]] = {}
     receiving_involved = withdrawn = closed = False
-    guardian_org = None
+    guardian_org = imported_to = None
     minor = True
     for event in events:
         if not catalogued(event, "access"):
@@ -246,13 +261,15 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
             guardian_org = p.get("guardian_org")
         elif t in catalogue.OUTCOME_TYPES:
             closed = True
+        elif t == out.CaseImported.TYPE:
+            imported_to = p["recipient_org"]
     if facts is None:
         return None
     return CaseFacts(
         facts.case_id, facts.sending_mission, facts.receiving_mission, facts.border_partner,
         minor, receiving_involved, frozenset(task_orgs),
         frozenset(org for org, on in shared.items() if on), withdrawn, closed, assignees,
-        guardian_org,
+        guardian_org, imported_to,
     )
 
 
@@ -262,6 +279,13 @@ def relation(principal: Principal, facts: CaseFacts) -> Relation:
         return Relation.OPERATOR
     if principal.role not in _CASE_WORKERS:
         return Relation.NONE
+    return org_relation(org, facts)
+
+
+def org_relation(org: str, facts: CaseFacts) -> Relation:
+    """What an organisation's case workers are to the case."""
+    if facts.imported_to is not None:  # the parties of its referral are elsewhere
+        return Relation.IMPORTED if org == facts.imported_to else Relation.NONE
     if org == facts.sending_mission:
         return Relation.SENDING
     if org == facts.receiving_mission:
@@ -318,6 +342,12 @@ def authorise(principal: Principal, action: Action, facts: CaseFacts | None = No
 
     if action is Action.AUDIT_READ:
         return _audit(principal, facts)
+    if action is Action.CASE_PACKAGE_EXPORT:
+        return _package_export(principal, facts)
+    if (facts.imported_to is not None and action not in IMPORTED_READS
+            and rel is not Relation.NONE):
+        return _refuse(409, "case_imported", "this case was imported from another "
+                       "deployment: its history is read here, nothing in it is steered", rel)
     if action in (Action.TASK_VIEW, Action.TASK_COMPLETE):
         assignee, assignee_user = facts.task_assignees.get(str(task_id), (None, None))
         return _task(principal, action, facts, rel, assignee, assignee_user)
@@ -369,7 +399,29 @@ def _audit(principal: Principal, facts: CaseFacts) -> Decision:
         return Decision(True, View.OPERATIONS)
     if principal.org_id == facts.receiving_mission and facts.receiving_involved:
         return Decision(True, View.OPERATIONS)
+    if facts.imported_to is not None and principal.org_id == facts.imported_to:
+        return Decision(True, View.OPERATIONS)
     return _not_found()
+
+
+def _package_export(principal: Principal, facts: CaseFacts) -> Decision:
+    """A mission's administrator exports the cases of her mission (sending, or receiving
+    once handed the case); an operations team never (a package carries identity)."""
+    if facts.imported_to is None and (
+            principal.org_id == facts.sending_mission
+            or (principal.org_id == facts.receiving_mission and facts.receiving_involved)):
+        return Decision(True, View.FULL)
+    return _not_found()
+
+
+def package_groups(facts: CaseFacts, recipient_org: str) -> frozenset[FieldGroup]:
+    """The identity field groups a case package to ``recipient_org`` carries (decision
+    0067): those its case workers could read here, by the same rules (the receiving
+    mission once handed the case, an organisation her recorded consent names, a minor's
+    guardian's); none after her withdrawal, and none for anyone else (headquarters too,
+    unless her consent names it)."""
+    view = CASE_RULES[Action.IDENTITY_READ].get(org_relation(recipient_org, facts))
+    return IDENTITY_GROUPS.get(view, frozenset()) if view is not None else frozenset()
 
 
 @dataclass(frozen=True)
@@ -454,6 +506,8 @@ _SAY = {
     Action.TRAFFICKING_RECORD: "record how trafficking occurred",
     Action.TRAFFICKING_VIEW: "see how trafficking occurred",
     Action.AUDIT_READ: "read the audit log",
+    Action.CASE_PACKAGE_EXPORT: "export a case package to another deployment",
+    Action.CASE_PACKAGE_IMPORT: "import a case package from another deployment",
 }
 
 

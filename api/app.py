@@ -30,6 +30,7 @@ from api.health import health_router
 from api.metrics import install_metrics
 from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
+from api.routes import case_packages as case_package_routes
 from api.routes import cases, follow_up, operations, person, tasks
 from api.routes import reports as report_routes
 from api.routes import trafficking as trafficking_routes
@@ -258,6 +259,7 @@ def create_app(services: ApiServices) -> FastAPI:
         app.include_router(module.router)
     app.include_router(trafficking_routes.router)
     app.include_router(report_routes.router)
+    app.include_router(case_package_routes.router)
 
     app.include_router(health_router(services))
     install_metrics(app, services)

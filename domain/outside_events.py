@@ -161,11 +161,49 @@ class IdentityErased(_OutsideEvent):
     reason: Code
 
 
+# --- case packages between deployments (decision 0067): ids, codes, counts, hashes -----
+
+ChainHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+KeyFingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+
+
+class CaseExported(_OutsideEvent):
+    """A package of the case sent to another deployment: to whom, which package, how much
+    of the chain, and which identity field groups it carried (never a value)."""
+
+    type: Literal["case.exported"] = "case.exported"
+    owner: ClassVar[Role | Operations] = Role.SYSTEM
+    writer: ClassVar[Writer] = Writer.API
+    recipient_org: OrganisationId
+    package_id: UUID
+    event_count: int = Field(ge=1)
+    chain_head: ChainHash
+    field_groups: tuple[Code, ...] = ()
+
+
+class CaseImported(_OutsideEvent):
+    """The case came in a package from another deployment, whose events precede this one
+    with their own hashes: from whom, signed with which key, for which organisation here."""
+
+    type: Literal["case.imported"] = "case.imported"
+    owner: ClassVar[Role | Operations] = Role.SYSTEM
+    writer: ClassVar[Writer] = Writer.API
+    source_org: OrganisationId
+    recipient_org: OrganisationId
+    package_id: UUID
+    event_count: int = Field(ge=1)
+    chain_head: ChainHash
+    sender_key_fingerprint: KeyFingerprint
+    field_groups: tuple[Code, ...] = ()
+
+
 API_EVENTS: tuple[type[_OutsideEvent], ...] = (
     SharingGranted,
     SharingRevoked,
     OperatorRetryRequested,
     OperatorTaskReassigned,
     OperatorEscalated,
+    CaseExported,
+    CaseImported,
 )
 VAULT_EVENTS: tuple[type[_OutsideEvent], ...] = (IdentityRecorded, IdentityRead, IdentityErased)

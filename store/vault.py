@@ -234,6 +234,10 @@ class ReadPurpose(StrEnum):
     PERSON_REQUEST = "person_request"  # the person asked to see her own data
 
 
+PACKAGE_PURPOSE = "case_package"
+"""The purpose ``identity.read`` records for a case package (``read_for_package``)."""
+
+
 class ErasureReason(StrEnum):
     PERSON_REQUEST = "person_request"
     RETENTION_EXPIRED = "retention_expired"
@@ -550,6 +554,27 @@ class PersonVault:
                 .on_conflict_do_update(index_elements=["case_id", "field_name"], set_=row)
             )
 
+    async def write_imported(self, conn: AsyncConnection, case_id: str, record: PersonRecord,
+                             notes: Iterable[Note], *, by_org: str, by_actor: str,
+                             at: datetime) -> None:
+        """A case package's identity (decision 0067), under this vault's keys, in the
+        caller's transaction (the import's, which records ``case.imported`` with the field
+        groups). Notes keep their ids: the case's events name them by record id."""
+        fields = sorted(record.model_fields_set)
+        if fields:
+            await self._write_fields(conn, case_id, record, fields, at, by_org, by_actor)
+        notes = list(notes)
+        if not notes:
+            return
+        dek = await self._data_key_for_write(conn, case_id)
+        for note in notes:
+            nonce, ciphertext = _encrypt(dek, note.text.encode(),
+                                         _note_aad(case_id, note.note_id, note.kind.value))
+            await conn.execute(insert(person_notes).values(
+                note_id=note.note_id, case_id=case_id, kind=note.kind.value, nonce=nonce,
+                ciphertext=ciphertext, recorded_at=note.recorded_at,
+                recorded_by_org=note.recorded_by_org, recorded_by_actor=note.recorded_by_actor))
+
     # -- a registration's identity, before its case begins (decision 0054)
 
     async def stage(
@@ -764,7 +789,20 @@ class PersonVault:
         """Decrypt the asked field groups, record the read, then return them. Nothing is
         returned unless the ``identity.read`` event is stored; nothing is recorded when
         nothing is disclosed (refused, erased, not found, key error)."""
-        purpose = _purpose(purpose)
+        return await self._read(case_id, _purpose(purpose).value, reader_org, reader_actor,
+                                groups)
+
+    async def read_for_package(
+        self, case_id: str, groups: Iterable[FieldGroup | str], *, reader_org: str,
+        reader_actor: str,
+    ) -> PersonView | ErasedPerson:
+        """``read`` for a case package to another deployment (decision 0067), recorded as
+        ``identity.read`` with the purpose ``case_package``: no person asks for it through
+        the API, so it is no ``ReadPurpose``."""
+        return await self._read(case_id, PACKAGE_PURPOSE, reader_org, reader_actor, groups)
+
+    async def _read(self, case_id: str, purpose: str, reader_org: str, reader_actor: str,
+                    groups: Iterable[FieldGroup | str]) -> PersonView | ErasedPerson:
         _require(reader_org, "reader_org")
         _require(reader_actor, "reader_actor")
         wanted = frozenset(_code(FieldGroup, g, "field group") for g in groups)
@@ -800,7 +838,7 @@ class PersonVault:
                 record = _decrypt_record(dek, case_id, field_rows)
                 notes = tuple(_decrypt_note(dek, row) for row in note_rows)
 
-        payload = {"purpose": purpose.value, "field_groups": sorted(g.value for g in wanted)}
+        payload = {"purpose": purpose, "field_groups": sorted(g.value for g in wanted)}
         await self._append(case_id, IDENTITY_READ, payload, reader_org, reader_actor, self._clock())
         return PersonView(case_id, wanted, record, notes)
 

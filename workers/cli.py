@@ -188,6 +188,18 @@ async def _cmd_report(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_case_packages(settings: Settings, args) -> int:
+    from workers.case_packages_cli import run
+
+    engine = _engine(settings) if (args.command, getattr(args, "keys_command", None)) not in (
+        ("keys", "generate"), ("keys", "show")) else None
+    try:
+        return await run(engine, settings, args)
+    finally:
+        if engine is not None:
+            await engine.dispose()
+
+
 async def _cmd_demo(settings: Settings, args) -> int:
     from workers.demo import run_demo, run_seed
 
@@ -491,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workers.report_cli import add_arguments as add_report_arguments
 
     add_report_arguments(sub)
+    from workers.case_packages_cli import add_arguments as add_package_arguments
+
+    add_package_arguments(sub)
     projections = sub.add_parser("projections", help="read models of the API")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
@@ -541,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_probe
     elif args.command == "report":
         handler = _cmd_report
+    elif args.command in ("case", "keys"):
+        handler = _cmd_case_packages
     else:
         handler = COMMANDS[args.command][0]
     from workers.temporal import TemporalConfigError, TemporalUnavailable
