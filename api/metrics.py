@@ -41,9 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import error_response
-from domain.journey import events as ev
 from domain.journey.vocabulary import EscalationReason, Stage, TaskKind
-from domain.reintegration import events as rev
 from domain.reintegration.vocabulary import ReintegrationTaskKind
 from store.projections import SKIPPED_UNKNOWN, ProjectionRunner
 
@@ -60,12 +58,6 @@ OTHER = "other"  # a stored code this version does not know (a newer one wrote i
 OPEN_STAGES = tuple(s.value for s in Stage if s is not Stage.CLOSED)
 TASK_KINDS = tuple(sorted({k.value for k in TaskKind} | {k.value for k in ReintegrationTaskKind}))
 ESCALATION_REASONS = tuple(r.value for r in EscalationReason)
-
-# The reintegration events that decide whether contact with her is lost now: the last of
-# them on a case says (domain/reintegration/decider.py: lost until restored, reopened or
-# closed).
-_CONTACT_EVENTS = (rev.ContactLost.TYPE, rev.ContactRestored.TYPE,
-                   rev.ReintegrationClosed.TYPE, rev.ReintegrationReopened.TYPE)
 
 _OPEN_CASES = text("""
     SELECT stage, count(*) FROM rm_cases WHERE outcome IS NULL GROUP BY stage
@@ -84,17 +76,13 @@ _TASKS = text("""
     SELECT kind, count(*), count(*) FILTER (WHERE due_at < now())
     FROM rm_tasks WHERE status = 'open' GROUP BY kind
 """)
-# One pass over the event log's rows of these types (no read model holds either yet).
-_FROM_EVENTS = text("""
-    WITH picked AS MATERIALIZED (
-        SELECT case_id, position, event_type FROM events
-        WHERE event_type = ANY(CAST(:types AS text[])))
-    SELECT (SELECT count(*) FROM picked WHERE event_type = :rebooked),
-           (SELECT count(*) FROM (
-                SELECT DISTINCT ON (case_id) event_type FROM picked
-                WHERE event_type <> :rebooked ORDER BY case_id, position DESC) AS last
-            WHERE event_type = :lost)
+# Folded by the report's read model (store/reports.py ReportFactsProjection).
+_FROM_REPORT_FACTS = text("""
+    SELECT COALESCE(sum((working->>'rebookings')::int), 0),
+           count(*) FILTER (WHERE working ? 'contact_lost_now')
+    FROM rm_report_facts
 """)
+
 
 
 @dataclass
@@ -162,9 +150,7 @@ class DomainMetrics:
             tasks = (await conn.execute(_TASKS)).all()
             c.open_tasks = _closed(((kind, n) for kind, n, _ in tasks), TASK_KINDS)
             c.overdue_tasks = _closed(((kind, n) for kind, _, n in tasks), TASK_KINDS)
-            c.rebookings, c.contact_lost = (await conn.execute(_FROM_EVENTS, {
-                "types": [ev.RebookingScheduled.TYPE, *_CONTACT_EVENTS],
-                "rebooked": ev.RebookingScheduled.TYPE, "lost": rev.ContactLost.TYPE})).one()
+            c.rebookings, c.contact_lost = (await conn.execute(_FROM_REPORT_FACTS)).one()
         c.read_model_lag = await self._projections.lag()
         return c
 

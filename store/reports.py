@@ -42,9 +42,10 @@ _FOLDED = frozenset({
     ev.ScreeningInterviewRecorded.TYPE, rev.ReintegrationStarted.TYPE,
     rev.ReintegrationTaskOpened.TYPE, rev.CheckInReached.TYPE, rev.ContactLost.TYPE,
     rev.RiskRecorded.TYPE, rev.SustainabilityAssessed.TYPE, rev.PlanAgreed.TYPE,
-    rev.PlanChanged.TYPE,
-    # a provider's delivery report (decision 0064), once the catalogue holds it
-    *(t.TYPE for t in (getattr(rev, "ServiceDeliveryReported", None),) if t is not None),
+    rev.PlanChanged.TYPE, rev.ServiceDeliveryReported.TYPE,
+    # what the operators' series count (api/metrics.py): rebookings, contact lost now
+    ev.RebookingScheduled.TYPE, rev.ContactRestored.TYPE, rev.ReintegrationClosed.TYPE,
+    rev.ReintegrationReopened.TYPE,
 })
 
 
@@ -95,7 +96,13 @@ class ReportFactsProjection:
             reached = set(working.get("reached", [])) | {p.get("check_in")}
             working["reached"] = sorted(reached, key=str)
         elif t == rev.ContactLost.TYPE:
-            row["contact_lost"] = True
+            row["contact_lost"] = True  # ever, for the report
+            working["contact_lost_now"] = True  # until restored, reopened or closed
+        elif t in (rev.ContactRestored.TYPE, rev.ReintegrationClosed.TYPE,
+                   rev.ReintegrationReopened.TYPE):
+            working.pop("contact_lost_now", None)
+        elif t == ev.RebookingScheduled.TYPE:
+            working["rebookings"] = working.get("rebookings", 0) + 1
         elif t == rev.RiskRecorded.TYPE:
             row["risk_indicators"] = sorted(set(row["risk_indicators"]) | {p.get("indicator")},
                                             key=str)
@@ -106,7 +113,7 @@ class ReportFactsProjection:
             lines = working.setdefault("lines", {})
             for line in p.get("lines", []):
                 lines[line.get("line_id")] = [line.get("service"), line.get("status", "planned")]
-        elif p.get("line_id"):  # a provider's delivery report
+        elif t == rev.ServiceDeliveryReported.TYPE:
             working.setdefault("lines", {})[p["line_id"]] = [p.get("service"), p.get("status")]
         row["check_ins_due"] = len(working.get("due", []))
         row["check_ins_reached"] = len(working.get("reached", []))
