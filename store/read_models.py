@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -612,33 +611,3 @@ class ReadModels:
             {"c": case_id, "withdrawn": CONSENT_WITHDRAWN_ROW, "after": after,
              "limit": limit})
         return [dict(r._mapping) for r in rows]
-
-    async def statistics_counts(self) -> dict[str, Counter[str]]:
-        """Cases per value of each published dimension, counted in the database in one
-        scan of ``rm_cases`` (one grouping set per dimension). A value no case has is
-        absent here: the API adds the rows it always shows, at zero."""
-        expressions = list(_STATISTICS_DIMENSIONS.values())
-        rows = await self._rows(
-            f"SELECT GROUPING({', '.join(expressions)}) AS grouping_bits, "
-            f"{', '.join(expressions)}, count(*) AS n FROM rm_cases "
-            f"GROUP BY GROUPING SETS ({', '.join(f'({e})' for e in expressions)})", {})
-        counts: dict[str, Counter[str]] = {name: Counter() for name in _STATISTICS_DIMENSIONS}
-        everyone = (1 << len(expressions)) - 1
-        for row in rows:
-            # GROUPING sets the bit of each expression the row is not grouped by; the one
-            # it is grouped by, the first the highest bit, says its dimension.
-            grouped = (everyone ^ row.grouping_bits).bit_length()
-            index = len(expressions) - grouped
-            name = list(_STATISTICS_DIMENSIONS)[index]
-            counts[name][row[1 + index]] = row.n
-        return counts
-
-
-# Each published table: its name and the SQL expression of a case's value in it.
-_STATISTICS_DIMENSIONS = {
-    "by_outcome": "COALESCE(outcome, 'open')",
-    "by_age_band": "age_category",
-    "minor_or_age_unknown": "CASE WHEN minor THEN 'minor_or_unknown' ELSE 'adult' END",
-    "by_destination_country": "destination_country",
-    "by_host_country": "host_country",
-}

@@ -136,7 +136,6 @@ class Spec:
     sql: str
     fixed: tuple[str, ...] = ()
     partition: bool = True
-    needs: str | None = None  # "sex" or "trafficking": a colleague's read model
 
 
 SPECS: dict[str, Spec] = {
@@ -147,7 +146,7 @@ SPECS: dict[str, Spec] = {
         "WHEN f.trafficking_status = 'NotAVictimOfTrafficking' THEN 'screened_not_victim' "
         "ELSE 'not_yet_screened' END",
         (IDENTIFIED, "screened_not_victim", "not_yet_screened")),
-    "sex": Spec("Sex", "r.sex", ("female", "male", "other", "not_recorded"), needs="sex"),
+    "sex": Spec("Sex", "r.sex", ("female", "male", "other", "not_recorded")),
     "age_band": Spec("Age band", "r.age_category", tuple(a.value for a in AgeCategory)),
     "minor": Spec("Minors (age unknown or disputed counted as minors)",
                   "CASE WHEN r.minor THEN 'minor_or_age_unknown' ELSE 'adult' END",
@@ -177,9 +176,9 @@ SPECS: dict[str, Spec] = {
         ("low", "medium", "high", "not_assessed")),
     "recruitment_method": Spec("Recruitment method",
                                "COALESCE(t.recruitment_method, 'not_recorded')",
-                               ("not_recorded",), needs="trafficking"),
+                               ("not_recorded",)),
     "duration_band": Spec("Duration of exploitation", "COALESCE(t.duration_band, 'not_recorded')",
-                          ("not_recorded",), needs="trafficking"),
+                          ("not_recorded",)),
     # multi-valued: one person may count in several rows
     "assistance": Spec(
         "Assistance delivered, by type (persons)",
@@ -190,16 +189,15 @@ SPECS: dict[str, Spec] = {
         "ARRAY(SELECT jsonb_array_elements_text(COALESCE(f.risk_indicators, '[]')))",
         tuple(i.value for i in RiskIndicator), partition=False),
     "exploitation_type": Spec("Exploitation types (persons)",
-                              "COALESCE(t.exploitation_types, '{}')", partition=False,
-                              needs="trafficking"),
+                              "COALESCE(t.exploitation_types, '{}')", partition=False),
     "transport_means": Spec("Means of transport (persons)", "COALESCE(t.transport_means, '{}')",
-                            partition=False, needs="trafficking"),
+                            partition=False),
     "route_flow": Spec(
         "Trafficking routes: country to country (persons)",
         "ARRAY(SELECT DISTINCT a.country || '>' || b.country FROM rm_trafficking_route a "
         "JOIN rm_trafficking_route b ON b.case_id = a.case_id AND b.seq = a.seq + 1 "
         "WHERE a.case_id = r.case_id AND a.country <> b.country)",
-        partition=False, needs="trafficking"),
+        partition=False),
 }
 
 TABLE_TITLES: dict[tuple[str, ...], str] = {
@@ -209,11 +207,9 @@ TABLE_TITLES: dict[tuple[str, ...], str] = {
 }
 
 
-def report_tables(available: set[str]) -> list[Table]:
+def report_tables() -> list[Table]:
     """The tables of the report: one per dimension, then the cross-tables."""
-    dims = [d for d, s in SPECS.items() if s.needs is None or s.needs in available]
-    crosses = [c for c in TABLE_TITLES if all(d in dims for d in c)]
-    return [Table(d, (d,)) for d in dims] + [Table("_by_".join(c), c) for c in crosses]
+    return [Table(d, (d,)) for d in SPECS] + [Table("_by_".join(c), c) for c in TABLE_TITLES]
 
 
 # --- scope and period -------------------------------------------------------------------
@@ -260,29 +256,16 @@ class Reports:
     def __init__(self, engine: AsyncEngine):
         self._engine = engine
 
-    async def available(self, conn: AsyncConnection) -> set[str]:
-        """Which of the other read models the report can use (issue 15's sex fact and
-        'how trafficking occurred', added by their own migration)."""
-        row = (await conn.execute(text(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = "
-            "'rm_cases' AND column_name = 'sex' AND table_schema = current_schema()), "
-            "to_regclass('rm_trafficking') IS NOT NULL AND "
-            "to_regclass('rm_trafficking_route') IS NOT NULL"))).one()
-        return {name for name, there in (("sex", row[0]), ("trafficking", row[1])) if there}
-
     async def report_counts(self, period: Period, scope: Scope
                             ) -> tuple[list[Table], dict[str, Dimension], dict[Key, int]]:
         """Every cell the report prints, counted in one statement."""
         async with self._engine.connect() as conn:
-            available = await self.available(conn)
-            tables = report_tables(available)
+            tables = report_tables()
             used = list(dict.fromkeys(d for t in tables for d in t.dims))
             single = [d for d in used if SPECS[d].partition]
             multi = [d for d in used if not SPECS[d].partition]
             where, params = period.sql()
             params["mission"] = scope.mission
-            join = ("LEFT JOIN rm_trafficking t ON t.case_id = r.case_id"
-                    if "trafficking" in available else "")
             columns = ", ".join(f"{SPECS[d].sql} AS {d}" for d in used)
             sets = ["()", *(f"({d})" for d in single),
                     *(f"({', '.join(t.dims)})" for t in tables
@@ -301,7 +284,8 @@ class Reports:
                     f"count(DISTINCT c.case_id) AS n FROM c, unnest(c.{m}) AS v "
                     f"GROUP BY GROUPING SETS ({msets})")
             sql = (f"WITH c AS (SELECT r.case_id, {columns} FROM rm_cases r "
-                   f"LEFT JOIN rm_report_facts f ON f.case_id = r.case_id {join} "
+                   f"LEFT JOIN rm_report_facts f ON f.case_id = r.case_id "
+                   f"LEFT JOIN rm_trafficking t ON t.case_id = r.case_id "
                    f"WHERE {where} AND {scope.sql()}) "
                    + " UNION ALL ".join(parts))
             rows = (await conn.execute(text(sql), params)).all()

@@ -43,7 +43,7 @@ async def run(engine: Any, args: argparse.Namespace) -> int:
 
     from api.access import ReportScope
     from api.report_html import render_report
-    from api.routes.reports import build_report, report_csv
+    from api.service.reports import build_report, report_csv
     from store.reports import Period
 
     try:

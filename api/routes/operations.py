@@ -31,7 +31,6 @@ from api.deps import (
     services,
 )
 from api.errors import ApiError
-from api.routes.reports import build_report
 from api.schemas import (
     AuditPage,
     EscalationOut,
@@ -41,6 +40,7 @@ from api.schemas import (
     StuckCasePage,
 )
 from api.service import pages
+from api.service.reports import build_report
 from domain.outside_events import OperatorEscalated, OperatorRetryRequested, OperatorTaskReassigned
 from store.reports import Period
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
 from datetime import timedelta
 
 import httpx
 import pytest
 from api_without_temporal import services_without_temporal
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from test_read_models import new, referral
@@ -20,7 +18,6 @@ from test_read_models import new, referral
 from api.app import create_app
 from domain.kernel import AgeCategory
 from store.accounts import Accounts, OrgKind, UserRole
-from store.read_models import ReadModels
 
 
 async def _app(engine):
@@ -159,35 +156,6 @@ _CASE_ROW = st.fixed_dictionaries({
     "destination_country": st.sampled_from(["MD", "UA", "AL"]),
     "host_country": st.sampled_from(["RS", "AL"]),
 })
-
-
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cases=st.lists(_CASE_ROW, max_size=40))
-async def test_statistics_counts_equal_a_count_in_python_over_the_same_rows(engine, cases):
-    async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM rm_cases"))
-        for i, case in enumerate(cases):
-            await conn.execute(text(
-                "INSERT INTO rm_cases (case_id, sending_mission, receiving_mission, "
-                "border_partner, host_country, destination_country, age_category, minor, "
-                "witness, risk_level, referral_source, stage, outcome, registered_at, "
-                "last_event_at) VALUES (:id, 'mission-rs', 'mission-md', 'ngo-md-border', "
-                ":host_country, :destination_country, :age_category, :minor, false, 'low', "
-                "'police_raid', 'screening', :outcome, now(), now())"),
-                {"id": f"c-{i}", **case})
-        rows = (await conn.execute(text(
-            "SELECT outcome, age_category, minor, destination_country, host_country "
-            "FROM rm_cases"))).all()
-    expected = {
-        "by_outcome": Counter(r.outcome or "open" for r in rows),
-        "by_age_band": Counter(r.age_category for r in rows),
-        "minor_or_age_unknown": Counter("minor_or_unknown" if r.minor else "adult"
-                                        for r in rows),
-        "by_destination_country": Counter(r.destination_country for r in rows),
-        "by_host_country": Counter(r.host_country for r in rows),
-    }
-    assert await ReadModels(engine).statistics_counts() == expected
 
 
 async def test_asking_for_current_read_models_waits_past_a_write_still_in_flight(api, engine):
