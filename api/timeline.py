@@ -13,6 +13,7 @@ from domain import catalogue
 from domain import outside_events as out
 from domain.journey import events as ev
 from domain.reintegration import events as rev
+from domain.trafficking import TraffickingAccountRecorded
 from store.events import StoredEvent
 from store.projections import catalogued
 
@@ -32,6 +33,30 @@ def _withdrawn(p: dict[str, Any]) -> str:
     if p.get("relayed_by") == "receiving_mission":
         text += " (relayed by the receiving mission)"
     return text
+
+
+def _nth(what: str, number: Any) -> str:
+    return f"{what} {number}" if number is not None else ""
+
+
+def _plan(lines: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{_words(line['service'])} ({line.get('provider_org') or 'the mission'})"
+                     for line in lines) or "no services"
+
+
+def _trafficking_account(p: dict[str, Any]) -> str:
+    parts = []
+    if p.get("recruitment_method"):
+        parts.append(f"recruited by {_words(p['recruitment_method'])}")
+    if p.get("exploitation_types"):
+        parts.append("exploited: " + ", ".join(map(_words, p["exploitation_types"])))
+    if p.get("route"):
+        parts.append("route " + " → ".join(stop["country"] for stop in p["route"]))
+    if p.get("duration_band"):
+        parts.append(f"for {_words(p['duration_band'])}")
+    if p.get("transport_means"):
+        parts.append("by " + ", ".join(map(_words, p["transport_means"])))
+    return "how trafficking occurred recorded: " + ("; ".join(parts) or "every question skipped")
 
 
 _SENTENCES: dict[str, Any] = {
@@ -119,6 +144,65 @@ _SENTENCES: dict[str, Any] = {
         f"operator reassigned the {_words(p['kind'])} task within {p['org']} to "
         f"{p.get('to_user') or 'the whole organisation'} ({_words(p['reason'])})"),
     out.OperatorEscalated.TYPE: lambda p: f"operator escalated the case: {_words(p['reason'])}",
+    out.CaseExported.TYPE: lambda p: (
+        f"case sent to {p['recipient_org']} in a package ({p['event_count']} events, "
+        f"identity: {', '.join(map(_words, p.get('field_groups') or ())) or 'none'})"),
+    out.CaseImported.TYPE: lambda p: (
+        f"case received from {p['source_org']} for {p['recipient_org']} in a package "
+        f"({p['event_count']} events, signed by key {p['sender_key_fingerprint']})"),
+    TraffickingAccountRecorded.TYPE: _trafficking_account,
+    # follow-up
+    rev.ReintegrationStarted.TYPE: lambda p: (
+        f"follow-up started: {len(p['check_ins'])} check-ins, "
+        f"{len(p['instalments'])} grant instalments planned"),
+    rev.ReintegrationTaskOpened.TYPE: lambda p: (
+        f"follow-up task opened: {_words(p['kind'])}"
+        f"{_nth(' check-in', p.get('check_in'))}{_nth(' instalment', p.get('instalment'))} "
+        f"for {p['assignee_org']}, due {p['due_at']}"),
+    rev.ReintegrationTaskOverdue.TYPE: lambda p: f"follow-up task overdue: {_words(p['kind'])}",
+    rev.ReintegrationTaskCancelled.TYPE: lambda p: (
+        f"follow-up task cancelled: {_words(p['kind'])} ({_words(p['reason'])})"),
+    rev.NeedsAssessed.TYPE: lambda p: ("needs assessed: "
+                                       + (", ".join(map(_words, p['needs'])) or "none")),
+    rev.PlanAgreed.TYPE: lambda p: f"reintegration plan agreed: {_plan(p['lines'])}",
+    rev.PlanChanged.TYPE: lambda p: f"reintegration plan changed: {_plan(p['lines'])}",
+    rev.PlanDeclined.TYPE: lambda p: "she declined the reintegration plan",
+    rev.ServiceDeliveryReported.TYPE: lambda p: (
+        f"{p['provider_org']} reports {_words(p['service'])}: {_words(p['status'])}"),
+    rev.CheckInReached.TYPE: lambda p: (
+        f"check-in {p['check_in']} reached by {_words(p['channel'])}"),
+    rev.CheckInNotReached.TYPE: lambda p: (
+        f"check-in {p['check_in']} not reached: {_words(p['reason'])}"),
+    rev.CheckInScheduleChanged.TYPE: lambda p: (
+        f"check-in schedule changed: {len(p['check_ins'])} check-ins"),
+    rev.ContactLost.TYPE: lambda p: (
+        f"contact lost after {p['consecutive_misses']} missed check-ins: tracing begins"),
+    rev.ContactRestored.TYPE: lambda p: "contact restored",
+    rev.TracingCompleted.TYPE: lambda p: (
+        "tracing: she was located" if p['located'] else "tracing: she was not located"),
+    rev.RiskRecorded.TYPE: lambda p: f"risk recorded: {_words(p['indicator'])}",
+    rev.ReintegrationEscalated.TYPE: lambda p: (
+        f"follow-up escalated: {_words(p['reason'])}"
+        f"{_nth(' instalment', p.get('instalment'))}"),
+    rev.SustainabilityAssessed.TYPE: lambda p: (
+        f"sustainability assessed: economic {p['economic']:.2f}, social "
+        f"{p['social']:.2f}, psychosocial {p['psychosocial']:.2f}"),
+    rev.GrantInstalmentPaid.TYPE: lambda p: (
+        f"grant instalment {p['instalment']} paid by {_words(p['method'])} "
+        f"(attempt {p['attempt']})"),
+    rev.GrantPaymentFailed.TYPE: lambda p: (
+        f"grant instalment {p['instalment']} payment failed: {_words(p['failure'])} "
+        f"(attempt {p['attempt']})"),
+    rev.PaymentRetryScheduled.TYPE: lambda p: (
+        f"grant instalment {p['instalment']}: attempt {p['next_attempt']} not before "
+        f"{p['not_before']}"),
+    rev.PaymentReviewed.TYPE: lambda p: (
+        f"grant instalment {p['instalment']} reviewed: {_words(p['resolution'])}"),
+    rev.GrantInstalmentCancelled.TYPE: lambda p: (
+        f"grant instalment {p['instalment']} cancelled: {_words(p['reason'])}"),
+    rev.OptedOut.TYPE: lambda p: "she opted out of the follow-up",
+    rev.ReintegrationClosed.TYPE: lambda p: f"follow-up closed: {_words(p['reason'])}",
+    rev.ReintegrationReopened.TYPE: lambda p: f"follow-up reopened: {_words(p['reason'])}",
 }
 
 
