@@ -59,6 +59,7 @@ class Action(StrEnum):
     TRAFFICKING_VIEW = "trafficking.view"
     CASE_PACKAGE_EXPORT = "case_package.export"  # to another deployment (decision 0067)
     CASE_PACKAGE_IMPORT = "case_package.import"
+    CASE_LINK = "case.link"  # the same person's earlier case (decision 0070)
 
 
 class Relation(StrEnum):
@@ -103,6 +104,7 @@ RECEIVING_TIMELINE_EXCLUDES = frozenset({
     ev.OptionsDecisionRecorded.TYPE, ev.ConsentRecorded.TYPE, ev.GuardianAppointed.TYPE,
     ev.MedicalClearanceRecorded.TYPE, ev.ProsecutorNotified.TYPE, out.SharingGranted.TYPE,
     out.SharingRevoked.TYPE, out.IdentityRecorded.TYPE, out.IdentityRead.TYPE,
+    out.CaseLinked.TYPE,  # the other case may be one the receiving mission cannot see
 })
 # Operations see what happened and when, never who reads or shares her identity.
 OPERATIONS_TIMELINE_EXCLUDES = catalogue.IDENTITY_TYPES | catalogue.SHARING_TYPES
@@ -159,6 +161,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.TRAFFICKING_VIEW: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.CASE_PACKAGE_EXPORT: frozenset({UserRole.ADMINISTRATOR}),
     Action.CASE_PACKAGE_IMPORT: frozenset({UserRole.ADMINISTRATOR}),
+    Action.CASE_LINK: frozenset({UserRole.COORDINATOR}),
 }
 
 # Step 2: for case actions, the relations that allow them, and the view each gets.
@@ -185,6 +188,8 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     # The sending mission's account; the receiving mission reads it to plan her support.
     Action.TRAFFICKING_RECORD: {Relation.SENDING: View.FULL},
     Action.TRAFFICKING_VIEW: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
+    # Her earlier case is linked from the sending mission's own case (decision 0070).
+    Action.CASE_LINK: {Relation.SENDING: View.FULL},
 }
 
 # An imported case (decision 0067) is history to read, for the organisation its package
@@ -414,6 +419,26 @@ def _package_export(principal: Principal, facts: CaseFacts) -> Decision:
     return _not_found()
 
 
+def may_see(principal: Principal, facts: CaseFacts) -> bool:
+    """Whether the principal's organisation may see the case (``CASE_VIEW``): what a
+    repeat-returnee warning may name (decision 0070)."""
+    return authorise(principal, Action.CASE_VIEW, facts).allowed
+
+
+def link_basis(principal: Principal, other: CaseFacts | None,
+               matched: bool) -> Decision | out.LinkBasis:
+    """Whether a coordinator, allowed ``CASE_LINK`` on her own case, may link it to
+    ``other`` (decision 0070): when her organisation may see it too, or, through the
+    mission that holds the other case, when the vault's blind index matched the two (the
+    organisation that may see the other case links it to the case id it was told, or
+    the other way round). Otherwise 404, as for a case she may not see."""
+    if other is not None and may_see(principal, other):
+        return out.LinkBasis.BOTH_VISIBLE
+    if other is not None and matched:
+        return out.LinkBasis.IDENTITY_MATCH
+    return _not_found()
+
+
 def package_groups(facts: CaseFacts, recipient_org: str) -> frozenset[FieldGroup]:
     """The identity field groups a case package to ``recipient_org`` carries (decision
     0067): those its case workers could read here, by the same rules (the receiving
@@ -508,6 +533,7 @@ _SAY = {
     Action.AUDIT_READ: "read the audit log",
     Action.CASE_PACKAGE_EXPORT: "export a case package to another deployment",
     Action.CASE_PACKAGE_IMPORT: "import a case package from another deployment",
+    Action.CASE_LINK: "link this case to the same person's earlier case",
 }
 
 

@@ -32,6 +32,7 @@ from api.openapi import install_openapi, operation_id
 from api.request_ids import RequestIdMiddleware
 from api.routes import case_packages as case_package_routes
 from api.routes import cases, follow_up, operations, person, tasks
+from api.routes import links as link_routes
 from api.routes import reports as report_routes
 from api.routes import trafficking as trafficking_routes
 from api.service.calls import TEMPORAL_DEADLINE_SECONDS
@@ -260,6 +261,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(trafficking_routes.router)
     app.include_router(report_routes.router)
     app.include_router(case_package_routes.router)
+    app.include_router(link_routes.router)
 
     app.include_router(health_router(services))
     install_metrics(app, services)

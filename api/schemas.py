@@ -129,12 +129,33 @@ class HandoffCodeOut(_Out):
                               "in clear.")
 
 
+class RepeatWarningOut(_Out):
+    """The vault's blind index recognised her (decision 0070). ``assisted_before`` names
+    the earlier case and the organisation that assisted her, to an organisation that may
+    see that case; ``possible_earlier_case`` names only the mission to ask. Nothing is
+    recorded until a person links the cases (``POST /cases/{case_id}/links``)."""
+
+    kind: Literal["assisted_before", "possible_earlier_case"]
+    message: str
+    case_id: str | None = Field(default=None, description="assisted_before only.")
+    organisation: str | None = Field(
+        default=None, description="assisted_before only: the earlier case's sending mission.")
+    matched_on: list[str] | None = Field(
+        default=None, description="assisted_before only: name_and_birth_date, document.")
+    ask_mission: str | None = Field(
+        default=None, description="possible_earlier_case only: the mission that holds it.")
+
+
 class ReferralOut(_Out):
     case_id: str = Field(description="The same for every retry with the same "
                          "Idempotency-Key.")
     workflow_id: str
     identity_recorded: bool = Field(description="Whether her identity is recorded on the "
                                     "case (identity.recorded appended).")
+    repeat_warnings: list[RepeatWarningOut] = Field(
+        default_factory=list, description="This person may have been assisted before: "
+        "one warning per earlier case this organisation may see, one per other mission "
+        "that holds one (decision 0070).")
 
 
 class TaskDone(_Out):

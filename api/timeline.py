@@ -150,6 +150,9 @@ _SENTENCES: dict[str, Any] = {
     out.CaseImported.TYPE: lambda p: (
         f"case received from {p['source_org']} for {p['recipient_org']} in a package "
         f"({p['event_count']} events, signed by key {p['sender_key_fingerprint']})"),
+    out.CaseLinked.TYPE: lambda p: (
+        f"linked to case {p['linked_case_id']}: the same person, assisted before "
+        f"({_words(p['basis'])})"),
     TraffickingAccountRecorded.TYPE: _trafficking_account,
     # follow-up
     rev.ReintegrationStarted.TYPE: lambda p: (

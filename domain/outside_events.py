@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.kernel import ActorId, Code, OrganisationId, RecordId, Role
+from domain.kernel import ActorId, CaseId, Code, OrganisationId, RecordId, Role
 
 
 class Operations(StrEnum):
@@ -197,6 +197,28 @@ class CaseImported(_OutsideEvent):
     field_groups: tuple[Code, ...] = ()
 
 
+# --- repeat returnees (decision 0070): a person's deliberate decision, ids and codes ----
+
+
+class LinkBasis(StrEnum):
+    """Why the linking organisation could link the other case."""
+
+    BOTH_VISIBLE = "both_visible"  # her organisation may see both cases
+    IDENTITY_MATCH = "identity_match"  # the vault's blind index matched the two cases
+
+
+class CaseLinked(_OutsideEvent):
+    """The case and ``linked_case_id`` are the same person's: she was assisted before.
+    Appended to the stream of the case the linking organisation acts on; never what
+    matched, never identity."""
+
+    type: Literal["case.linked"] = "case.linked"
+    owner: ClassVar[Role | Operations] = Role.SENDING_MISSION
+    writer: ClassVar[Writer] = Writer.API
+    linked_case_id: CaseId
+    basis: LinkBasis
+
+
 API_EVENTS: tuple[type[_OutsideEvent], ...] = (
     SharingGranted,
     SharingRevoked,
@@ -205,5 +227,6 @@ API_EVENTS: tuple[type[_OutsideEvent], ...] = (
     OperatorEscalated,
     CaseExported,
     CaseImported,
+    CaseLinked,
 )
 VAULT_EVENTS: tuple[type[_OutsideEvent], ...] = (IdentityRecorded, IdentityRead, IdentityErased)

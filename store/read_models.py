@@ -452,10 +452,11 @@ _ACCOUNT_RECORDED = TraffickingAccountRecorded.TYPE
 
 
 def all_projections() -> list[Any]:
+    from store.case_links import CaseLinksProjection
     from store.reports import ReportFactsProjection  # imports this module's helpers
 
     return [TaskInboxProjection(), CaseListProjection(), SharingProjection(),
-            ReportFactsProjection(), TraffickingProjection()]
+            ReportFactsProjection(), TraffickingProjection(), CaseLinksProjection()]
 
 
 # --- queries -----------------------------------------------------------------------------

@@ -130,7 +130,8 @@ IDENTIFIED = "identified_victim"
 @dataclass(frozen=True)
 class Spec:
     """A dimension: its SQL expression over the period's cases (``r``: rm_cases, ``f``:
-    rm_report_facts, ``t``: rm_trafficking), the rows always shown, and its title."""
+    rm_report_facts, ``t``: rm_trafficking, ``l``: rm_case_links), the rows always shown,
+    and its title."""
 
     title: str
     sql: str
@@ -158,6 +159,10 @@ SPECS: dict[str, Spec] = {
     "host_country": Spec("Host country (where she was found)", "r.host_country"),
     "destination_country": Spec("Destination country", "r.destination_country"),
     "outcome": Spec("Outcome", "COALESCE(r.outcome, 'open')", OUTCOMES),
+    # Her cases linked as one person's (decision 0070): a re-trafficking signal.
+    "returns": Spec("Returns: persons assisted before (linked cases, counted once)",
+                    "CASE WHEN l.person_key IS NULL THEN 'first_known_return' "
+                    "ELSE 'repeat_returnee' END", ("first_known_return", "repeat_returnee")),
     "follow_up_reach": Spec(
         "Follow-up reach (check-ins reached of those due)",
         "CASE WHEN NOT COALESCE(f.follow_up_started, false) THEN 'not_in_follow_up' "
@@ -283,10 +288,16 @@ class Reports:
                     f"SELECT jsonb_strip_nulls(jsonb_build_object({pairs})) AS cell, "
                     f"count(DISTINCT c.case_id) AS n FROM c, unnest(c.{m}) AS v "
                     f"GROUP BY GROUPING SETS ({msets})")
-            sql = (f"WITH c AS (SELECT r.case_id, {columns} FROM rm_cases r "
+            # A person whose cases were linked counts once: by her latest case of those
+            # the period and scope name (decision 0070).
+            sql = (f"WITH c AS (SELECT DISTINCT ON (COALESCE(l.person_key, r.case_id)) "
+                   f"r.case_id, {columns} FROM rm_cases r "
                    f"LEFT JOIN rm_report_facts f ON f.case_id = r.case_id "
                    f"LEFT JOIN rm_trafficking t ON t.case_id = r.case_id "
-                   f"WHERE {where} AND {scope.sql()}) "
+                   f"LEFT JOIN rm_case_links l ON l.case_id = r.case_id "
+                   f"WHERE {where} AND {scope.sql()} "
+                   f"ORDER BY COALESCE(l.person_key, r.case_id), r.registered_at DESC, "
+                   f"r.case_id DESC) "
                    + " UNION ALL ".join(parts))
             rows = (await conn.execute(text(sql), params)).all()
         counts: dict[Key, int] = {}

@@ -18,6 +18,9 @@ referral's codes) without touching the stream; once the case's workflow is start
 tried; ``discard`` destroys a staged identity whose case never began. A registration
 under an idempotency key leaves a keyed digest of its whole request (``remember_request``,
 decision 0058), so that a retry with another body is told apart from the same one.
+Every write of her name, birth date or documents renews the case's blind-index digests
+(``store.blind_index``, decision 0070), by which a later registration of the same person
+is recognised (``earlier_cases``); they go with her identity.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.catalogue import IDENTITY_TYPES
 from domain.outside_events import IdentityErased, IdentityRead, IdentityRecorded
+from store import blind_index
 from store.event_store import EventStore
 from store.events import NewEvent, StoredEvent
 from store.keys import Key, Keyring, UnknownKeyError
@@ -553,6 +557,8 @@ class PersonVault:
                 .values(**row)
                 .on_conflict_do_update(index_elements=["case_id", "field_name"], set_=row)
             )
+        if blind_index.INDEXED_FIELDS.intersection(fields):
+            await _index(conn, case_id, dek, self._keyring.keys)
 
     async def write_imported(self, conn: AsyncConnection, case_id: str, record: PersonRecord,
                              notes: Iterable[Note], *, by_org: str, by_actor: str,
@@ -665,6 +671,7 @@ class PersonVault:
                 person_keys.c.case_id == case_id, person_keys.c.erased_at.is_(None)))
             await conn.execute(delete(registration_requests).where(
                 registration_requests.c.case_id == case_id))
+            await blind_index.forget(conn, case_id)
         return True
 
     async def remember_request(self, case_id: str, request: bytes) -> bool | None:
@@ -842,6 +849,13 @@ class PersonVault:
         await self._append(case_id, IDENTITY_READ, payload, reader_org, reader_actor, self._clock())
         return PersonView(case_id, wanted, record, notes)
 
+    async def earlier_cases(self, case_id: str) -> list[blind_index.IndexMatch]:
+        """The other cases whose identity gave one of this case's blind-index digests
+        (decision 0070). Nothing is decrypted and nothing is recorded: the match is no
+        event until a person decides to link the cases."""
+        async with self._engine.connect() as conn:
+            return await blind_index.matches(conn, case_id)
+
     async def is_erased(self, case_id: str) -> bool:
         """Whether the case's identity was erased (no identity data: not recorded)."""
         async with self._engine.connect() as conn:
@@ -940,6 +954,7 @@ class PersonVault:
                 await conn.execute(delete(person_notes).where(person_notes.c.case_id == case_id))
                 await conn.execute(delete(registration_requests).where(
                     registration_requests.c.case_id == case_id))  # a digest of her identity
+                await blind_index.forget(conn, case_id)
         # The event is written after the key is gone, from the stored row: a retry after a
         # failed append re-appends the identical event, which the store makes idempotent.
         event = await self._append(
@@ -987,6 +1002,18 @@ def _decrypt_record(dek: bytes, case_id: str, rows: Iterable[Any]) -> PersonReco
     return PersonRecord.model_validate_json(json.dumps(values))
 
 
+async def _index(conn: AsyncConnection, case_id: str, dek: bytes,
+                 keys: Iterable[Key]) -> None:
+    """Renew the case's blind-index rows from its fields as stored now, under ``keys``."""
+    rows = await conn.execute(select(person_fields).where(
+        person_fields.c.case_id == case_id,
+        person_fields.c.field_name.in_(sorted(blind_index.INDEXED_FIELDS))))
+    record = _decrypt_record(dek, case_id, rows)
+    await blind_index.replace(conn, case_id, list(keys), blind_index.materials(
+        record.given_names, record.family_name, record.date_of_birth,
+        ((d.issuing_country, d.number) for d in record.identity_documents)))
+
+
 def _decrypt_note(dek: bytes, row: Any) -> Note:
     text = _decrypt(
         dek,
@@ -1012,6 +1039,7 @@ def _decrypt_note(dek: bytes, row: Any) -> Note:
 class RotationReport:
     rewrapped: int
     total: int  # data keys not under the new master key when the rotation started
+    reindexed: int = 0  # live identities whose blind-index digests are under the new key
 
 
 async def rotate_master_key(
@@ -1061,4 +1089,31 @@ async def rotate_master_key(
         done += len(rows)
         if progress:
             progress(done, max(total, done))
-    return RotationReport(rewrapped=done, total=total)
+    keyring = Keyring(new_key, tuple(k for k in old_keyring.keys if k.key_id != new_key.key_id))
+    reindexed = await reindex(engine, keyring, batch_size=batch_size)
+    return RotationReport(rewrapped=done, total=total, reindexed=reindexed)
+
+
+async def reindex(engine: AsyncEngine, keyring: Keyring, batch_size: int = 200) -> int:
+    """Renew the blind-index digests of every live identity under the keyring's current
+    key only, from its decrypted fields (decision 0070): after a master key rotation, and
+    for identities stored before the index existed. Each batch commits on its own; the
+    count of identities done is returned."""
+    done = 0
+    after = ""
+    while True:
+        async with engine.begin() as conn:
+            rows = (await conn.execute(
+                select(person_keys.c.case_id, person_keys.c.kek_id, person_keys.c.wrapped_dek)
+                .where(person_keys.c.erased_at.is_(None), person_keys.c.case_id > after)
+                .order_by(person_keys.c.case_id)
+                .limit(batch_size)
+                .with_for_update(read=True))).all()
+            if not rows:
+                break
+            for row in rows:
+                dek = unwrap_dek(keyring, row.kek_id, row.wrapped_dek, row.case_id)
+                await _index(conn, row.case_id, dek, [keyring.current])
+            after = rows[-1].case_id
+        done += len(rows)
+    return done

@@ -289,7 +289,7 @@ def _progress_printer(every: int = 100):
 
 async def _cmd_vault(settings: Settings, args) -> int:
     from store.keys import KeyConfigError
-    from store.vault import VaultError, rotate_master_key
+    from store.vault import VaultError, reindex, rotate_master_key
     from workers.services import master_keyring
 
     engine = _engine(settings)
@@ -297,6 +297,11 @@ async def _cmd_vault(settings: Settings, args) -> int:
         if args.vault_command == "erase":
             return await _erase_person(engine, settings, args)
         keyring = master_keyring(settings)
+        if args.vault_command == "reindex":
+            done = await reindex(engine, keyring)
+            print(f"done: the blind index of {done} identities is under master key "
+                  f"{keyring.current.key_id}")
+            return 0
         if not keyring.older:
             print("homeward vault rotate-master-key: configure the new key first, the old "
                   "one after it: HOMEWARD_MASTER_KEY='NEW,OLD' (or the same lines in "
@@ -305,7 +310,8 @@ async def _cmd_vault(settings: Settings, args) -> int:
         print(f"re-wrapping every data key under master key {keyring.current.key_id} ...")
         report = await rotate_master_key(engine, keyring, keyring.current, _progress_printer())
         print(f"done: {report.rewrapped} of {report.total} data keys re-wrapped; no data was "
-              "touched. Remove the old key once every process runs with the new one.")
+              f"touched; {report.reindexed} identities re-indexed (blind index). Remove the "
+              "old key once every process runs with the new one.")
         return 0
     except (KeyConfigError, VaultError) as exc:
         print(f"homeward vault: {exc}", file=sys.stderr)
@@ -476,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="vault_command", required=True)
     vault.add_parser("rotate-master-key",
                      help="re-wrap every data key under the first HOMEWARD_MASTER_KEY")
+    vault.add_parser("reindex", help="renew every identity's blind-index digests (repeat "
+                     "returnees) under the first HOMEWARD_MASTER_KEY")
     from store.vault import ErasureReason
 
     erase_person = vault.add_parser("erase", help="crypto-shred one person's identity")

@@ -7,6 +7,7 @@ before anything is written or forwarded (decision 0046)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import structlog
@@ -33,6 +34,7 @@ from api.schemas import (
     FactOut,
     HandoffCodeOut,
     ReferralOut,
+    RepeatWarningOut,
     TaskDone,
     TimelinePage,
     WithdrawalOut,
@@ -40,6 +42,7 @@ from api.schemas import (
 from api.service import pages
 from api.service.calls import first_error
 from api.service.cases import PLACEHOLDER_RECORD_ID, LoadedCase, Note
+from api.service.links import LinkService
 from api.service.referrals import ReferralIn
 from api.timeline import render, visible
 from domain.journey import messages as msg
@@ -156,8 +159,13 @@ async def register_referral(
     referral = await referrals.check(caller, body, idempotency_key)
     mark(request, Action.CASE_REGISTER, referral.case_id)
     registered = await referrals.register(caller, referral)
+    # Her earlier cases, recognised by the vault's blind index (decision 0070): said to
+    # this answer only, as much as the caller's organisation may see.
+    warnings = ([] if body.identity is None else
+                await LinkService(case_service(request)).warnings(caller, registered.case_id))
     return ReferralOut(case_id=registered.case_id, workflow_id=registered.workflow_id,
-                       identity_recorded=registered.identity_recorded)
+                       identity_recorded=registered.identity_recorded,
+                       repeat_warnings=[RepeatWarningOut(**asdict(w)) for w in warnings])
 
 
 # --- reading -----------------------------------------------------------------------------
