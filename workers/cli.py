@@ -192,6 +192,16 @@ async def _cmd_report(settings: Settings, args) -> int:
         await engine.dispose()
 
 
+async def _cmd_export(settings: Settings, args) -> int:
+    from workers.htcds_cli import run
+
+    engine = _engine(settings)
+    try:
+        return await run(engine, args)
+    finally:
+        await engine.dispose()
+
+
 async def _cmd_case_packages(settings: Settings, args) -> int:
     from workers.case_packages_cli import run
 
@@ -518,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     from workers.case_packages_cli import add_arguments as add_package_arguments
 
     add_package_arguments(sub)
+    from workers.htcds_cli import add_arguments as add_export_arguments
+
+    add_export_arguments(sub)
     projections = sub.add_parser("projections", help="read models of the API")
     projections_sub = projections.add_subparsers(dest="projections_command", required=True)
     rebuild = projections_sub.add_parser("rebuild", help="rebuild a read model from event 1")
@@ -570,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = _cmd_report
     elif args.command in ("case", "keys"):
         handler = _cmd_case_packages
+    elif args.command == "export":
+        handler = _cmd_export
     else:
         handler = COMMANDS[args.command][0]
     from workers.temporal import TemporalConfigError, TemporalUnavailable
