@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from domain.deidentify import DEFAULT_K, SUPPRESSED, Anonymised, Hierarchy, anonymise
+from domain.deidentify import (
+    DEFAULT_K,
+    DEFAULT_SUPPRESSION_SHARE,
+    SUPPRESSED,
+    Anonymised,
+    Hierarchy,
+    anonymise,
+    suppression_limit,
+)
 from domain.journey.vocabulary import Sex
 from domain.kernel import AgeCategory, treated_as_minor
 from domain.trafficking import ExploitationType, RecruitmentMethod
@@ -254,15 +262,20 @@ def record_of(facts: CaseFacts) -> dict[str, str]:
 COLUMNS: tuple[str, ...] = tuple(EXPORTED)
 
 
-def deidentify(cases: Iterable[CaseFacts], k: int = DEFAULT_K) -> Anonymised:
-    return anonymise([record_of(c) for c in cases], QUASI_IDENTIFIERS, k)
+def deidentify(cases: Iterable[CaseFacts], k: int = DEFAULT_K,
+               suppression_share: float = DEFAULT_SUPPRESSION_SHARE) -> Anonymised:
+    """The cases' records, k-anonymous; up to ``suppression_share`` of them may be dropped
+    rather than generalise every record further."""
+    records = [record_of(c) for c in cases]
+    return anonymise(records, QUASI_IDENTIFIERS, k,
+                     suppression_limit(len(records), suppression_share))
 
 
 # --- coverage -----------------------------------------------------------------------------
 
 
-def coverage(result: Anonymised, start: date, end: date,
-             left_out_imported: int = 0) -> dict[str, Any]:
+def coverage(result: Anonymised, start: date, end: date, left_out_imported: int = 0,
+             suppression_share: float = DEFAULT_SUPPRESSION_SHARE) -> dict[str, Any]:
     """What the export covers and what was done to it, as data and as one paragraph."""
     generalised = result.generalised
     done = ("; ".join(f"{q} to {name}" for q, name in generalised.items())
@@ -281,8 +294,10 @@ def coverage(result: Anonymised, start: date, end: date,
         f"and rows are shuffled; dates are months or coarser; ages are bands. Every "
         f"combination of the quasi-identifiers ({', '.join(QUASI_IDENTIFIERS)}) holds at "
         f"least k = {result.k} rows. Generalised: {done}. Suppressed: {result.suppressed} "
-        f"of {result.total} record(s) in groups under k were dropped; {published} "
-        f"published. '*' marks a value generalised away; an empty value was not recorded.")
+        f"of {result.total} record(s) in groups under k were dropped (up to "
+        f"{suppression_share:.0%} may be, rather than generalise every record further); "
+        f"{published} published. '*' marks a value generalised away; an empty value was "
+        "not recorded.")
     return {
         "period": {"from": start.isoformat(), "to": end.isoformat(),
                    "basis": "referral registered"},
@@ -291,6 +306,7 @@ def coverage(result: Anonymised, start: date, end: date,
         "generalised": generalised,
         "records_in_period": result.total,
         "records_suppressed": result.suppressed,
+        "suppression_limit": suppression_share,
         "records_published": published,
         "imported_cases_left_out": left_out_imported,
         "fields": EXPORTED,
