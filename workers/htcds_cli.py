@@ -46,7 +46,7 @@ def add_arguments(sub: Any) -> None:
     htcds.add_argument("--suppress-up-to", dest="suppress", type=float, metavar="PERCENT",
                        default=DEFAULT_SUPPRESSION_SHARE * 100,
                        help="records that may be dropped rather than generalise every record "
-                       f"further (default {DEFAULT_SUPPRESSION_SHARE:.0%})")
+                       f"further (default {DEFAULT_SUPPRESSION_SHARE * 100:g} percent)")
     htcds.add_argument("--format", choices=("csv", "json"), default="csv")
     htcds.add_argument("--out", default="-", help="file to write (default '-': stdout)")
 
