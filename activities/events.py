@@ -5,9 +5,12 @@ the role owning that event type → append. Event ids come from the workflow
 (``workflow.uuid4()``), so a retried activity appends nothing twice: the store returns the
 events it already holds when the same ids come again with the same content.
 
-The parties are named by the case's referral, which never changes once stored, so a
-worker reads it once per case and remembers it (decision 0055); before, every append read
-the stream from version 1 (up to 50 events, every payload decoded) to find it. The append
+The parties are named by the case's referral, so a worker reads it once per case and
+remembers it (decision 0055); before, every append read the stream from version 1 (up to
+50 events, every payload decoded) to find it. A transfer (decision 0068) hands a role to
+another organisation: the worker that appends the acceptance takes it into what it
+remembers, and an author no remembered party explains makes the worker read the whole
+stream once before it refuses (another worker may have appended the acceptance). The append
 itself goes at the end of the stream (no expected version: the API and the vault write to
 the same case), and the store remembers the case's head, so it is one INSERT.
 """
@@ -28,7 +31,7 @@ from domain.catalogue import (
     payload_of,
 )
 from domain.journey.decider import JourneyState, evolve, role_of
-from domain.journey.events import ReferralRegistered
+from domain.journey.events import ReferralRegistered, TransferAccepted, TransferDeclined
 from domain.kernel import Role
 from store.event_store import EventStore
 from store.events import Causation, DuplicateEventConflict, NewEvent
@@ -53,6 +56,9 @@ class EventActivities:
     async def append_events(self, request: AppendEventsRequest) -> AppendEventsResult:
         log = activity_logger()
         parties = await self._parties(request.case_id)
+        if any(self._role(parties, e) is None for e in request.events
+               if parties.referral is not None):
+            parties = await self._parties(request.case_id, whole_stream=True)
         info = activity.info()
         causation = Causation(info.workflow_id, info.workflow_run_id, info.activity_id)
         new_events = []
@@ -68,11 +74,7 @@ class EventActivities:
                     type=REFERRAL_MISSING,
                     non_retryable=True,
                 )
-            role = role_of(parties, envelope.author_org)
-            if role is None and getattr(event, "provider_org", None) == envelope.author_org:
-                # A plan line's provider, which plays no part in the referral, reports on
-                # its own line (decision 0064).
-                role = Role.PARTNER
+            role = self._role(parties, envelope)
             if role is None or not may_author(role, event.type):
                 log.warning("append refused", event_type=event.type,
                             author_org=envelope.author_org,
@@ -95,6 +97,8 @@ class EventActivities:
                     causation=causation,
                 )
             )
+            if isinstance(event, TransferAccepted):
+                parties = evolve(parties, event)
         try:
             stored = await self._store.append(request.case_id, None, new_events)
         except DuplicateEventConflict as error:
@@ -107,29 +111,48 @@ class EventActivities:
                  versions=[e.version for e in stored])
         return AppendEventsResult(versions=tuple(e.version for e in stored))
 
+    @staticmethod
+    def _role(parties: JourneyState, envelope) -> Role | None:
+        event = envelope.event
+        role = role_of(parties, envelope.author_org)
+        if role is None and getattr(event, "provider_org", None) == envelope.author_org:
+            # A plan line's provider, which plays no part in the referral, reports on
+            # its own line (decision 0064).
+            role = Role.PARTNER
+        if (role is None and isinstance(event, (TransferAccepted, TransferDeclined))
+                and event.to_org == envelope.author_org):
+            # The organisation a transfer offers a role to answers it in that role (0068).
+            role = event.role.role
+        return role
+
     def _remember(self, case_id: str, parties: JourneyState) -> None:
         self._known[case_id] = parties
         self._known.move_to_end(case_id)
         if len(self._known) > PARTIES_REMEMBERED:
             self._known.popitem(last=False)
 
-    async def _parties(self, case_id: str) -> JourneyState:
-        """Who plays which role in the case: the referral names them. It is the journey's
-        first event, but the person vault may record identity (``identity.*``) before the
-        workflow's first append lands, so it is looked up by type, not by version 1."""
+    async def _parties(self, case_id: str, *, whole_stream: bool = False) -> JourneyState:
+        """Who plays which role in the case: the referral names them, and the transfers
+        accepted since (``whole_stream``: read them all, not the referral alone). The
+        referral is the journey's first event, but the person vault may record identity
+        (``identity.*``) before the workflow's first append lands, so it is looked up by
+        type, not by version 1."""
         known = self._known.get(case_id)
-        if known is not None:
+        if known is not None and not whole_stream:
             return known
         state = JourneyState(case_id=case_id)
         version, limit = 1, 8  # a few identity events at most come before the referral
         while True:
             page = await self._store.read_stream(case_id, from_version=version, limit=limit)
             for stored in page:
-                if stored.event_type == ReferralRegistered.TYPE:
+                if stored.event_type in (ReferralRegistered.TYPE, TransferAccepted.TYPE):
                     event = parse_event(stored.event_type, stored.schema_version, stored.payload)
                     state = evolve(state, event)
-                    self._remember(case_id, state)
-                    return state
+                    if not whole_stream:
+                        self._remember(case_id, state)
+                        return state
             if len(page) < limit:
+                if whole_stream and state.referral is not None:
+                    self._remember(case_id, state)
                 return state
             version, limit = page[-1].version + 1, 50

@@ -37,6 +37,7 @@ class Action(StrEnum):
     CASE_VIEW = "case.view"
     CASE_TIMELINE = "case.timeline"
     CASE_STEER = "case.steer"  # screening, decision, consent
+    CASE_TRANSFER = "case.transfer"  # hand a role to another organisation (decision 0068)
     ROAD_REPORT = "case.road_report"  # road facts and her withdrawal, from either mission
     AGE_ASSESSMENT = "case.age_assessment"  # the sending mission; after the handoff, receiving
     HANDOFF_CODE = "case.handoff_code"
@@ -71,6 +72,7 @@ class Relation(StrEnum):
     GUARDIAN = "guardian_organisation"  # a minor's guardian acts through it
     OPERATOR = "operator"
     IMPORTED = "imported_to_organisation"  # a case package from another deployment named it
+    FORMER = "former_holder"  # it handed its role to another organisation (decision 0068)
     NONE = "none"
 
 
@@ -79,6 +81,7 @@ class View(StrEnum):
     RECEIVING = "receiving"  # what the receiving mission needs
     PARTNER = "partner"  # the minimum of the case behind a partner's task
     OPERATIONS = "operations"  # stages, blocks, tasks; never identity
+    AUTHORED = "authored"  # a former holder's timeline: the events it wrote, nothing else
     NONE = "none"
 
 
@@ -136,6 +139,7 @@ ROLES: dict[Action, frozenset[UserRole]] = {
     Action.CASE_TIMELINE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER,
                                      UserRole.OPERATOR}),
     Action.CASE_STEER: frozenset({UserRole.COORDINATOR}),
+    Action.CASE_TRANSFER: frozenset({UserRole.COORDINATOR}),
     Action.ROAD_REPORT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.AGE_ASSESSMENT: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
     Action.HANDOFF_CODE: frozenset({UserRole.COORDINATOR, UserRole.RECEIVING_OFFICER}),
@@ -172,6 +176,7 @@ CASE_RULES: dict[Action, dict[Relation, View]] = {
     Action.CASE_TIMELINE: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING,
                            Relation.OPERATOR: View.OPERATIONS},
     Action.CASE_STEER: {Relation.SENDING: View.FULL},
+    Action.CASE_TRANSFER: {Relation.SENDING: View.FULL},
     # The receiving mission waits at arrival: it reports a person not met or missing, and
     # relays her withdrawal; the workflow decides which facts each mission may report.
     Action.ROAD_REPORT: {Relation.SENDING: View.FULL, Relation.RECEIVING: View.RECEIVING},
@@ -200,6 +205,10 @@ IMPORTED_READS = frozenset({Action.CASE_VIEW, Action.CASE_TIMELINE, Action.IDENT
 for _action in (Action.CASE_VIEW, Action.CASE_TIMELINE, Action.IDENTITY_READ,
                 Action.TRAFFICKING_VIEW):
     CASE_RULES[_action][Relation.IMPORTED] = View.RECEIVING
+# An organisation that handed its role on (decision 0068) keeps the case's minimum and the
+# events it wrote: never identity, nothing that steers, nobody's tasks but its own.
+CASE_RULES[Action.CASE_VIEW][Relation.FORMER] = View.PARTNER
+CASE_RULES[Action.CASE_TIMELINE][Relation.FORMER] = View.AUTHORED
 
 
 @dataclass(frozen=True)
@@ -221,6 +230,10 @@ class CaseFacts:
     task_assignees: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
     guardian_org: str | None = None  # a minor's guardian's organisation
     imported_to: str | None = None  # imported from another deployment for this organisation
+    # Transfers (decision 0068): organisations that handed a role on after taking part, and
+    # those holding a role by transfer (their identity reads wait for a consent naming them)
+    former_holders: frozenset[str] = frozenset()
+    transferred_to: frozenset[str] = frozenset()
 
 
 def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
@@ -232,6 +245,8 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
     receiving_involved = withdrawn = closed = False
     guardian_org = imported_to = None
     minor = True
+    holders: dict[str, str] = {}  # a transferred role → its holder now
+    former: set[str] = set()
     for event in events:
         if not catalogued(event, "access"):
             continue
@@ -246,7 +261,8 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
         elif t in (ev.TaskOpened.TYPE, rev.ReintegrationTaskOpened.TYPE):
             task_orgs.add(p["assignee_org"])
             assignees[p["task_id"]] = (p["assignee_org"], None)
-            if facts is not None and p["assignee_org"] == facts.receiving_mission:
+            if facts is not None and p["assignee_org"] == holders.get(
+                    "receiving_mission", facts.receiving_mission):
                 receiving_involved = True
         elif t == ev.HandoffCodeIssued.TYPE:
             receiving_involved = True
@@ -268,13 +284,24 @@ def case_facts(case_id: str, events: Iterable[StoredEvent]) -> CaseFacts | None:
             closed = True
         elif t == out.CaseImported.TYPE:
             imported_to = p["recipient_org"]
+        elif t == ev.TransferAccepted.TYPE and facts is not None:
+            receiving = p["role"] == "receiving_mission"
+            if receiving_involved if receiving else p["from_org"] in task_orgs:
+                former.add(p["from_org"])  # it took part: it keeps what it wrote
+            former.discard(p["to_org"])
+            holders[p["role"]] = p["to_org"]
+            receiving_involved = receiving_involved or receiving
+            for moved in p.get("reassigned_tasks") or ():
+                assignees[moved] = (p["to_org"], None)
     if facts is None:
         return None
     return CaseFacts(
-        facts.case_id, facts.sending_mission, facts.receiving_mission, facts.border_partner,
+        facts.case_id, facts.sending_mission,
+        holders.get("receiving_mission", facts.receiving_mission),
+        holders.get("border_partner", facts.border_partner),
         minor, receiving_involved, frozenset(task_orgs),
         frozenset(org for org, on in shared.items() if on), withdrawn, closed, assignees,
-        guardian_org, imported_to,
+        guardian_org, imported_to, frozenset(former), frozenset(holders.values()),
     )
 
 
@@ -299,6 +326,8 @@ def org_relation(org: str, facts: CaseFacts) -> Relation:
         return Relation.GUARDIAN
     if org in facts.shared_with:
         return Relation.SHARED
+    if org in facts.former_holders:
+        return Relation.FORMER
     if org in facts.task_orgs:
         return Relation.TASK_ASSIGNEE
     return Relation.NONE
@@ -360,6 +389,8 @@ def authorise(principal: Principal, action: Action, facts: CaseFacts | None = No
     if rel in (Relation.NONE, Relation.RECEIVING_NOT_YET):
         return _not_found()
     view = CASE_RULES[action].get(rel)
+    if action is Action.IDENTITY_READ and _awaits_consent(principal.org_id, rel, facts):
+        view = None
     if view is None:
         if action is Action.IDENTITY_READ:
             return _refuse(403, "consent_required",
@@ -369,7 +400,7 @@ def authorise(principal: Principal, action: Action, facts: CaseFacts | None = No
         return _refuse(403, "forbidden",
                        f"as the {rel.value.replace('_', ' ')} of this case you may not "
                        f"{_say(action)}", rel)
-    if action in (Action.CASE_STEER, Action.ROAD_REPORT) and facts.closed:
+    if action in (Action.CASE_STEER, Action.ROAD_REPORT, Action.CASE_TRANSFER) and facts.closed:
         return _refuse(409, "case_closed", "the case is closed: nothing more can be steered",
                        rel)
     return Decision(True, view, relation=rel)
@@ -445,8 +476,18 @@ def package_groups(facts: CaseFacts, recipient_org: str) -> frozenset[FieldGroup
     mission once handed the case, an organisation her recorded consent names, a minor's
     guardian's); none after her withdrawal, and none for anyone else (headquarters too,
     unless her consent names it)."""
-    view = CASE_RULES[Action.IDENTITY_READ].get(org_relation(recipient_org, facts))
-    return IDENTITY_GROUPS.get(view, frozenset()) if view is not None else frozenset()
+    rel = org_relation(recipient_org, facts)
+    view = CASE_RULES[Action.IDENTITY_READ].get(rel)
+    if view is None or _awaits_consent(recipient_org, rel, facts):
+        return frozenset()
+    return IDENTITY_GROUPS.get(view, frozenset())
+
+
+def _awaits_consent(org: str, rel: Relation, facts: CaseFacts) -> bool:
+    """A mission holding the receiving role by transfer reads her identity only once a
+    recorded consent names it (decision 0068): she agreed to the missions of her referral."""
+    return (rel is Relation.RECEIVING and org in facts.transferred_to
+            and org not in facts.shared_with)
 
 
 @dataclass(frozen=True)
@@ -511,6 +552,7 @@ _SAY = {
     Action.CASE_VIEW: "see this case",
     Action.CASE_TIMELINE: "see the timeline of this case",
     Action.CASE_STEER: "steer this case (screening, decision, consent)",
+    Action.CASE_TRANSFER: "hand a role of this case to another organisation",
     Action.ROAD_REPORT: "report facts from the road or relay her withdrawal",
     Action.AGE_ASSESSMENT: "record an age assessment",
     Action.HANDOFF_CODE: "see the handoff code",

@@ -35,6 +35,7 @@ from api.routes import cases, follow_up, operations, person, tasks
 from api.routes import links as link_routes
 from api.routes import reports as report_routes
 from api.routes import trafficking as trafficking_routes
+from api.routes import transfers as transfer_routes
 from api.service.calls import TEMPORAL_DEADLINE_SECONDS
 from api.service.cases import CaseService
 from api.service.referrals import ReferralService
@@ -261,6 +262,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(trafficking_routes.router)
     app.include_router(report_routes.router)
     app.include_router(case_package_routes.router)
+    app.include_router(transfer_routes.router)
     app.include_router(link_routes.router)
 
     app.include_router(health_router(services))

@@ -32,7 +32,7 @@ NextCursor = Annotated[str | None, Field(
     description="Send it as `cursor` for the next page; null: this is the last page.",
     examples=["WzEsImNhc2VzIiwiYy0wMDEyIl0"])]
 
-ViewName = Literal["full", "receiving", "partner", "operations"]
+ViewName = Literal["full", "receiving", "partner", "operations", "authored"]
 
 
 class _Out(BaseModel):

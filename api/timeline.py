@@ -144,6 +144,14 @@ _SENTENCES: dict[str, Any] = {
         f"operator reassigned the {_words(p['kind'])} task within {p['org']} to "
         f"{p.get('to_user') or 'the whole organisation'} ({_words(p['reason'])})"),
     out.OperatorEscalated.TYPE: lambda p: f"operator escalated the case: {_words(p['reason'])}",
+    ev.TransferRequested.TYPE: lambda p: (
+        f"{_words(p['role'])} role offered to {p['to_org']} in place of {p['from_org']} "
+        f"({_words(p['reason'])})"),
+    ev.TransferAccepted.TYPE: lambda p: (
+        f"{p['to_org']} accepted the {_words(p['role'])} role from {p['from_org']}"
+        f" ({len(p.get('reassigned_tasks') or ())} open tasks moved)"),
+    ev.TransferDeclined.TYPE: lambda p: (
+        f"{p['to_org']} declined the {_words(p['role'])} role ({_words(p['reason'])})"),
     out.CaseExported.TYPE: lambda p: (
         f"case sent to {p['recipient_org']} in a package ({p['event_count']} events, "
         f"identity: {', '.join(map(_words, p.get('field_groups') or ())) or 'none'})"),
@@ -222,11 +230,14 @@ def sentence(event: StoredEvent) -> str:
         return _words(t)
 
 
-def visible(event: StoredEvent, view: View) -> bool:
+def visible(event: StoredEvent, view: View, org: str | None = None) -> bool:
     """Whether ``view`` shows the event; a type the catalogue does not hold is skipped
-    (``catalogued``) rather than shown by its name."""
+    (``catalogued``) rather than shown by its name. ``View.AUTHORED`` (an organisation
+    that handed its role on, decision 0068) shows what ``org`` wrote, nothing else."""
     if not catalogued(event, "timeline"):
         return False
+    if view is View.AUTHORED:
+        return org is not None and event.author_org == org
     if view is View.FULL:
         return True
     if view is View.RECEIVING:

@@ -19,6 +19,7 @@ HANDOFF_CODE = "handoff_code"  # query
 REPORT_FACT = "report_fact"  # Update
 RECORD_WITHDRAWAL = "record_withdrawal"  # Update
 RECORD_AGE_ASSESSMENT = "record_age_assessment"  # Update (both workflows)
+REQUEST_TRANSFER = "request_transfer"  # Update: offer a role to another organisation
 # The follow-up's Updates (workflows.reintegration)
 RECORD_RISK = "record_risk"
 RECORD_OPT_OUT = "record_opt_out"

@@ -145,6 +145,10 @@ class CaseListProjection:
                 stage = "minor_safeguards"  # a child's decisions wait for her guardian
         if t == ev.HandoffCodeIssued.TYPE:
             row["receiving_visible_at"] = row["receiving_visible_at"] or at
+        elif t == ev.TransferAccepted.TYPE:  # the role's new holder (decision 0068)
+            row[p["role"]] = p["to_org"]
+            if p["role"] == "receiving_mission":
+                row["receiving_visible_at"] = row["receiving_visible_at"] or at
         if t == ev.CaseEscalated.TYPE:
             working["escalation"] = [p["reason"], at.isoformat()]
             row["escalated"] = True
@@ -218,6 +222,7 @@ _TASK_TYPES = {
 }
 _TASK_OVERDUE = frozenset({ev.TaskOverdueEscalated.TYPE, rev.ReintegrationTaskOverdue.TYPE})
 _TASK_CANCELLED = frozenset({ev.TaskCancelled.TYPE, rev.ReintegrationTaskCancelled.TYPE})
+_TRANSFER_ACCEPTED = ev.TransferAccepted.TYPE
 
 
 class TaskInboxProjection:
@@ -232,7 +237,12 @@ class TaskInboxProjection:
         page = [e for e in events if catalogued(e, self.name) and e.payload.get("task_id")]
         if not page:
             return
-        ids = [uuid.UUID(e.payload["task_id"]) for e in page]
+        # A transfer accepted moves the open tasks it names too (decision 0068).
+        pairs = [(task, e) for e in page for task in (
+            e.payload["task_id"], *(e.payload.get("reassigned_tasks") or ()
+                                    if e.event_type == _TRANSFER_ACCEPTED else ()))]
+        ids = [uuid.UUID(task) for task, _ in pairs]
+        page = [e for _, e in pairs]
         rows = {r["task_id"]: r for r in await _load(
             conn, "rm_tasks", _TASK_TYPES, "task_id", "uuid", set(ids))}
         changed: set[uuid.UUID] = set()
@@ -263,7 +273,11 @@ class TaskInboxProjection:
             return True
         if row is None:
             return False
-        if t in _TASK_OVERDUE:
+        if t == _TRANSFER_ACCEPTED and str(task_id) != p["task_id"]:
+            if row["status"] != "open":
+                return False
+            row["assignee_org"], row["assignee_user"] = p["to_org"], None
+        elif t in _TASK_OVERDUE:
             row["escalated"] = True
         elif row["status"] != "open":
             return False

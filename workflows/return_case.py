@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.journey import decider as c
     from domain.journey import events as ev
     from domain.journey import messages as msg
+    from domain.journey import transfers
     from domain.journey.policies import (
         border_hold_steps,
         handoff_code_from,
@@ -179,6 +180,9 @@ class ReturnCaseWorkflow(SignalledRoad):
             even_after_withdrawal=self._protects_her(completion.task_id),
         )
         self._results[completion.task_id] = completion.result
+        for event in appended:
+            if isinstance(event, ev.TransferAccepted) and event.role.role is Role.RECEIVING_MISSION:
+                workflow.upsert_search_attributes([sa.RECEIVING_MISSION.value_set(event.to_org)])
         if isinstance(completion.result, msg.TracingResult):
             self._after_tracing(completion.result)
         return msg.TaskCompleted(
@@ -207,6 +211,40 @@ class ReturnCaseWorkflow(SignalledRoad):
         task = self._state.open_tasks.get(task_id)
         return task is not None and task.kind in c.SAFETY_TASKS and (
             self._state.on_road or task.kind is TaskKind.TRACING)
+
+    # --- Update: hand a role to another organisation (decision 0068) ---------------------
+
+    @workflow.update
+    async def request_transfer(self, request: msg.TransferRequest) -> msg.TransferRequested:
+        """Offer a role to another organisation: a transfer decision task opens for it. The
+        same transfer requested again while it is pending writes nothing."""
+        kind = TaskKind.TRANSFER_DECISION
+        command = c.RequestTransfer(workflow.uuid4(), request.role, request.to_org,
+                                    request.reason,
+                                    workflow.now() + self._input.config.due(kind),
+                                    request.details_record_id)
+        recorded = await self._op(lambda: self._apply_now(
+            [command], author_org=request.organisation_id, actor=request.actor_id,
+            refusal_raises=True))
+        if recorded:
+            self._watch(command.task_id, command.due_at)
+        offer = transfers.pending_for(self._state, request.role)
+        assert offer is not None
+        return msg.TransferRequested(transfer_id=offer.transfer_id, role=offer.role,
+                                     from_org=offer.from_org, to_org=offer.to_org,
+                                     duplicate=not recorded)
+
+    @request_transfer.validator
+    def _validate_transfer(self, request: msg.TransferRequest) -> None:
+        if request.organisation_id != self._input.sending_mission:
+            raise Refused(Refusal("only the sending mission hands a role to another "
+                                  "organisation", code="not_sending_mission"), self._stage)
+        if self._withdrawal is not None or self._closing:
+            raise Refused(Refusal("the return is being unwound or closed",
+                                  code="case_closing"), self._stage)
+        refuse_if(c.decide(self._state, c.RequestTransfer(
+            UUID(int=0), request.role, request.to_org, request.reason, workflow.now()),
+            self._context()), self._stage)
 
     # --- Update: a second screening interview, only with a reason -----------------------
 
@@ -853,7 +891,7 @@ class ReturnCaseWorkflow(SignalledRoad):
                 REINTEGRATION_WORKFLOW_TYPE,
                 ReintegrationInput(
                     case_id=self._input.case_id,
-                    receiving_mission=self._input.receiving_mission,
+                    receiving_mission=self._state.organisation_for(Role.RECEIVING_MISSION),
                     destination_country=self._input.destination_country,
                     minor=self._state.minor, arrived_at=workflow.now(),
                     config=self._input.reintegration),

@@ -231,7 +231,8 @@ async def timeline(case_id: CaseIdPath, request: Request, caller: Caller,
     decision, case = await load_case(request, caller, Action.CASE_TIMELINE, case_id)
     position = pages.decode("timeline", cursor, [pages.whole])
     after = position[0] if position else 0
-    events = [e for e in case.events if e.version > after and visible(e, decision.view)]
+    events = [e for e in case.events
+              if e.version > after and visible(e, decision.view, caller.org_id)]
     shown, next_cursor = pages.page("timeline", events[:limit + 1], limit,
                                     lambda e: [e.version])
     return {"case_id": case_id, "view": decision.view.value,

@@ -150,7 +150,8 @@ async def share(case_id: CaseIdPath, body: ShareIn, request: Request,
     if facts.consent_withdrawn:
         raise ApiError(409, "consent_withdrawn",
                        "she withdrew her consent: identity is not shared any more")
-    if body.org_id in (facts.sending_mission, facts.receiving_mission):
+    if body.org_id in (facts.sending_mission, facts.receiving_mission) and (
+            body.org_id not in facts.transferred_to):  # a transfer's holder needs it (0068)
         raise ApiError(422, "already_a_mission",
                        f"{body.org_id} is a mission of this case and needs no sharing consent")
     kind = await services(request).accounts.org_kind(body.org_id)

@@ -30,6 +30,7 @@ DEFAULT_TASK_DUE: dict[TaskKind, timedelta] = {
     TaskKind.GUARDIAN_HANDOVER: timedelta(days=2),
     TaskKind.SAFE_PLACE: timedelta(hours=12),  # later: escalated as overdue
     TaskKind.TRACING: timedelta(hours=4),  # urgent: she may be in a trafficker's hands
+    TaskKind.TRANSFER_DECISION: timedelta(days=3),
 }
 
 

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from domain.journey import events as ev
 from domain.journey import messages as msg
+from domain.journey import transfers
 from domain.journey.config import JourneyConfig
 from domain.journey.policies import (
     child_decision_refusal,
@@ -59,6 +60,8 @@ from domain.journey.vocabulary import (
     TaskKind,
     TracingFinding,
     TraffickingStatus,
+    TransferReason,
+    TransferredRole,
     TravelAdapter,
 )
 from domain.kernel import AgeAssessor, AgeCategory, Refusal, Role, treated_as_minor
@@ -136,6 +139,10 @@ class JourneyState:
     safe_arrival: bool = False
     handed_over_to_guardian: bool = False
     outcome: Outcome | None = None
+    # Roles handed to another organisation (decision 0068), and the transfers awaiting an
+    # answer by their decision task's id.
+    holders: dict[Role, str] = field(default_factory=dict)
+    transfers: dict[UUID, ev.TransferRequested] = field(default_factory=dict)
 
     @property
     def minor(self) -> bool:
@@ -156,6 +163,8 @@ class JourneyState:
 
     def organisation_for(self, role: Role) -> str:
         assert self.referral is not None, "no referral registered"
+        if role in self.holders:
+            return self.holders[role]
         return {
             Role.SENDING_MISSION: self.referral.sending_mission,
             Role.RECEIVING_MISSION: self.referral.receiving_mission,
@@ -305,6 +314,18 @@ def evolve(state: JourneyState, event: ev.JourneyEvent) -> JourneyState:  # noqa
             return replace(s, safe_arrival=True)
         case ev.HandedOverToGuardian():
             return replace(s, handed_over_to_guardian=True)
+        case ev.TransferRequested():
+            return replace(s, transfers={**s.transfers, event.transfer_id: event})
+        case ev.TransferAccepted():
+            moved = {k: replace(t, assignee_org=event.to_org) if k in event.reassigned_tasks
+                     else t for k, t in s.open_tasks.items()}
+            return replace(s, open_tasks=moved,
+                           holders={**s.holders, event.role.role: event.to_org},
+                           transfers={k: v for k, v in s.transfers.items()
+                                      if k != event.task_id})
+        case ev.TransferDeclined():
+            return replace(s, transfers={k: v for k, v in s.transfers.items()
+                                         if k != event.task_id})
         case _ if event.type in ev.OUTCOME_TYPES:  # type: ignore[attr-defined]
             return replace(s, outcome=Outcome(event.type.removeprefix("outcome.")))  # type: ignore[attr-defined]
         case _:
@@ -437,12 +458,25 @@ class CloseCase:
     reason: EscalationReason | None = None
 
 
+@dataclass(frozen=True)
+class RequestTransfer:
+    """Offer a role to another organisation (``domain.journey.transfers``); ``task_id`` is
+    its decision task's, and the transfer's id."""
+
+    task_id: UUID
+    role: TransferredRole
+    to_org: str
+    reason: TransferReason
+    due_at: datetime
+    details_record_id: str | None = None
+
+
 Command = (
     RegisterReferral | OpenTask | RequestRepeatInterview | CompleteTask
     | EscalateOverdueTask | CancelTask
     | RequestDocuments | WithdrawDocumentRequest | AssignEscort | ReleaseEscort | RecordBooking
     | RecordFact | ScheduleRebooking | CancelBooking | IssueHandoffCode
-    | WithdrawConsent | AssessAge | EscalateCase | CloseCase
+    | WithdrawConsent | AssessAge | EscalateCase | CloseCase | RequestTransfer
 )
 
 Decision = list[ev.JourneyEvent] | Refusal
@@ -520,6 +554,8 @@ def decide(state: JourneyState, command: Command, ctx: Context) -> Decision:  # 
             ]
         case CompleteTask():
             return _complete(state, command, ctx)
+        case RequestTransfer():
+            return transfers.request(state, command)
         case EscalateOverdueTask():
             task = state.open_tasks.get(command.task_id)
             if task is None:
@@ -1007,6 +1043,8 @@ def _complete(state: JourneyState, command: CompleteTask,
             return [ev.SafePlaceConfirmed(task_id=task.task_id, place=r.place,
                                           handed_to=r.handed_to,
                                           safe_place_record_id=r.safe_place_record_id)]
+        case msg.TransferDecisionResult():
+            return transfers.answer(state, task, r)
         case msg.TracingResult():
             return [ev.TracingConcluded(task_id=task.task_id, finding=r.finding, then=r.then,
                                         tracing_record_id=r.tracing_record_id)]
@@ -1037,12 +1075,9 @@ def role_of(state: JourneyState, organisation_id: str) -> Role | None:
         return Role.SYSTEM
     if state.referral is None:
         return None
-    if organisation_id == state.referral.sending_mission:
-        return Role.SENDING_MISSION
-    if organisation_id == state.referral.receiving_mission:
-        return Role.RECEIVING_MISSION
-    if organisation_id == state.referral.border_partner:
-        return Role.PARTNER
+    for role in (Role.SENDING_MISSION, Role.RECEIVING_MISSION, Role.PARTNER):
+        if organisation_id == state.organisation_for(role):  # a transfer's holder, if any
+            return role
     return None
 
 

@@ -60,6 +60,9 @@ from domain.journey.vocabulary import (
     TracingFinding,
     TracingNext,
     TraffickingStatus,
+    TransferDeclineReason,
+    TransferReason,
+    TransferredRole,
     TravelAdapter,
 )
 from domain.kernel import (
@@ -464,6 +467,51 @@ class HandedOverToGuardian(JourneyEvent):
     guardian_record_id: RecordId
 
 
+# --- transfers between organisations (decision 0068) ------------------------------------
+
+
+class TransferRequested(JourneyEvent):
+    """The sending mission offers a role to another organisation; a transfer decision task
+    (id ``transfer_id``) opens for it. Details of the reason are in a vault note."""
+
+    type: Literal["case.transfer_requested"] = "case.transfer_requested"
+    owner: ClassVar[Role] = Role.SENDING_MISSION
+    transfer_id: UUID
+    role: TransferredRole
+    from_org: OrganisationId
+    to_org: OrganisationId
+    reason: TransferReason
+    details_record_id: RecordId | None = None
+
+
+class TransferAccepted(JourneyEvent):
+    """The organisation offered the role takes it: from now on it holds the role, and the
+    open tasks of the role (``reassigned_tasks``) are its own. Written by that
+    organisation (the append rule lets the organisation a transfer names answer it)."""
+
+    type: Literal["case.transfer_accepted"] = "case.transfer_accepted"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.PARTNER})
+    task_id: UUID  # the transfer decision task, whose id is the transfer's
+    role: TransferredRole
+    from_org: OrganisationId
+    to_org: OrganisationId
+    reassigned_tasks: tuple[UUID, ...] = ()
+
+
+class TransferDeclined(JourneyEvent):
+    """The organisation offered the role declines it: nothing moves."""
+
+    type: Literal["case.transfer_declined"] = "case.transfer_declined"
+    owner: ClassVar[Role] = Role.RECEIVING_MISSION
+    also_owned_by: ClassVar[frozenset[Role]] = frozenset({Role.PARTNER})
+    task_id: UUID
+    role: TransferredRole
+    from_org: OrganisationId
+    to_org: OrganisationId
+    reason: TransferDeclineReason
+
+
 # --- outcomes (system): every case ends with exactly one, and every one is counted ------
 
 
@@ -598,6 +646,9 @@ JOURNEY_EVENTS: tuple[type[JourneyEvent], ...] = (
     AlternativePathwayOutcome,
     ReturnStoppedOutcome,
     MissingOutcome,
+    TransferRequested,
+    TransferAccepted,
+    TransferDeclined,
 )
 """The journey's event types, in the order of the workflow union
 (``domain.catalogue.WorkflowEvent``)."""

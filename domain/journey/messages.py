@@ -48,6 +48,9 @@ from domain.journey.vocabulary import (
     TracingFinding,
     TracingNext,
     TraffickingStatus,
+    TransferDeclineReason,
+    TransferReason,
+    TransferredRole,
     TravelAdapter,
 )
 from domain.kernel import (
@@ -245,6 +248,21 @@ class TracingResult(_Message):
         return self
 
 
+class TransferDecisionResult(_Message):
+    """The answer of the organisation a transfer offers a role to (decision 0068)."""
+
+    kind: Literal["transfer_decision"] = "transfer_decision"
+    accepted: bool
+    decline_reason: TransferDeclineReason | None = Field(
+        default=None, description="With accepted false, and only then.")
+
+    @model_validator(mode="after")
+    def _reason_with_a_decline(self) -> TransferDecisionResult:
+        if self.accepted == (self.decline_reason is not None):
+            raise ValueError("a decline_reason is given when declining, and only then")
+        return self
+
+
 TaskResult = Annotated[
     Union[  # noqa: UP007
         ScreeningResult,
@@ -263,6 +281,7 @@ TaskResult = Annotated[
         GuardianHandoverResult,
         SafePlaceResult,
         TracingResult,
+        TransferDecisionResult,
     ],
     Field(discriminator="kind"),
 ]
@@ -287,6 +306,29 @@ class TaskCompleted(_Message):
 
     task_id: UUID
     event_types: tuple[Code, ...]
+
+
+class TransferRequest(_Message):
+    """Payload of the ``request_transfer`` Update: the sending mission offers a role to
+    another organisation (decision 0068)."""
+
+    organisation_id: OrganisationId
+    actor_id: ActorId
+    role: TransferredRole
+    to_org: OrganisationId
+    reason: TransferReason
+    details_record_id: RecordId | None = None
+
+
+class TransferRequested(_Message):
+    """What ``request_transfer`` answers: the transfer (its decision task's id) and whether
+    it was requested already (nothing written then)."""
+
+    transfer_id: UUID
+    role: TransferredRole
+    from_org: OrganisationId
+    to_org: OrganisationId
+    duplicate: bool
 
 
 class RepeatInterviewRequest(_Message):

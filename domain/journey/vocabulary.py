@@ -318,6 +318,7 @@ class TaskKind(StrEnum):
     GUARDIAN_HANDOVER = "guardian_handover"
     SAFE_PLACE = "safe_place"  # the return stopped after departure: bring her to safety
     TRACING = "tracing"  # she did not arrive: find her
+    TRANSFER_DECISION = "transfer_decision"  # the organisation a role is offered to answers
 
 
 TASK_ASSIGNEE_ROLE: dict[TaskKind, Role] = {
@@ -337,7 +338,45 @@ TASK_ASSIGNEE_ROLE: dict[TaskKind, Role] = {
     TaskKind.GUARDIAN_HANDOVER: Role.RECEIVING_MISSION,
     TaskKind.SAFE_PLACE: Role.SENDING_MISSION,  # the receiving mission once she is across
     TaskKind.TRACING: Role.RECEIVING_MISSION,
+    # Opened by a transfer for the organisation it names, in the role it offers
+    # (domain.journey.transfers); never through OpenTask.
+    TaskKind.TRANSFER_DECISION: Role.RECEIVING_MISSION,
 }
+
+
+# --- transfers between organisations (decision 0068) ------------------------------------
+
+
+class TransferredRole(StrEnum):
+    """The parts of a case the sending mission may hand to another organisation."""
+
+    RECEIVING_MISSION = "receiving_mission"
+    BORDER_PARTNER = "border_partner"
+
+    @property
+    def role(self) -> Role:
+        return Role.RECEIVING_MISSION if self is TransferredRole.RECEIVING_MISSION \
+            else Role.PARTNER
+
+
+class TransferReason(StrEnum):
+    """Why the sending mission hands a role on; details, if any, in a vault note."""
+
+    DESTINATION_CHANGED = "destination_changed"  # she will live in another region
+    CAPACITY = "capacity"  # the holder cannot take the case on
+    SPECIALISED_SERVICE = "specialised_service"  # she needs what the other one offers
+    SAFETY_CONCERN = "safety_concern"  # a risk near the holder (a trafficker's reach)
+    CONFLICT_OF_INTEREST = "conflict_of_interest"
+    HER_REQUEST = "her_request"
+    ORGANISATION_UNAVAILABLE = "organisation_unavailable"  # closed, suspended, unreachable
+
+
+class TransferDeclineReason(StrEnum):
+    NO_CAPACITY = "no_capacity"
+    OUTSIDE_AREA = "outside_area"
+    SERVICE_NOT_OFFERED = "service_not_offered"
+    CONFLICT_OF_INTEREST = "conflict_of_interest"
+    SAFETY_CONCERN = "safety_concern"
 
 
 class Stage(StrEnum):
