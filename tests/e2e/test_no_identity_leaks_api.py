@@ -12,7 +12,10 @@ carrier cancels the first flight (rebooked), the leg she is on fails (rebooked),
 hold with a partner NGO companion, a fact refused by the workflow's validator, the
 handoff, and the follow-up started with its first task done. The other case shares her
 identity with a partner NGO on her recorded consent, and she withdraws her consent on the
-road: sharing revoked, a safe place confirmed.
+road: sharing revoked, a safe place confirmed. The first then comes back: registered
+again by both sending missions with her name in capitals and without accents, warned of as
+each may be told (the earlier case to its own mission, only whom to ask to the other),
+and her two cases linked (decision 0070).
 
 Then the markers are searched for in: every workflow's history (raw bytes as the server
 returns them, and every payload decoded with the project's codec), search attributes,
@@ -420,6 +423,47 @@ async def withdrawn_on_the_road(stack, p: Person) -> str:
     return case_id
 
 
+async def came_back(stack, p: Person, earlier: str, search: Search) -> list[str]:
+    """She is registered again (issue 16 item 4, decision 0070): her name in capitals and
+    without its accents. The vault's blind index recognises her: the warning names the
+    earlier case to the mission that may see it, only the mission to ask to another (and
+    nothing else: no marker, no field of hers); the sending mission links the cases. What
+    the match and the link leave is searched with everything else."""
+    block = p.identity_block()
+    again = {**block, "given_names": block["given_names"].upper().replace("Ș", "S"),
+             "family_name": f"  {block['family_name'].lower()} "}
+    body = {"receiving_mission": "mission-md", "border_partner": "ngo-md-border",
+            "host_country": "RS", "destination_country": "MD",
+            "referral_source": "police_raid", "first_placement": "shelter_low_risk",
+            "risk_level": "low", "age_category": "18_24", "journey_config": FAST_CONFIG,
+            "identity": again}
+    seen = await post(stack, "coord.rs", "/cases", body, expect=201)
+    assert seen["repeat_warnings"] == [{
+        "kind": "assisted_before", "case_id": earlier, "organisation": "mission-rs",
+        "matched_on": ["document", "name_and_birth_date"], "ask_mission": None,
+        "message": f"this person may have been assisted before (case {earlier}, by "
+                   "organisation mission-rs)"}]
+    elsewhere = await post(stack, "coord.al", "/cases", {
+        **body, "receiving_mission": "mission-ua", "border_partner": "ngo-ua",
+        "host_country": "AL", "destination_country": "UA"}, expect=201)
+    assert elsewhere["repeat_warnings"] == [{
+        "kind": "possible_earlier_case", "ask_mission": "mission-rs", "case_id": None,
+        "organisation": None, "matched_on": None,
+        "message": "a possible earlier case exists; ask mission mission-rs"}]
+    assert earlier not in json.dumps(elsewhere) and seen["case_id"] not in json.dumps(elsewhere)
+    linked = await post(stack, "coord.rs", f"/cases/{seen['case_id']}/links",
+                        {"linked_case_id": earlier})
+    assert linked["linked"] is True
+    timeline = await stack.http.get(f"/cases/{seen['case_id']}/timeline",
+                                    headers=stack.auth("coord.rs"))
+    assert f"linked to case {earlier}" in timeline.text
+    for where, answer in (("registered again", seen), ("registered elsewhere", elsewhere),
+                          ("linked", linked)):
+        search(f"POST answer: {where}", json.dumps(answer))
+    search("GET timeline of the case registered again", timeline.text)
+    return [seen["case_id"], elsewhere["case_id"]]
+
+
 # --- where the markers must be: the vault, through the API --------------------------------
 
 
@@ -617,6 +661,12 @@ async def test_no_identity_sent_through_the_api_leaks_anywhere(live_stack):
     await assert_vault_holds(stack, withdrawn, case_ids[1])
 
     search = Search([returned, withdrawn])
+    repeats = await came_back(stack, returned, case_ids[0], search)
+    await events_until(stack, repeats[0], lambda t: "case.linked" in t, "the link")
+    async with stack.engine.connect() as conn:  # positive control: her digests are there
+        indexed = set((await conn.execute(text(
+            "SELECT case_id FROM person_blind_index"))).scalars())
+    assert {*case_ids, *repeats} <= indexed
     await search_temporal(live_stack, search, case_ids)
     await search_database(live_stack, search, case_ids)
     await search_api_reads(live_stack, search, case_ids)
