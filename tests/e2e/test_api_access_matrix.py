@@ -42,7 +42,8 @@ class Endpoint:
     @property
     def route(self) -> str:
         """The route template the audit log names (never the raw URL)."""
-        return (self.path.replace("{case}", "{case_id}").replace("{task}", "{task_id}")
+        return (self.path.split("?")[0].replace("{case}", "{case_id}")
+                .replace("{task}", "{task_id}")
                 .replace("/sharing/ngo-md-border", "/sharing/{org_id}"))
 
 
@@ -146,6 +147,20 @@ ENDPOINTS = [
              lambda ids: {"reason": "moved_away"}, {"officer.md": 409, "officer.ua": 404}),
     Endpoint("reopening", "POST", "/cases/{case}/follow-up/reopening",
              lambda ids: {"reason": "new_needs"}, {"officer.md": 409, "officer.ua": 404}),
+    # Transfers (decision 0068): the sending mission's coordinator offers a role; she has
+    # left, so the role stays where it is (409 transfer_too_late, nothing written).
+    Endpoint("transfer", "POST", "/cases/{case}/transfers",
+             lambda ids: {"role": "receiving_mission", "to_org": "mission-ua",
+                          "reason": "capacity", "details": "Marker-Transfer-Details"},
+             {"coord.rs": 409, "coord.al": 404}),
+    # Case packages (decision 0067): administrators only. The operations team exports no
+    # case, and a mission's administrator only its own (404 here); a body that is no
+    # package is refused before keys are looked at (422).
+    Endpoint("export case package", "POST",
+             "/admin/case-packages/export?case_id={case}&to=mission-ua", None,
+             {"admin": 404, "admin.al": 404}),
+    Endpoint("import case package", "POST", "/admin/case-packages/import", None,
+             {"admin": 422, "admin.al": 422}),
     # Either mission relays her withdrawal (the second answer: recorded once already).
     Endpoint("withdraw consent", "POST", "/cases/{case}/consent-withdrawal",
              lambda ids: {"change": "deferred"},
