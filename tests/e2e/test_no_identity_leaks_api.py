@@ -343,6 +343,13 @@ async def returned_the_hard_way(stack, p: Person) -> str:
     await events_until(stack, case_id, lambda t: t.count("journey.booked") >= 2,
                        "rebooking after the cancelled flight")
     await stage(stack, case_id, "awaiting_departure", timeout=WAIT)
+    # The border partner's role offered to another NGO, the reason in words (kept in her
+    # file in the vault), and declined (decision 0068).
+    await post(stack, "coord.rs", f"/cases/{case_id}/transfers", {
+        "role": "border_partner", "to_org": "ngo-ua", "reason": "her_request",
+        "details": p.note("transfer")}, expect=201)
+    await complete(stack, "partner.ua", case_id, "transfer_decision",
+                   {"accepted": False, "decline_reason": "outside_area"})
     await fact(stack, case_id, "departed")
     early = await post(stack, "coord.rs", f"/cases/{case_id}/facts",
                        {"fact": "border_cleared"}, expect=409)  # refused by the validator
@@ -647,7 +654,8 @@ async def test_no_identity_sent_through_the_api_leaks_anywhere(live_stack):
         stack, case_ids[0], lambda t: "reintegration.needs_assessed" in t, "follow-up")
     for step in ("identity.recorded", "journey.leg_failed", "journey.rebooking_scheduled",
                  "border.hold_started", "border.hold_lifted", "reception.handoff_confirmed",
-                 "outcome.returned", "reintegration.started"):
+                 "outcome.returned", "reintegration.started", "case.transfer_requested",
+                 "case.transfer_declined"):
         assert step in types_a, step
     assert types_a.count("journey.leg_failed") >= 2
     types_b = await events_until(stack, case_ids[1], lambda t: "outcome.alternative_pathway"
