@@ -161,6 +161,10 @@ ENDPOINTS = [
              {"admin": 404, "admin.al": 404}),
     Endpoint("import case package", "POST", "/admin/case-packages/import", None,
              {"admin": 422, "admin.al": 422}),
+    # Repeat returnees (decision 0070): the sending mission's coordinator links her case
+    # to an earlier one; a case linked to itself is refused (422), nothing written.
+    Endpoint("link to an earlier case", "POST", "/cases/{case}/links",
+             lambda ids: {"linked_case_id": ids["case"]}, {"coord.rs": 422, "coord.al": 404}),
     # Either mission relays her withdrawal (the second answer: recorded once already).
     Endpoint("withdraw consent", "POST", "/cases/{case}/consent-withdrawal",
              lambda ids: {"change": "deferred"},
