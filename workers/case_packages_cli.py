@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workers.cli_values import USAGE_ERROR
+
 REFUSED = 1
-USAGE_ERROR = 2
 CLI_ACTOR = "system:cli"
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.deidentify import DEFAULT_K, DEFAULT_SUPPRESSION_SHARE
+from workers.cli_values import USAGE_ERROR, day
 
-USAGE_ERROR = 2
 MIN_K = 2
 
 
@@ -51,15 +51,8 @@ def add_arguments(sub: Any) -> None:
     htcds.add_argument("--out", default="-", help="file to write (default '-': stdout)")
 
 
-def _day(value: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{flag} {value!r} is not a date (YYYY-MM-DD)") from None
-
-
 def _check(args: argparse.Namespace) -> tuple[date, date]:
-    start, end = _day(args.start, "--from"), _day(args.end, "--to")
+    start, end = day(args.start, "--from"), day(args.end, "--to")
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
     if args.k < MIN_K:

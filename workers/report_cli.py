@@ -8,11 +8,10 @@ import argparse
 import json
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-USAGE_ERROR = 2
+from workers.cli_values import USAGE_ERROR, day
 
 
 def add_arguments(sub: Any) -> None:
@@ -29,15 +28,6 @@ def add_arguments(sub: Any) -> None:
     statistical.add_argument("--out", required=True, help="file to write ('-': stdout)")
 
 
-def _day(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{flag} {value!r} is not a date (YYYY-MM-DD)") from None
-
-
 async def run(engine: Any, args: argparse.Namespace) -> int:
     from fastapi.encoders import jsonable_encoder
 
@@ -47,7 +37,7 @@ async def run(engine: Any, args: argparse.Namespace) -> int:
     from store.reports import Period
 
     try:
-        start, end = _day(args.start, "--from"), _day(args.end, "--to")
+        start, end = day(args.start, "--from"), day(args.end, "--to")
         if start and end and end < start:
             raise ValueError("--to is before --from")
     except ValueError as exc:
