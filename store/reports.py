@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain import catalogue
 from domain.disclosure import DEFAULT_K, HIDDEN, TOTAL, Dimension, Key, Protected, Table, protect
 from domain.journey import events as ev
-from domain.journey.vocabulary import ReferralSource
+from domain.journey.vocabulary import PostArrivalAssistance, ReferralSource
 from domain.kernel import AgeCategory
 from domain.reintegration import events as rev
 from domain.reintegration.vocabulary import RiskIndicator, ServiceKind
@@ -44,6 +44,7 @@ _FOLDED = frozenset({
     rev.RiskRecorded.TYPE, rev.SustainabilityAssessed.TYPE, rev.PlanAgreed.TYPE,
     rev.PlanChanged.TYPE, rev.ServiceDeliveryReported.TYPE,
     # what the operators' series count (api/metrics.py): rebookings, contact lost now
+    ev.PostArrivalAssistanceRecorded.TYPE,
     ev.RebookingScheduled.TYPE, rev.ContactRestored.TYPE, rev.ReintegrationClosed.TYPE,
     rev.ReintegrationReopened.TYPE,
 })
@@ -101,6 +102,9 @@ class ReportFactsProjection:
         elif t in (rev.ContactRestored.TYPE, rev.ReintegrationClosed.TYPE,
                    rev.ReintegrationReopened.TYPE):
             working.pop("contact_lost_now", None)
+        elif t == ev.PostArrivalAssistanceRecorded.TYPE:
+            working["arrival_assistance"] = sorted(
+                set(working.get("arrival_assistance", [])) | set(p.get("provided", [])))
         elif t == ev.RebookingScheduled.TYPE:
             working["rebookings"] = working.get("rebookings", 0) + 1
         elif t == rev.RiskRecorded.TYPE:
@@ -185,8 +189,13 @@ SPECS: dict[str, Spec] = {
     "duration_band": Spec("Duration of exploitation", "COALESCE(t.duration_band, 'not_recorded')",
                           ("not_recorded",)),
     # multi-valued: one person may count in several rows
+    "assistance_on_arrival": Spec(
+        "Assistance on arrival, by type (persons)",
+        "ARRAY(SELECT jsonb_array_elements_text("
+        "COALESCE(f.working->'arrival_assistance', '[]')))",
+        tuple(a.value for a in PostArrivalAssistance), partition=False),
     "assistance": Spec(
-        "Assistance delivered, by type (persons)",
+        "Reintegration assistance delivered, by type (persons)",
         "ARRAY(SELECT jsonb_array_elements_text(COALESCE(f.services_delivered, '[]')))",
         tuple(s.value for s in ServiceKind), partition=False),
     "risk_indicator": Spec(

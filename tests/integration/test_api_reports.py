@@ -221,10 +221,17 @@ async def test_the_projection_folds_screening_and_follow_up(api, engine):
             new(ev.ScreeningInterviewRecorded(
                 task_id=task, interview_record_id="rec_abcdefgh", interview_language="ro",
                 interpreter_used=False, reads_languages=("ro",), trafficking_status=status),
-                1, "mission-rs", "coord.rs")])
+                1, "mission-rs", "coord.rs"),
+            # what the receiving mission provided on arrival, twice for one person
+            *[new(ev.PostArrivalAssistanceRecorded(task_id=uuid.uuid4(), provided=provided),
+                  2 + n, "mission-md", "officer.md")
+              for n, provided in enumerate([("medical", "onward_transfer"), ("medical",)])]])
     await ProjectionRunner(engine, all_projections()).catch_up()
     report = (await _get(api, "analyst", "/reports/statistical")).json()
     assert report["persons_assisted"] == 5 and report["screened_not_victim"] == 5
+    arrival = _one_way(report, "assistance_on_arrival")
+    assert (arrival["medical"], arrival["onward_transfer"]) == (10, 10)  # persons, not visits
+    assert arrival["needs_assessment"] == 0  # every type listed, also at zero
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
