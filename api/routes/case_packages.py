@@ -54,7 +54,9 @@ def _refused(refusal: PackageRefused) -> ApiError:
              summary="Export a case to another deployment: the package, encrypted to its "
                      "trusted key and signed by this deployment",
              responses={200: {"content": {PACKAGE_MEDIA_TYPE: {}},
-                              "description": "the package file"}})
+                              "description": "the package file"},
+                        404: {"description": "not_found: no such case, or not one this "
+                                             "administrator's organisation may export"}})
 async def export_case_package(
     request: Request, caller: Caller,
     case_id: Annotated[str, Query(pattern=CASE_ID_PATTERN, description="the case id")],

@@ -31,6 +31,10 @@ from schemathesis.checks import (
 )
 
 from api.app import create_app
+from api.routes.case_packages import PACKAGE_MEDIA_TYPE
+
+# A case package is opaque bytes to the fuzzer, like any binary body.
+schemathesis.serializer.alias(PACKAGE_MEDIA_TYPE, "application/octet-stream")
 
 EXAMPLES = 16
 # Operations without a parameter or a body: negative mode has nothing to make invalid.
@@ -50,9 +54,9 @@ def _free_port() -> int:
 def _user_for(path: str) -> str:
     if path.startswith(("/operations", "/codec")):
         return "operator"
-    if path.startswith("/statistics"):
+    if path.startswith(("/statistics", "/reports")):
         return "analyst"
-    if path.endswith("/audit"):
+    if path.endswith("/audit") or path.startswith("/admin"):
         return "admin"
     return "coord.rs"
 
