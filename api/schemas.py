@@ -11,7 +11,7 @@ identity data except the answer of a disclosure (``DisclosureOut``), which is it
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -363,3 +363,67 @@ class SharingPage(_Out):
                                        "organisation id (paged).")
     next_cursor: NextCursor = None
 
+
+
+# --- reports (decision 0065) -----------------------------------------------------------
+
+Count = int | Literal["suppressed"]
+
+
+class ReportTable(BaseModel):
+    """One table: a row per combination of its dimensions' values (each value shown,
+    also at 0), a count or ``suppressed`` in each."""
+
+    name: str
+    title: str
+    dimensions: list[str]
+    rows: list[dict[str, str | int]] = Field(
+        description="Each row: the value of every dimension, and `count`.")
+    margins: list[dict[str, str | int]] | None = Field(
+        default=None, description="Cross-tables: the counts of one dimension's values.")
+    total: Count | None = Field(default=None, description="Tables whose rows partition "
+                                "the persons: their number.")
+    note: str | None = None
+
+
+class ReportScopeOut(BaseModel):
+    missions: str = Field(description="`all`, or the mission the report is over.")
+    side: Literal["sending", "receiving", "either"] | None
+
+
+class ReportPeriodOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date | None = Field(alias="from", default=None)
+    to: date | None = None
+    basis: Literal["registered", "closed"]
+
+
+class SuppressionOut(BaseModel):
+    k: int = Field(description="Cells of 1 to k-1 persons are suppressed.")
+    hidden_reads: str = Field(description="What a suppressed cell reads.")
+
+
+class StatisticalReportOut(BaseModel):
+    title: str
+    period: ReportPeriodOut
+    scope: ReportScopeOut
+    coverage: str = Field(description="Whom the figures cover and whom not, the period "
+                          "and the suppression rule.")
+    suppression: SuppressionOut
+    persons_referred: Count
+    persons_assisted: Count = Field(description="Persons identified as victims.")
+    screened_not_victim: Count
+    withheld: bool = Field(description="The report is over fewer than k persons: no "
+                           "figure is shown.")
+    tables: list[ReportTable]
+    generated_at: datetime
+
+
+class SnapshotOut(BaseModel):
+    title: str
+    open_cases: Count
+    scope: ReportScopeOut
+    suppressed: bool = Field(description="Small cells suppressed (analysts' view).")
+    tables: list[ReportTable]
+    generated_at: datetime

@@ -15,6 +15,7 @@ from api.access import Action, Decision, ReportScope, report_scope
 from api.deps import Caller, mark, now, require, services
 from api.errors import ApiError
 from api.report_html import render_report, render_snapshot
+from api.schemas import SnapshotOut, StatisticalReportOut
 from api.service.reports import build_report, report_csv, snapshot_body
 from store.reports import Period, Reports, Scope
 
@@ -39,13 +40,17 @@ def _period(start: date | None, end: date | None, basis: str) -> Period:
     return Period(start, end, basis)
 
 
-_FORMATS = {200: {"content": {"application/json": {}, "application/zip": {},
-                              "text/csv": {}, "text/html": {}},
-                  "description": "The report as JSON, a zip of CSV files (or one CSV with "
-                                 "`table`), or a printable HTML page."}}
+_REPORT_FORMATS = {200: {
+    "model": StatisticalReportOut,
+    "content": {"application/zip": {}, "text/csv": {}, "text/html": {}},
+    "description": "The report as JSON (`format=json`), a zip of CSV files (or one CSV "
+                   "with `table`), or a printable HTML page."}}
+_SNAPSHOT_FORMATS = {200: {
+    "model": SnapshotOut, "content": {"text/html": {}},
+    "description": "The snapshot as JSON (`format=json`) or a printable HTML page."}}
 
 
-@router.get("/reports/statistical", responses=_FORMATS,  # type: ignore[arg-type]
+@router.get("/reports/statistical", responses=_REPORT_FORMATS,  # type: ignore[arg-type]
             summary="The statistical report over a period: tables, cross-tables, routes")
 async def statistical(request: Request, response: Response, caller: Caller,
                       from_: Annotated[date | None, Query(alias="from")] = None,
@@ -71,7 +76,7 @@ async def statistical(request: Request, response: Response, caller: Caller,
     return JSONResponse(jsonable_encoder(report), headers=headers)
 
 
-@router.get("/reports/snapshot", responses=_FORMATS,  # type: ignore[arg-type]
+@router.get("/reports/snapshot", responses=_SNAPSHOT_FORMATS,  # type: ignore[arg-type]
             summary="Open cases now: by stage, what blocks them and for how long, minors")
 async def snapshot(request: Request, response: Response, caller: Caller,
                    mission: MissionQuery = None,

@@ -48,7 +48,8 @@ class TransferOut(BaseModel):
 @router.post("/cases/{case_id}/transfers", response_model=TransferOut, status_code=201,
              summary="Offer the receiving mission's or the border partner's role to another "
                      "organisation (the sending mission, before she leaves)",
-             responses={200: {"description": "The same transfer was requested already "
+             responses={200: {"model": TransferOut,
+                              "description": "The same transfer was requested already "
                               "(nothing written)."},
                         409: {"description": "transfer_too_late, transfer_pending, "
                               "already_holder, already_a_party, case_closed"},

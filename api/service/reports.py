@@ -81,7 +81,11 @@ def report_csv(report: dict[str, Any], table: str | None) -> tuple[bytes, str, s
 
 
 SNAPSHOT_DIMS = ("mission", "stage", "minor", "blocked_on", "block_age")
-SNAPSHOT_TABLES = (("mission", "stage"), ("minor", "stage"), ("blocked_on", "block_age"))
+SNAPSHOT_TABLES = {
+    ("mission", "stage"): "Open cases by sending mission and stage",
+    ("minor", "stage"): "Open cases of minors and adults by stage",
+    ("blocked_on", "block_age"): "What open cases wait for, and for how long",
+}
 
 
 def snapshot_body(rows: list[tuple], scope: ReportScope) -> dict[str, Any]:
@@ -109,7 +113,7 @@ def snapshot_body(rows: list[tuple], scope: ReportScope) -> dict[str, Any]:
     for t in tables:
         a, b = t.dims
         out_tables.append({
-            "name": t.name, "dimensions": list(t.dims),
+            "name": t.name, "title": SNAPSHOT_TABLES[t.dims], "dimensions": list(t.dims),
             "rows": [{a: x, b: y, "count": protected.value(frozenset({(a, x), (b, y)}))}
                      for x in dimensions[a].values for y in dimensions[b].values],
             "margins": [{a: x, "count": protected.value(frozenset({(a, x)}))}
