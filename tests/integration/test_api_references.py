@@ -35,6 +35,8 @@ CHECKED = {
     ("POST", "/cases/{case_id}/follow-up/opt-outs"): "check_references",
     ("POST", "/cases/{case_id}/follow-up/plan"): "check_references (provider_org)",
     ("POST", "/cases/{case_id}/follow-up/reopening"): "check_references",
+    ("POST", "/cases/{case_id}/transfers"): "TransferService.request checks to_org's kind "
+                                            "(422 unknown_organisation, unsuitable_organisation)",
 }
 
 

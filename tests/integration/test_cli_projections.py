@@ -11,6 +11,7 @@ from test_cli_accounts import homeward, succeeded
 from test_read_models import new, referral
 
 from store.event_store import EventStore
+from store.read_models import all_projections
 
 
 async def _cases(engine) -> set[str]:
@@ -25,13 +26,14 @@ async def test_rebuild_all_in_one_pass_then_one_by_name(database_url, engine):
         await store.append(case_id, 0, [new(referral(), 0, "mission-rs")])
 
     everything = succeeded(homeward(database_url, "projections", "rebuild", "all"))
-    assert "rebuilding tasks, cases, sharing ..." in everything
+    names = [projection.name for projection in all_projections()]
+    assert f"rebuilding {', '.join(names)} ..." in everything
     assert "applied up to position" in everything  # progress
     assert await _cases(engine) == case_ids
     async with engine.connect() as conn:
         positions = {name: position for name, position in await conn.execute(text(
             "SELECT name, position FROM projection_checkpoints"))}
-    assert set(positions) == {"cases", "tasks", "sharing"}
+    assert set(positions) == set(names)
     assert len(set(positions.values())) == 1 and positions["cases"] > 0
 
     one = succeeded(homeward(database_url, "projections", "rebuild", "cases"))
@@ -42,4 +44,5 @@ async def test_rebuild_all_in_one_pass_then_one_by_name(database_url, engine):
 async def test_an_unknown_read_model_is_refused_with_the_known_ones(database_url):
     refused = homeward(database_url, "projections", "rebuild", "nope")
     assert refused.returncode == 2
-    assert "no projection 'nope'; known: tasks, cases, sharing, all" in refused.stderr
+    names = ", ".join(projection.name for projection in all_projections())
+    assert f"no projection 'nope'; known: {names}, all" in refused.stderr
