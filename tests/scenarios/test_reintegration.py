@@ -75,6 +75,14 @@ def rec() -> str:
     return f"rec_{uuid.uuid4().hex[:16]}"
 
 
+
+def delivery_task(event) -> bool:
+    """An event of a provider's service delivery task (opened, overdue, cancelled)."""
+    return (event.event_type in ("reintegration.task_opened", "reintegration.task_overdue",
+                                 "reintegration.task_cancelled")
+            and event.payload.get("kind") == K.SERVICE_DELIVERY.value)
+
+
 def lines(now: datetime) -> tuple[ServiceLine, ...]:
     return (
         ServiceLine(line_id=uuid.uuid4(), service=ServiceKind.VOCATIONAL_TRAINING,
@@ -388,7 +396,10 @@ class FollowUp:
         return (await self.store.read_stream(self.case_id))[1:]  # without the seeded referral
 
     async def types(self) -> list[str]:
-        return [e.event_type for e in await self.events()]
+        """The types of the follow-up's events, without the providers' delivery tasks
+        (decision 0064): they run beside every plan that names a provider, and
+        test_each_provider_of_the_plan_gets_one_delivery_task follows them."""
+        return [e.event_type for e in await self.events() if not delivery_task(e)]
 
     async def last(self, event_type: str):
         return [e for e in await self.events() if e.event_type == event_type][-1]
@@ -471,6 +482,19 @@ MONTH = 30 * DAY
 
 
 # --- a full year ----------------------------------------------------------------------
+
+
+async def test_each_provider_of_the_plan_gets_one_delivery_task(
+        workflow_env, worker, task_queue, store):
+    f = await start(workflow_env, task_queue, store)
+    plan = await f.assess_and_plan()
+    await f.sleep_to(4 * MONTH)  # past every line's due date
+    opened = {(e.payload["line_id"], e.payload["assignee_org"]) for e in await f.events()
+              if delivery_task(e) and e.event_type == "reintegration.task_opened"}
+    # one task per provider's line; none for the line she declined
+    assert opened == {(str(line.line_id), line.provider_org) for line in plan
+                      if line.status is not ServiceStatus.DECLINED}
+    assert len(opened) == 2 and all(line.provider_org != RECEIVING for line in plan)
 
 
 async def test_a_full_year_of_follow_up(workflow_env, worker, task_queue, store):
@@ -634,8 +658,11 @@ async def test_opting_out_at_month_two_stops_every_task_and_payment(
     done = await f.update(ReintegrationWorkflow.record_opt_out,
                           rm.OptOut(organisation_id=RECEIVING, actor_id="u-3001",
                                     form_record_id=rec()))
-    assert done.event_types == ("reintegration.opted_out", "reintegration.task_cancelled",
-                                "reintegration.grant_cancelled", "reintegration.closed")
+    # Every open task is cancelled: the third instalment's and the providers' delivery
+    # tasks (decision 0064).
+    assert done.event_types[0] == "reintegration.opted_out"
+    assert set(done.event_types[1:-2]) == {"reintegration.task_cancelled"}
+    assert done.event_types[-2:] == ("reintegration.grant_cancelled", "reintegration.closed")
     view = await f.status()
     assert view.stage == "closed" and view.state.open_tasks == ()
     # The rest of the year passes: nothing opens, nothing is paid.
