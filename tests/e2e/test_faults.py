@@ -267,10 +267,23 @@ async def completed(http: RetryingClient, shape: Shape, user: str, task_id: str,
                 if await status() != "open":
                     return
             continue
-        if response.status_code == 409 and await status() == "completed":
+        if response.status_code == 409 and await finished(status):
             return
         ok(response)
         return
+
+
+async def finished(status) -> bool:
+    """Whether the task shows completed: an earlier attempt (its answer lost to a worker
+    kill or the outage) completed it. The read models may show it a moment later than
+    the refusal says so (a catch-up stops below writes still in flight), so ask again
+    for a while before taking the refusal as real."""
+    for _ in range(60):
+        current = await status()
+        if current != "open":
+            return current == "completed"
+        await asyncio.sleep(0.5)
+    return False
 
 
 async def step(http: RetryingClient, shape: Shape, case_id: str, kind: str, path: str,
