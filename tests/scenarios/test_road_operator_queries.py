@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from case_driver import CaseDriver, case_input, rec, search_attributes
 from temporalio.worker import Worker
-from test_reintegration_operator_queries import QUERIES as FOLLOW_UP_QUERIES
-from test_reintegration_operator_queries import (
+from test_follow_up_operator_queries import QUERIES as FOLLOW_UP_QUERIES
+from test_follow_up_operator_queries import (
     as_run,
     found_exactly,
     readme_queries,
