@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+ISOLATED := tests/scenarios/test_follow_up_operator_queries.py
 
 .PHONY: run test lint install clean
 
@@ -17,8 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/homeward dev
 
+# The follow-up operator-query scenario stalls after some other modules in one process
+# (an order dependence under investigation) and passes on its own: its own process.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=$(ISOLATED)
+	$(BIN)/pytest $(ISOLATED)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
