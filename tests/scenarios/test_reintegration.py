@@ -261,11 +261,15 @@ class FollowUp:
             if loop.time() > stuck_at:
                 raise AssertionError(f"no progress in {STUCK:.0f} s: {await self.status()}")
 
-    async def moves(self, *, timers: bool = False) -> bool:
+    async def moves(self, *, timers: bool = False, since: Progress | None = None) -> bool:
         """Wait for the workflow's next step if it has one in flight (True), or say that it
         waits for a person or a timer (False). With ``timers`` on a server whose time
-        passes by itself (the dev server), a pending timer counts as a next step."""
+        passes by itself (the dev server), a pending timer counts as a next step. With
+        ``since`` (the history as it was before the caller looked at the workflow), a step
+        taken since then counts at once: the caller's view is already out of date."""
         p = await self.progress()
+        if since is not None and (p.run != since.run or p.length > since.length):
+            return True
         if p.bug:
             raise AssertionError(f"a workflow task failed: {p.bug}")
         if not p.in_flight and not (timers and p.timers
@@ -299,10 +303,14 @@ class FollowUp:
             raise AssertionError(f"no {what}: the workflow waits for a person or time; "
                                  f"status: {view}")
         while True:  # a server whose time passes by itself: its timers fire meanwhile
+            # The history is read before the status: a step the workflow takes between the
+            # two (the task this waits for, appended just after the status was answered)
+            # is seen as a step, not mistaken for a wait on a timer days away.
+            seen = await self.progress()
             view = await self.status()
             if predicate(view):
                 return view
-            if not await self.moves(timers=True):
+            if not await self.moves(timers=True, since=seen):
                 view = await self.status()
                 if predicate(view):
                     return view
