@@ -134,13 +134,17 @@ IDENTIFIED = "identified_victim"
 @dataclass(frozen=True)
 class Spec:
     """A dimension: its SQL expression over the period's cases (``r``: rm_cases, ``f``:
-    rm_report_facts, ``t``: rm_trafficking, ``l``: rm_case_links), the rows always shown,
-    and its title."""
+    rm_report_facts, ``t``: rm_trafficking, ``l``: rm_case_links, ``rf``: the case's
+    route flows), the rows always shown, and its title. A multi-valued dimension's
+    expression is the case's list of values (no per-case subquery: it is evaluated once
+    per case of the period)."""
 
     title: str
     sql: str
     fixed: tuple[str, ...] = ()
     partition: bool = True
+    # A multi-valued dimension's column holds a list: "jsonb" (an array) or "array" (text[]).
+    listed_as: str = ""
 
 
 SPECS: dict[str, Spec] = {
@@ -191,27 +195,23 @@ SPECS: dict[str, Spec] = {
     # multi-valued: one person may count in several rows
     "assistance_on_arrival": Spec(
         "Assistance on arrival, by type (persons)",
-        "ARRAY(SELECT jsonb_array_elements_text("
-        "COALESCE(f.working->'arrival_assistance', '[]')))",
-        tuple(a.value for a in PostArrivalAssistance), partition=False),
+        "COALESCE(f.working->'arrival_assistance', '[]')",
+        tuple(a.value for a in PostArrivalAssistance), partition=False, listed_as="jsonb"),
     "assistance": Spec(
         "Reintegration assistance delivered, by type (persons)",
-        "ARRAY(SELECT jsonb_array_elements_text(COALESCE(f.services_delivered, '[]')))",
-        tuple(s.value for s in ServiceKind), partition=False),
+        "COALESCE(f.services_delivered, '[]')",
+        tuple(s.value for s in ServiceKind), partition=False, listed_as="jsonb"),
     "risk_indicator": Spec(
         "Re-trafficking and risk indicators recorded (persons)",
-        "ARRAY(SELECT jsonb_array_elements_text(COALESCE(f.risk_indicators, '[]')))",
-        tuple(i.value for i in RiskIndicator), partition=False),
+        "COALESCE(f.risk_indicators, '[]')",
+        tuple(i.value for i in RiskIndicator), partition=False, listed_as="jsonb"),
     "exploitation_type": Spec("Exploitation types (persons)",
-                              "COALESCE(t.exploitation_types, '{}')", partition=False),
+                              "COALESCE(t.exploitation_types, '{}')", partition=False,
+                              listed_as="array"),
     "transport_means": Spec("Means of transport (persons)", "COALESCE(t.transport_means, '{}')",
-                            partition=False),
-    "route_flow": Spec(
-        "Trafficking routes: country to country (persons)",
-        "ARRAY(SELECT DISTINCT a.country || '>' || b.country FROM rm_trafficking_route a "
-        "JOIN rm_trafficking_route b ON b.case_id = a.case_id AND b.seq = a.seq + 1 "
-        "WHERE a.case_id = r.case_id AND a.country <> b.country)",
-        partition=False),
+                            partition=False, listed_as="array"),
+    "route_flow": Spec("Trafficking routes: country to country (persons)",
+                       "COALESCE(rf.flows, '{}')", partition=False, listed_as="array"),
 }
 
 TABLE_TITLES: dict[tuple[str, ...], str] = {
@@ -266,6 +266,75 @@ class Period:
 # --- counting ----------------------------------------------------------------------------
 
 
+# The period's and scope's cases, a person whose cases were linked as hers (decision
+# 0070) once: by her latest case of those the period and scope name.
+_CASES = """
+WITH latest AS (
+  SELECT DISTINCT ON (l.person_key) l.person_key, r.case_id
+  FROM rm_case_links l JOIN rm_cases r ON r.case_id = l.case_id
+  WHERE {where}
+  ORDER BY l.person_key, r.registered_at DESC, r.case_id DESC),
+flows AS (
+  SELECT a.case_id, array_agg(DISTINCT a.country || '>' || b.country) AS flows
+  FROM rm_trafficking_route a
+  JOIN rm_trafficking_route b ON b.case_id = a.case_id AND b.seq = a.seq + 1
+  WHERE a.country <> b.country GROUP BY a.case_id),
+c AS MATERIALIZED (
+  SELECT r.case_id, {columns}
+  FROM rm_cases r
+  LEFT JOIN rm_report_facts f ON f.case_id = r.case_id
+  LEFT JOIN rm_trafficking t ON t.case_id = r.case_id
+  LEFT JOIN rm_case_links l ON l.case_id = r.case_id
+  LEFT JOIN flows rf ON rf.case_id = r.case_id
+  WHERE {where} AND NOT EXISTS (SELECT 1 FROM latest x
+                                WHERE x.person_key = l.person_key AND x.case_id <> r.case_id))
+"""
+
+
+def _listed(m: str) -> str:
+    """The case has a value of the multi-valued dimension ``m``."""
+    return (f"c.{m} <> '[]'::jsonb" if SPECS[m].listed_as == "jsonb"
+            else f"cardinality(c.{m}) > 0")
+
+
+def _count_sql(tables: list[Table], used: list[str], where: str, scope: Scope) -> str:
+    """One GROUPING SETS over the cases for the single-valued dimensions (each, and each
+    cross-table of them), one over every multi-valued dimension's values (each value a
+    person has once; with its cross-table partners)."""
+    single = [d for d in used if SPECS[d].partition]
+    multi = [d for d in used if not SPECS[d].partition]
+    sets = ["()", *(f"({d})" for d in single),
+            *(f"({', '.join(t.dims)})" for t in tables
+              if len(t.dims) > 1 and all(d in single for d in t.dims))]
+    parts = [f"SELECT jsonb_strip_nulls(jsonb_build_object("
+             f"{', '.join(f'{chr(39)}{d}{chr(39)}, {d}' for d in single)})) AS cell, "
+             f"count(*) AS n FROM c GROUP BY GROUPING SETS ({', '.join(sets)})"]
+    if multi:
+        partners = {m: [d for t in tables if m in t.dims and len(t.dims) > 1
+                        for d in t.dims if d != m] for m in multi}
+        every = list(dict.fromkeys(p for ps in partners.values() for p in ps))
+        # per case, each (dimension, value) once (UNION), and the partners of that
+        # dimension's cross-tables (NULL for a dimension they are not crossed with)
+        values = " UNION ".join(
+            "SELECT " + ", ".join([f"'{m}' AS d", "v", *(
+                f"{f'c.{p}' if p in partners[m] else 'NULL::text'} AS p_{p}" for p in every)])
+            + " FROM " + (f"jsonb_array_elements_text(c.{m})" if SPECS[m].listed_as == "jsonb"
+                          else f"unnest(c.{m})") + " AS v"
+            for m in multi)
+        msets = ", ".join(["(m.d, m.v)", *(f"(m.d, m.v, m.p_{p})" for p in every)])
+        pairs = ", ".join(["m.d, m.v", *(f"'{p}', m.p_{p}" for p in every)])
+        unused = " OR ".join(f"(GROUPING(m.p_{p}) = 0 AND m.p_{p} IS NULL)" for p in every)
+        parts.append(
+            f"SELECT jsonb_strip_nulls(jsonb_build_object({pairs})) AS cell, count(*) AS n "
+            f"FROM c CROSS JOIN LATERAL ({values}) AS m "
+            f"WHERE {' OR '.join(_listed(m) for m in multi)} "
+            f"GROUP BY GROUPING SETS ({msets})"
+            + (f" HAVING NOT ({unused})" if every else ""))
+    columns = ", ".join(f"{SPECS[d].sql} AS {d}" for d in used)
+    return (_CASES.format(where=f"{where} AND {scope.sql()}", columns=columns)
+            + " UNION ALL ".join(parts))
+
+
 class Reports:
     def __init__(self, engine: AsyncEngine):
         self._engine = engine
@@ -273,42 +342,13 @@ class Reports:
     async def report_counts(self, period: Period, scope: Scope
                             ) -> tuple[list[Table], dict[str, Dimension], dict[Key, int]]:
         """Every cell the report prints, counted in one statement."""
+        tables = report_tables()
+        used = list(dict.fromkeys(d for t in tables for d in t.dims))
+        where, params = period.sql()
+        params["mission"] = scope.mission
         async with self._engine.connect() as conn:
-            tables = report_tables()
-            used = list(dict.fromkeys(d for t in tables for d in t.dims))
-            single = [d for d in used if SPECS[d].partition]
-            multi = [d for d in used if not SPECS[d].partition]
-            where, params = period.sql()
-            params["mission"] = scope.mission
-            columns = ", ".join(f"{SPECS[d].sql} AS {d}" for d in used)
-            sets = ["()", *(f"({d})" for d in single),
-                    *(f"({', '.join(t.dims)})" for t in tables
-                      if len(t.dims) > 1 and all(d in single for d in t.dims))]
-            parts = [
-                f"SELECT jsonb_strip_nulls(jsonb_build_object("
-                f"{', '.join(f'{chr(39)}{d}{chr(39)}, {d}' for d in single)})) AS cell, "
-                f"count(*) AS n FROM c GROUP BY GROUPING SETS ({', '.join(sets)})"]
-            for m in multi:
-                partners = [d for t in tables if m in t.dims and len(t.dims) > 1
-                            for d in t.dims if d != m]
-                msets = ", ".join(["(v)", *(f"(v, {p})" for p in partners)])
-                pairs = ", ".join([f"'{m}', v", *(f"'{p}', {p}" for p in partners)])
-                parts.append(
-                    f"SELECT jsonb_strip_nulls(jsonb_build_object({pairs})) AS cell, "
-                    f"count(DISTINCT c.case_id) AS n FROM c, unnest(c.{m}) AS v "
-                    f"GROUP BY GROUPING SETS ({msets})")
-            # A person whose cases were linked counts once: by her latest case of those
-            # the period and scope name (decision 0070).
-            sql = (f"WITH c AS (SELECT DISTINCT ON (COALESCE(l.person_key, r.case_id)) "
-                   f"r.case_id, {columns} FROM rm_cases r "
-                   f"LEFT JOIN rm_report_facts f ON f.case_id = r.case_id "
-                   f"LEFT JOIN rm_trafficking t ON t.case_id = r.case_id "
-                   f"LEFT JOIN rm_case_links l ON l.case_id = r.case_id "
-                   f"WHERE {where} AND {scope.sql()} "
-                   f"ORDER BY COALESCE(l.person_key, r.case_id), r.registered_at DESC, "
-                   f"r.case_id DESC) "
-                   + " UNION ALL ".join(parts))
-            rows = (await conn.execute(text(sql), params)).all()
+            rows = (await conn.execute(text(_count_sql(tables, used, where, scope)),
+                                       params)).all()
         counts: dict[Key, int] = {}
         seen: dict[str, set[str]] = {d: set() for d in used}
         for cell, n in rows:

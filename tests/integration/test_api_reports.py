@@ -272,3 +272,43 @@ async def test_the_html_report_renders_its_charts_offline_in_chromium(api, engin
     shot = tmp_path / "report.png"
     await _chromium(f"--screenshot={shot}", page.as_uri())
     assert shot.exists() and shot.stat().st_size > 20_000  # a page with charts, not blank
+
+
+async def _trafficking(engine, minor: bool, types: list[str], route: list[str]) -> None:
+    """One case with how trafficking occurred: its exploitation types and route."""
+    await _cases(engine, 1, minor=minor, age="12_17" if minor else "25_34",
+                 services=("medical",) if minor else ("medical", "shelter"))
+    async with engine.begin() as conn:
+        case_id = (await conn.execute(text(
+            "SELECT case_id FROM rm_cases ORDER BY registered_at DESC, ctid DESC LIMIT 1"
+        ))).scalar_one()
+        await conn.execute(text(
+            "INSERT INTO rm_trafficking (case_id, exploitation_types) VALUES (:id, :types)"),
+            {"id": case_id, "types": types})
+        for seq, country in enumerate(route, start=1):
+            await conn.execute(text(
+                "INSERT INTO rm_trafficking_route (case_id, seq, role, country) "
+                "VALUES (:id, :seq, 'transit', :c)"), {"id": case_id, "seq": seq, "c": country})
+
+
+async def test_multi_valued_tables_count_each_person_once_per_value(api, engine):
+    # Six adults: a route that goes back and forth (HU>AT twice is one flow of hers).
+    for _ in range(6):
+        await _trafficking(engine, False, ["sexual", "forced_labour"],
+                           ["RS", "HU", "AT", "HU", "AT"])
+    # Five minors: a stay within one country is no flow.
+    for _ in range(5):
+        await _trafficking(engine, True, ["sexual"], ["RS", "RS", "HU"])
+    report = (await _get(api, "analyst", "/reports/statistical")).json()
+    assert report["persons_referred"] == 11
+    types = _one_way(report, "exploitation_type")
+    assert (types["sexual"], types["forced_labour"]) == (11, 6)
+    assert _one_way(report, "route_flow") == {"RS>HU": 11, "HU>AT": 6, "AT>HU": 6}
+    assistance = _one_way(report, "assistance")
+    assert (assistance["medical"], assistance["shelter"]) == (11, 6)
+    cross = {(r["minor"], r["assistance"]): r["count"]
+             for r in _table(report, "minor_by_assistance")["rows"]}
+    assert cross[("minor_or_age_unknown", "medical")] == 5
+    assert cross[("adult", "medical")] == 6 and cross[("adult", "shelter")] == 6
+    assert cross[("minor_or_age_unknown", "shelter")] == 0
+    assert _one_way(report, "risk_indicator")["offer_to_work_abroad"] == 0
