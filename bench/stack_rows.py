@@ -62,6 +62,7 @@ class StackRows:
         self.stack = stack
         self.children: dict[str, Child] = {}
         self.token = ""
+        self.tokens: dict[str, str] = {}
         self.shape: list[str] | None = None
 
     @classmethod
@@ -91,7 +92,10 @@ class StackRows:
             await accounts.add_org(RECEIVING, OrgKind.RECEIVING_MISSION, RECEIVING, "MD")
             await accounts.add_org(PARTNER, OrgKind.PARTNER_NGO, PARTNER, "MD")
             await accounts.add_user("coord.rs", SENDING, UserRole.COORDINATOR)
-            self.token = (await accounts.create_token("coord.rs", timedelta(hours=4))).bearer
+            await accounts.add_user("officer.md", RECEIVING, UserRole.RECEIVING_OFFICER)
+            self.tokens = {user: (await accounts.create_token(user, timedelta(hours=4))).bearer
+                           for user in ("coord.rs", "officer.md")}
+            self.token = self.tokens["coord.rs"]
         finally:
             await engine.dispose()
 
@@ -118,22 +122,34 @@ class StackRows:
 
     # --- registration --------------------------------------------------------------------
 
-    async def registration(self, cfg) -> RowResult:
-        api = self.stack.process("-m", "workers.cli", "api", log_name="api")
-        port = self.stack.env["HOMEWARD_API_PORT"]
-        url = f"http://127.0.0.1:{port}"
-        n = cfg.registrations
-        limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    async def start_api(self, connections: int, **env: str) -> tuple[Child, httpx.AsyncClient]:
+        """The API as its own process (`homeward api`), up, and a client with room for
+        ``connections`` requests at once."""
+        api = self.stack.process("-m", "workers.cli", "api", log_name="api", **env)
+        url = f"http://127.0.0.1:{self.stack.env['HOMEWARD_API_PORT']}"
+        limits = httpx.Limits(max_connections=connections + 10,
+                              max_keepalive_connections=connections + 10)
         http = httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
+
+        async def health() -> bool:
+            return (await http.get("/health")).status_code == 200
+
+        try:
+            await _wait_for("the API", health, child=api)
+        except BaseException:
+            await http.aclose()
+            api.stop()
+            raise
+        return api, http
+
+    async def registration(self, cfg) -> RowResult:
+        n = cfg.registrations
+        api, http = await self.start_api(n)
         conn = await asyncpg.connect(**self.stack.database.asyncpg_kwargs())
         headers = {"Authorization": f"Bearer {self.token}"}
         p50s: list[float] = []
         errors = {"5xx": 0, "other_non_201": 0, "without_identity": 0, "registered": 0}
         try:
-            async def health() -> bool:
-                return (await http.get("/health")).status_code == 200
-
-            await _wait_for("the API", health, child=api)
 
             async def one_post() -> tuple[float, str | None, int]:
                 started = time.perf_counter()
