@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api_stack import FAST_CONFIG, Stack
+from payload_walk import payloads_in
 
 MARKER_NAME = "Zorica-Marker-7Q"
 MARKER_FAMILY = "Petrovna-Marker-9X"
@@ -173,31 +174,11 @@ async def returned(stack: Stack) -> str:
 async def history_text(stack: Stack, workflow_id: str) -> bytes:
     """Everything a workflow's history holds, its payloads decrypted with the stack's
     codec: where a request's values would be if the API had forwarded them."""
-    from temporalio.api.common.v1 import Payload
     from temporalio.api.history.v1 import History
 
     history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
     raw = History(events=history.events)
-    payloads: list[Payload] = []
-
-    def collect(message: Any) -> None:
-        if isinstance(message, Payload):
-            payloads.append(message)
-            return
-        for descriptor, value in message.ListFields():
-            if descriptor.message_type is None:
-                continue
-            if descriptor.message_type.GetOptions().map_entry:
-                items = list(value.values())
-            elif descriptor.is_repeated:
-                items = list(value)
-            else:
-                items = [value]
-            for item in items:
-                if hasattr(item, "ListFields") or isinstance(item, Payload):
-                    collect(item)
-
-    collect(raw)
+    payloads = payloads_in(raw)
     codec = stack.client.data_converter.payload_codec
     decoded = await codec.decode(payloads) if codec else payloads
     return raw.SerializeToString() + b"\n" + b"\n".join(p.data for p in decoded)

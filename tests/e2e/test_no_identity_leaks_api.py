@@ -50,9 +50,8 @@ from typing import Any
 
 from api_driver import open_task, stage
 from api_stack import FAST_CONFIG
-from google.protobuf.message import Message
+from payload_walk import payloads_in
 from sqlalchemy import text
-from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -496,26 +495,9 @@ async def assert_vault_holds(stack, p: Person, case_id: str) -> None:
 
 # --- where they must not be -------------------------------------------------------------------
 
+# Indexed, so never encrypted: searched in the raw bytes.
+_SEARCHED_RAW = frozenset({"search_attributes"})
 
-def _payloads(message: Message) -> list[Payload]:
-    """Every Payload inside a protobuf message, but search attributes (indexed, so never
-    encrypted: searched in the raw bytes)."""
-    if isinstance(message, Payload):
-        return [message]
-    found: list[Payload] = []
-    for fd, value in message.ListFields():
-        if fd.message_type is None or fd.name == "search_attributes":
-            continue
-        if fd.message_type.GetOptions().map_entry:
-            values = list(value.values())
-        elif fd.is_repeated:
-            values = list(value)
-        else:
-            values = [value]
-        for item in values:
-            if isinstance(item, Message):
-                found.extend(_payloads(item))
-    return found
 
 
 async def search_temporal(live, search: Search, case_ids: list[str]) -> None:
@@ -551,9 +533,10 @@ async def search_temporal(live, search: Search, case_ids: list[str]) -> None:
         patches = [e for e in history.events
                    if e.marker_recorded_event_attributes.marker_name == "core_patch"]
         for marker in patches:
-            for p in _payloads(marker):
+            for p in payloads_in(marker, skip=_SEARCHED_RAW):
                 assert re.fullmatch(r"[a-z0-9-]+", json.loads(p.data)["id"]), p.data
-        payloads = [p for e in history.events if e not in patches for p in _payloads(e)]
+        payloads = [p for e in history.events if e not in patches
+                    for p in payloads_in(e, skip=_SEARCHED_RAW)]
         plain = [p for p in payloads if p.metadata.get("encoding") != b"binary/encrypted"]
         assert plain == [], f"{where}: a payload left the worker unencrypted"
         decoded = await codec.decode(payloads)

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
+from payload_walk import payloads_in
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
     ScheduleActionStartWorkflow,
@@ -111,28 +111,10 @@ async def trigger_and_wait(client: Client, name: str, seen: set[str]) -> tuple[s
         return workflow_id, failure
 
 
-def _payloads(message: Any) -> list[Payload]:
-    if isinstance(message, Payload):
-        return [message]
-    found: list[Payload] = []
-    for descriptor, value in message.ListFields():
-        if descriptor.message_type is None:
-            continue
-        if descriptor.message_type.GetOptions().map_entry:
-            items = list(value.values())
-        elif descriptor.is_repeated:
-            items = list(value)
-        else:
-            items = [value]
-        for item in items:
-            found += _payloads(item)
-    return found
-
-
 async def history_plaintext(client: Client, workflow_id: str) -> bytes:
     """The raw history and every payload in it decoded with the codec."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    payloads = [p for e in history.events for p in _payloads(e)]
+    payloads = [p for e in history.events for p in payloads_in(e)]
     codec = client.data_converter.payload_codec
     assert codec is not None
     decoded = await codec.decode(payloads)
