@@ -176,23 +176,41 @@ async def to_reception(api: Api, board: Board) -> str:
     _ok(registered, "POST /cases")
     case_id = registered.json()["case_id"]
 
-    async def post(path: str, body: dict[str, Any], user: str = COORDINATOR) -> dict:
+    async def post(path: str, body: dict[str, Any], user: str = COORDINATOR,
+                   taken=None) -> dict:
+        """POST a step; ``taken`` (a check on the board) recognises a step that an
+        earlier attempt of this request took although its answer was lost (a 503 or a
+        dropped connection after the workflow applied it): the repeat is refused 409,
+        and the case shows the step done."""
         response = await api.call("POST", path, user, json=body)
+        if response.status_code == 409 and taken is not None:
+            await board.until(lambda: board.cases.get(case_id) is not None, "the case")
+            await asyncio.sleep(2 * board.interval)  # a refresh after the refusal
+            if taken():
+                return {}
         return _ok(response, f"POST {path}").json()
+
+    def task_done(kind: str, user: str = COORDINATOR):
+        return lambda: kind not in board.tasks.get((user, case_id), {})
+
+    def stage_in(*stages: str):
+        return lambda: board.cases[case_id].get("stage") in stages
 
     async def complete(kind: str, result: dict[str, Any], user: str = COORDINATOR) -> None:
         task = await board.task(user, case_id, kind)
         await post(f"/tasks/{task['task_id']}/complete", {"result": {"kind": kind, **result}},
                    user)
 
-    await board.task(COORDINATOR, case_id, "screening_interview")
-    await post(f"/cases/{case_id}/screening", {
+    async def steer(kind: str, path: str, body: dict[str, Any]) -> None:
+        await board.task(COORDINATOR, case_id, kind)
+        await post(f"/cases/{case_id}/{path}", body, taken=task_done(kind))
+
+    await steer("screening_interview", "screening", {
         "answers": "bench", "interview_language": "ro", "interpreter_used": False,
         "reads_languages": ["ro"], "trafficking_status": "ActualVictimOfTrafficking"})
-    await board.task(COORDINATOR, case_id, "options_decision")
-    await post(f"/cases/{case_id}/decision", {"choice": "return", "counselled_in_language": "ro"})
-    await board.task(COORDINATOR, case_id, "informed_consent")
-    await post(f"/cases/{case_id}/consent", {
+    await steer("options_decision", "decision",
+                {"choice": "return", "counselled_in_language": "ro"})
+    await steer("informed_consent", "consent", {
         "form_language": "ro", "form_version": "2026-1", "interpreter_used": False,
         "signed_at": datetime.now(UTC).isoformat(), "form_reference": "bench form"})
     record_id = (await post(f"/cases/{case_id}/person/notes",
@@ -201,10 +219,10 @@ async def to_reception(api: Api, board: Board) -> str:
     await complete("medical_clearance", {"fit_to_travel": True, "medical_record_id": record_id})
     await complete("security_assessment", {"risk_level": "low"})
     await board.stage(case_id, "awaiting_departure")
-    for fact, after in (("departed", "in_transit"), ("arrived_at_border", "border"),
-                        ("border_cleared", "reception")):
-        await post(f"/cases/{case_id}/facts", {"fact": fact})
-        await board.stage(case_id, after, "closed")
+    road = ("awaiting_departure", "in_transit", "border", "reception", "closed")
+    for n, fact in enumerate(("departed", "arrived_at_border", "border_cleared"), start=1):
+        await post(f"/cases/{case_id}/facts", {"fact": fact}, taken=stage_in(*road[n:]))
+        await board.stage(case_id, *road[n:])
     task = await board.task(OFFICER, case_id, "reception_handoff")
     code = _ok(await api.call("GET", f"/cases/{case_id}/handoff-code", OFFICER),
                "GET handoff-code").json()["handoff_code"]

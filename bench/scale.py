@@ -24,7 +24,6 @@ from bench.stack_rows import StackRows
 
 DEADLINE = 45 * 60.0  # seconds a run may take before its unfinished cases count as stuck
 KILLS = 3
-REFERENCE = 300  # concurrent cases of the reference rate
 
 
 async def _one_run(rows: StackRows, api: Api, cases: int, kills: int) -> dict[str, Any]:
@@ -102,8 +101,11 @@ async def run_scale(args, server_url: str | None) -> int:
             cases, HOMEWARD_API_ALLOW_JOURNEY_CONFIG="true")
         api = Api(http, rows.tokens)
         try:
-            # The reference rate first: the 300 concurrent cases, steady worker.
-            for n, kills in ((min(REFERENCE, cases), 0), (cases, 0), (cases, KILLS)):
+            # The reference rate first (--scale-reference): by default the 300
+            # concurrent cases, steady worker.
+            reference = min(args.scale_reference, cases)
+            runs = [(reference, 0)] if reference > 0 else []
+            for n, kills in [*runs, (cases, 0), (cases, KILLS)]:
                 progress(f"scale: {n:,} concurrent cases to reception through the API, "
                          f"{kills} worker kills")
                 result = await _one_run(rows, api, n, kills)
