@@ -13,6 +13,7 @@ says, as a client of a shedding API should.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ FAST_JOURNEY = {"departure_lead": "PT1S", "rebook_backoff": "PT1S",
                 "border_escalation_after": "PT1H", "medical_reassessment_after": "PT1S"}
 COORDINATOR, OFFICER = "coord.rs", "officer.md"
 WAIT = 600.0  # seconds a case may wait for one step before it counts as stuck
+TAKEN_WAIT = 120.0  # seconds a refused repeat waits for the board to show its step done
 
 
 class Stuck(Exception):
@@ -137,12 +139,12 @@ class Board:
             if not cursor:
                 return items
 
-    async def until(self, holds, what: str) -> Any:
+    async def until(self, holds, what: str, timeout: float = WAIT) -> Any:
         async with self.changed:
             try:
-                await asyncio.wait_for(self.changed.wait_for(holds), WAIT)
+                await asyncio.wait_for(self.changed.wait_for(holds), timeout)
             except TimeoutError:
-                raise Stuck(f"no {what} after {WAIT:.0f} s") from None
+                raise Stuck(f"no {what} after {timeout:.0f} s") from None
             return holds()
 
     async def task(self, user: str, case_id: str, kind: str) -> dict[str, Any]:
@@ -184,9 +186,11 @@ async def to_reception(api: Api, board: Board) -> str:
         and the case shows the step done."""
         response = await api.call("POST", path, user, json=body)
         if response.status_code == 409 and taken is not None:
-            await board.until(lambda: board.cases.get(case_id) is not None, "the case")
-            await asyncio.sleep(2 * board.interval)  # a refresh after the refusal
-            if taken():
+            # The board may show the case as it was a moment ago: wait for it to show
+            # the step done, for as long as one step may take.
+            with contextlib.suppress(Stuck):
+                await board.until(lambda: case_id in board.cases and taken(),
+                                  f"{path} done", timeout=TAKEN_WAIT)
                 return {}
         return _ok(response, f"POST {path}").json()
 
