@@ -53,9 +53,12 @@ class Api:
                    ok: tuple[int, ...] = (200, 201), **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[user]}", **kw.pop("headers", {})}
         deadline = asyncio.get_running_loop().time() + WAIT
+        sent = 0
         while True:
+            sent += 1
             try:
                 response = await self.http.request(method, path, headers=headers, **kw)
+                response.sent = sent  # type: ignore[attr-defined]
             except httpx.TransportError:
                 response = None
             if response is not None and response.status_code in ok:
@@ -183,9 +186,9 @@ async def to_reception(api: Api, board: Board) -> str:
         """POST a step; ``taken`` (a check on the board) recognises a step that an
         earlier attempt of this request took although its answer was lost (a 503 or a
         dropped connection after the workflow applied it): the repeat is refused 409,
-        and the case shows the step done."""
+        and the case shows the step done. A 409 on the first attempt is a refusal."""
         response = await api.call("POST", path, user, json=body)
-        if response.status_code == 409 and taken is not None:
+        if response.status_code == 409 and taken is not None and response.sent > 1:
             # The board may show the case as it was a moment ago: wait for it to show
             # the step done, for as long as one step may take.
             with contextlib.suppress(Stuck):
@@ -225,7 +228,19 @@ async def to_reception(api: Api, board: Board) -> str:
     await board.stage(case_id, "awaiting_departure")
     road = ("awaiting_departure", "in_transit", "border", "reception", "closed")
     for n, fact in enumerate(("departed", "arrived_at_border", "border_cleared"), start=1):
-        await post(f"/cases/{case_id}/facts", {"fact": fact}, taken=stage_in(*road[n:]))
+        for attempt in range(1, 6):
+            seen = board.cases.get(case_id, {}).get("last_event_at")
+            try:
+                await post(f"/cases/{case_id}/facts", {"fact": fact},
+                           taken=stage_in(*road[n:]))
+                break
+            except Refused:
+                if fact != "departed" or attempt == 5:
+                    raise
+                # The carrier cancelled her flight before she boarded (the simulated
+                # disruption): she departs on the rebooked one.
+                await board.until(lambda seen=seen: _rebooked(board.cases[case_id], seen),
+                                  f"the rebooked flight of {case_id}")
         await board.stage(case_id, *road[n:])
     task = await board.task(OFFICER, case_id, "reception_handoff")
     code = _ok(await api.call("GET", f"/cases/{case_id}/handoff-code", OFFICER),
@@ -237,6 +252,12 @@ async def to_reception(api: Api, board: Board) -> str:
     if closed.get("outcome") != "returned":
         raise Refused(f"case {case_id} closed {closed.get('outcome')}, not returned")
     return case_id
+
+
+def _rebooked(case: dict[str, Any], seen: str | None) -> bool:
+    """The case moved on since ``seen`` and waits for a departure again."""
+    return (case.get("last_event_at") != seen and case.get("stage") == "awaiting_departure"
+            and case.get("blocked_on") != "rebooking")
 
 
 def _ok(response: httpx.Response, what: str) -> httpx.Response:
