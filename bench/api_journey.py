@@ -200,9 +200,6 @@ async def to_reception(api: Api, board: Board) -> str:
     def task_done(kind: str, user: str = COORDINATOR):
         return lambda: kind not in board.tasks.get((user, case_id), {})
 
-    def stage_in(*stages: str):
-        return lambda: board.cases[case_id].get("stage") in stages
-
     async def complete(kind: str, result: dict[str, Any], user: str = COORDINATOR) -> None:
         task = await board.task(user, case_id, kind)
         await post(f"/tasks/{task['task_id']}/complete", {"result": {"kind": kind, **result}},
@@ -226,22 +223,7 @@ async def to_reception(api: Api, board: Board) -> str:
     await complete("medical_clearance", {"fit_to_travel": True, "medical_record_id": record_id})
     await complete("security_assessment", {"risk_level": "low"})
     await board.stage(case_id, "awaiting_departure")
-    road = ("awaiting_departure", "in_transit", "border", "reception", "closed")
-    for n, fact in enumerate(("departed", "arrived_at_border", "border_cleared"), start=1):
-        for attempt in range(1, 6):
-            seen = board.cases.get(case_id, {}).get("last_event_at")
-            try:
-                await post(f"/cases/{case_id}/facts", {"fact": fact},
-                           taken=stage_in(*road[n:]))
-                break
-            except Refused:
-                if fact != "departed" or attempt == 5:
-                    raise
-                # The carrier cancelled her flight before she boarded (the simulated
-                # disruption): she departs on the rebooked one.
-                await board.until(lambda seen=seen: _rebooked(board.cases[case_id], seen),
-                                  f"the rebooked flight of {case_id}")
-        await board.stage(case_id, *road[n:])
+    await _travel(api, board, case_id)
     task = await board.task(OFFICER, case_id, "reception_handoff")
     code = _ok(await api.call("GET", f"/cases/{case_id}/handoff-code", OFFICER),
                "GET handoff-code").json()["handoff_code"]
@@ -254,10 +236,34 @@ async def to_reception(api: Api, board: Board) -> str:
     return case_id
 
 
-def _rebooked(case: dict[str, Any], seen: str | None) -> bool:
-    """The case moved on since ``seen`` and waits for a departure again."""
-    return (case.get("last_event_at") != seen and case.get("stage") == "awaiting_departure"
-            and case.get("blocked_on") != "rebooking")
+# The fact the escort reports next, by where the case is on the road.
+_NEXT_FACT = {"awaiting_departure": "departed", "in_transit": "arrived_at_border",
+              "border": "border_cleared"}
+_ROAD_ENDS = ("reception", "closed")
+
+
+async def _travel(api: Api, board: Board, case_id: str) -> None:
+    """The escort reports what happens next from where the case is, as often as the road
+    needs: a flight the carrier cancels (the simulated disruption, before or after she
+    boarded) sends the case back to awaiting its rebooked departure. A fact refused
+    because the case moved meanwhile, or already taken by a request whose answer was
+    lost, is followed by a look at the case, not counted as a failure."""
+    for _ in range(20):
+        case = board.cases[case_id]
+        if case.get("stage") in _ROAD_ENDS:
+            return
+        seen = (case.get("stage"), case.get("last_event_at"))
+        fact = _NEXT_FACT.get(case.get("stage"))
+        if fact is not None and case.get("blocked_on") != "rebooking":
+            response = await api.call("POST", f"/cases/{case_id}/facts", COORDINATOR,
+                                      json={"fact": fact})
+            if response.status_code not in (200, 409):
+                _ok(response, f"POST /cases/{case_id}/facts")
+        with contextlib.suppress(Stuck):
+            await board.until(lambda seen=seen: (board.cases[case_id].get("stage"),
+                                                 board.cases[case_id].get("last_event_at"))
+                              != seen, f"the road of {case_id}", timeout=TAKEN_WAIT)
+    raise Stuck(f"the road of {case_id} did not end after 20 facts")
 
 
 def _ok(response: httpx.Response, what: str) -> httpx.Response:

@@ -77,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journeys", type=int, help="cases per journey round")
     parser.add_argument("--scale-cases", type=int, default=1_000,
                         help="scale mode: concurrent cases (default 1,000)")
+    parser.add_argument("--temporal-in-memory", action="store_true",
+                        help="scale mode: the Temporal dev server without its SQLite file "
+                        "(every history write otherwise waits on that one file)")
     parser.add_argument("--scale-reference", type=int, default=300,
                         help="scale mode: concurrent cases of the reference run that comes "
                         "first (default 300; 0: none)")

@@ -100,7 +100,7 @@ async def run_scale(args, server_url: str | None) -> int:
     rows = None
     report = []
     try:
-        rows = await StackRows.start(pg)
+        rows = await StackRows.start(pg, temporal_in_memory=args.temporal_in_memory)
         # The cases' requests share CONNECTIONS connections, fewer than the API takes
         # in at once (its load shedding stays for true overload): a thousand clients
         # that all retried every shed request each second spent the machine's two

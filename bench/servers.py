@@ -127,10 +127,11 @@ class Stack:
     """The Temporal dev server (its own SQLite file in a temp dir) and the settings every
     process of the workflow rows shares: one database, one payload key, one vault key."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, *, temporal_in_memory: bool = False):
         from workers.settings import Settings
 
         self.database = database
+        self.temporal_in_memory = temporal_in_memory
         self.dir = Path(tempfile.mkdtemp(prefix="homeward-bench-temporal-"))
         self.env = {
             "HOMEWARD_DATABASE_URL": database.url,
@@ -152,7 +153,8 @@ class Stack:
     async def start(self):
         from workers.dev import TemporalDevServer
 
-        self._temporal = TemporalDevServer(self.settings, self.dir)
+        self._temporal = TemporalDevServer(self.settings, self.dir,
+                                           in_memory=self.temporal_in_memory)
         try:
             self.client = await self._temporal.start()
         except BaseException:

@@ -66,9 +66,9 @@ class StackRows:
         self.shape: list[str] | None = None
 
     @classmethod
-    async def start(cls, pg: Postgres) -> StackRows:
+    async def start(cls, pg: Postgres, *, temporal_in_memory: bool = False) -> StackRows:
         db = await pg.database("stack")
-        stack = Stack(db)
+        stack = Stack(db, temporal_in_memory=temporal_in_memory)
         progress("starting the Temporal dev server")
         await stack.start()
         rows = cls(pg, stack)

@@ -123,11 +123,13 @@ class EmbeddedPostgres:
 
 
 class TemporalDevServer:
-    """`temporal server start-dev` as a child process, with its own SQLite file."""
+    """`temporal server start-dev` as a child process, with its own SQLite file (or, with
+    ``in_memory``, none: nothing survives the process, and no history write waits on
+    the file)."""
 
-    def __init__(self, settings: Settings, data_dir: Path):
+    def __init__(self, settings: Settings, data_dir: Path, *, in_memory: bool = False):
         self.settings = settings
-        self.db_file = data_dir / "temporal.db"
+        self.db_file = None if in_memory else data_dir / "temporal.db"
         self.log_file = data_dir / "temporal.log"
         self._process: subprocess.Popen | None = None
 
@@ -144,7 +146,7 @@ class TemporalDevServer:
         return [
             str(binary if binary.exists() else "temporal"),
             "server", "start-dev",
-            "--db-filename", str(self.db_file),
+            *(["--db-filename", str(self.db_file)] if self.db_file else []),
             "--ip", self.settings.temporal_host,
             "--port", str(self.settings.temporal_port),
             "--ui-port", str(self.settings.temporal_ui_port),

@@ -84,6 +84,11 @@ async def temporal_call(call: Awaitable[T], *, what: str,
             raise ApiError(503, "worker_unavailable",
                            f"{what}: no worker is running for this case's queue; try again",
                            retry_after=RETRY_AFTER_SECONDS) from None
+        if _task_failed(error):
+            log.warning("the workflow task carrying the call failed", what=what)
+            raise ApiError(503, "worker_unavailable",
+                           f"{what}: the worker stopped while taking it and nothing was "
+                           "recorded; try again", retry_after=RETRY_AFTER_SECONDS) from None
         if error.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
             raise ApiError(409, "refused", f"{what}: {error.message}") from None
         log.warning("temporal call failed", what=what, status=error.status.name)
@@ -99,6 +104,15 @@ def _no_worker(error: RPCError) -> bool:
         return True
     return (error.status is RPCStatusCode.FAILED_PRECONDITION
             and "poller" in (error.message or "").lower())
+
+
+def _task_failed(error: RPCError) -> bool:
+    """An Update whose workflow task failed before it was accepted (its worker killed or
+    gone): Temporal answers FAILED_PRECONDITION ("Unable to perform workflow execution
+    update due to unexpected workflow task failure"). Nothing is in the history: a retry
+    goes to the next worker; a 409 would tell the client not to send it again."""
+    return (error.status is RPCStatusCode.FAILED_PRECONDITION
+            and "workflow task failure" in (error.message or "").lower())
 
 
 @contextmanager
