@@ -268,5 +268,5 @@ async def _travel(api: Api, board: Board, case_id: str) -> None:
 
 def _ok(response: httpx.Response, what: str) -> httpx.Response:
     if response.status_code not in (200, 201):
-        raise Refused(f"{what}: {response.status_code} {response.text[:200]}")
+        raise Refused(f"{what}: {response.status_code} {response.text[:400]}")
     return response

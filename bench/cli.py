@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--journeys", type=int, help="cases per journey round")
     parser.add_argument("--scale-cases", type=int, default=1_000,
                         help="scale mode: concurrent cases (default 1,000)")
+    parser.add_argument("--kill-every", type=float, default=60.0, metavar="SECONDS",
+                        help="scale mode: seconds between two worker kills (default 60)")
     parser.add_argument("--temporal-in-memory", action="store_true",
                         help="scale mode: the Temporal dev server without its SQLite file "
                         "(every history write otherwise waits on that one file)")

@@ -30,7 +30,7 @@ CONNECTIONS = 96  # the cases' requests in flight at once (the API sheds past 12
 
 
 async def _one_run(rows: StackRows, api: Api, board_api: Api, cases: int,
-                   kills: int) -> dict[str, Any]:
+                   kills: int, kill_every: float = 60.0) -> dict[str, Any]:
     done = {"completed": 0, "failed": 0, "kills": 0}
     reasons: Counter[str] = Counter()
     durations: list[float] = []
@@ -43,7 +43,7 @@ async def _one_run(rows: StackRows, api: Api, board_api: Api, cases: int,
             await to_reception(api, board)
         except Exception as exc:  # noqa: BLE001 - counted with its reason: the run goes on
             done["failed"] += 1
-            reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+            reason = f"{type(exc).__name__}: {str(exc)[:400]}"
             if reason not in reasons:
                 progress(f"  scale: a case failed: {reason}")
             reasons[reason] += 1
@@ -70,7 +70,7 @@ async def _one_run(rows: StackRows, api: Api, board_api: Api, cases: int,
     started = time.perf_counter()
     helpers = [asyncio.create_task(board.run()), asyncio.create_task(report_progress())]
     if kills:
-        helpers.append(asyncio.create_task(killer(every=60.0)))
+        helpers.append(asyncio.create_task(killer(every=kill_every)))
     tasks = [asyncio.create_task(one()) for _ in range(cases)]
     finished, pending = await asyncio.wait(tasks, timeout=DEADLINE)
     for task in [*pending, *helpers]:
@@ -118,7 +118,7 @@ async def run_scale(args, server_url: str | None) -> int:
             for n, kills in [*runs, (cases, 0), (cases, KILLS)]:
                 progress(f"scale: {n:,} concurrent cases to reception through the API, "
                          f"{kills} worker kills")
-                result = await _one_run(rows, api, board_api, n, kills)
+                result = await _one_run(rows, api, board_api, n, kills, args.kill_every)
                 progress(f"scale: {result}")
                 report.append(result)
         finally:
