@@ -25,7 +25,6 @@ async def test_the_scale_driver_takes_cases_to_reception_through_the_api(stack):
     for case_id in case_ids:
         types = [e.event_type for e in await stack.store.read_stream(case_id)]
         assert types.count("reception.handoff_confirmed") == 1, types
-        assert "journey.rebooking_scheduled" in types  # the first flight was cancelled
     # Watching a case costs the board's list requests, not requests per case.
     assert board.requests > 0
 
