@@ -107,12 +107,17 @@ def _no_worker(error: RPCError) -> bool:
 
 
 def _task_failed(error: RPCError) -> bool:
-    """An Update whose workflow task failed before it was accepted (its worker killed or
-    gone): Temporal answers FAILED_PRECONDITION ("Unable to perform workflow execution
-    update due to unexpected workflow task failure"). Nothing is in the history: a retry
-    goes to the next worker; a 409 would tell the client not to send it again."""
+    """A query or Update that reached the workflow while its workflow task had failed or
+    timed out (its worker killed: the task is being retried on another): Temporal answers
+    FAILED_PRECONDITION ("Unable to perform workflow execution update due to Workflow
+    Task in failed state", "Unable to query workflow due to Workflow Task in failed
+    state", "... due to unexpected workflow task failure"). Nothing of the call is in the
+    history: a retry goes to the next worker; a 409 would tell the client not to send it
+    again."""
+    message = (error.message or "").lower()
     return (error.status is RPCStatusCode.FAILED_PRECONDITION
-            and "workflow task failure" in (error.message or "").lower())
+            and ("workflow task in failed state" in message
+                 or "workflow task failure" in message))
 
 
 @contextmanager
