@@ -79,16 +79,11 @@ async def temporal_call(call: Awaitable[T], *, what: str,
         if error.status is RPCStatusCode.NOT_FOUND:
             raise ApiError(409, "case_not_running",
                            f"{what}: the case's workflow is no longer running") from None
-        if _no_worker(error):
-            log.warning("no worker polls the task queue", what=what)
-            raise ApiError(503, "worker_unavailable",
-                           f"{what}: no worker is running for this case's queue; try again",
+        unavailable = _worker_unavailable(error)
+        if unavailable is not None:
+            log.warning("no worker took the call", what=what, status=error.status.name)
+            raise ApiError(503, "worker_unavailable", f"{what}: {unavailable}; try again",
                            retry_after=RETRY_AFTER_SECONDS) from None
-        if _task_failed(error):
-            log.warning("the workflow task carrying the call failed", what=what)
-            raise ApiError(503, "worker_unavailable",
-                           f"{what}: the worker stopped while taking it and nothing was "
-                           "recorded; try again", retry_after=RETRY_AFTER_SECONDS) from None
         if error.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
             raise ApiError(409, "refused", f"{what}: {error.message}") from None
         log.warning("temporal call failed", what=what, status=error.status.name)
@@ -97,27 +92,25 @@ async def temporal_call(call: Awaitable[T], *, what: str,
                        retry_after=RETRY_AFTER_SECONDS) from None
 
 
-def _no_worker(error: RPCError) -> bool:
-    """A query or Update no worker could take: Temporal answers FAILED_PRECONDITION ("no
-    poller seen for task queue recently") or DEADLINE_EXCEEDED, not a refusal."""
+def _worker_unavailable(error: RPCError) -> str | None:
+    """Why no worker could take a query or Update, or None when the error is something
+    else. Temporal answers DEADLINE_EXCEEDED or FAILED_PRECONDITION ("no poller seen for
+    task queue recently") when no worker polls, and FAILED_PRECONDITION ("... due to
+    Workflow Task in failed state", "... due to unexpected workflow task failure") when
+    the call reached the workflow while its workflow task had failed or timed out (its
+    worker killed: the task is being retried on another). Nothing of the call is in the
+    history either way: a retry goes to the next worker, where a 409 would tell the
+    client not to send it again."""
     if error.status is RPCStatusCode.DEADLINE_EXCEEDED:
-        return True
-    return (error.status is RPCStatusCode.FAILED_PRECONDITION
-            and "poller" in (error.message or "").lower())
-
-
-def _task_failed(error: RPCError) -> bool:
-    """A query or Update that reached the workflow while its workflow task had failed or
-    timed out (its worker killed: the task is being retried on another): Temporal answers
-    FAILED_PRECONDITION ("Unable to perform workflow execution update due to Workflow
-    Task in failed state", "Unable to query workflow due to Workflow Task in failed
-    state", "... due to unexpected workflow task failure"). Nothing of the call is in the
-    history: a retry goes to the next worker; a 409 would tell the client not to send it
-    again."""
+        return "no worker is running for this case's queue"
+    if error.status is not RPCStatusCode.FAILED_PRECONDITION:
+        return None
     message = (error.message or "").lower()
-    return (error.status is RPCStatusCode.FAILED_PRECONDITION
-            and ("workflow task in failed state" in message
-                 or "workflow task failure" in message))
+    if "poller" in message:
+        return "no worker is running for this case's queue"
+    if "workflow task in failed state" in message or "workflow task failure" in message:
+        return "the worker stopped while taking it and nothing was recorded"
+    return None
 
 
 @contextmanager
