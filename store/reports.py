@@ -146,6 +146,16 @@ class Spec:
     # A multi-valued dimension's column holds a list: "jsonb" (an array) or "array" (text[]).
     listed_as: str = ""
 
+    def has_values(self, column: str) -> str:
+        """SQL: the case has a value of this multi-valued dimension in ``column``."""
+        return (f"{column} <> '[]'::jsonb" if self.listed_as == "jsonb"
+                else f"cardinality({column}) > 0")
+
+    def values(self, column: str) -> str:
+        """SQL: a row per value of this multi-valued dimension in ``column``."""
+        return (f"jsonb_array_elements_text({column})" if self.listed_as == "jsonb"
+                else f"unnest({column})")
+
 
 SPECS: dict[str, Spec] = {
     "trafficking_status": Spec(
@@ -291,12 +301,6 @@ c AS MATERIALIZED (
 """
 
 
-def _listed(m: str) -> str:
-    """The case has a value of the multi-valued dimension ``m``."""
-    return (f"c.{m} <> '[]'::jsonb" if SPECS[m].listed_as == "jsonb"
-            else f"cardinality(c.{m}) > 0")
-
-
 def _count_sql(tables: list[Table], used: list[str], where: str, scope: Scope) -> str:
     """One GROUPING SETS over the cases for the single-valued dimensions (each, and each
     cross-table of them), one over every multi-valued dimension's values (each value a
@@ -318,8 +322,7 @@ def _count_sql(tables: list[Table], used: list[str], where: str, scope: Scope) -
         values = " UNION ".join(
             "SELECT " + ", ".join([f"'{m}' AS d", "v", *(
                 f"{f'c.{p}' if p in partners[m] else 'NULL::text'} AS p_{p}" for p in every)])
-            + " FROM " + (f"jsonb_array_elements_text(c.{m})" if SPECS[m].listed_as == "jsonb"
-                          else f"unnest(c.{m})") + " AS v"
+            + f" FROM {SPECS[m].values(f'c.{m}')} AS v"
             for m in multi)
         msets = ", ".join(["(m.d, m.v)", *(f"(m.d, m.v, m.p_{p})" for p in every)])
         pairs = ", ".join(["m.d, m.v", *(f"'{p}', m.p_{p}" for p in every)])
@@ -327,7 +330,7 @@ def _count_sql(tables: list[Table], used: list[str], where: str, scope: Scope) -
         parts.append(
             f"SELECT jsonb_strip_nulls(jsonb_build_object({pairs})) AS cell, count(*) AS n "
             f"FROM c CROSS JOIN LATERAL ({values}) AS m "
-            f"WHERE {' OR '.join(_listed(m) for m in multi)} "
+            f"WHERE {' OR '.join(SPECS[m].has_values(f'c.{m}') for m in multi)} "
             f"GROUP BY GROUPING SETS ({msets})"
             + (f" HAVING NOT ({unused})" if every else ""))
     columns = ", ".join(f"{SPECS[d].sql} AS {d}" for d in used)
