@@ -17,8 +17,6 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/homeward dev
 
-# The follow-up operator-query scenario stalls after some other modules in one process
-# (an order dependence under investigation) and passes on its own: its own process.
 test: $(STAMP)
 	$(BIN)/pytest
 
