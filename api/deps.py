@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from temporalio.client import WorkflowHandle
 
 from api.access import Action, CaseFacts, Decision, authorise
@@ -26,6 +26,11 @@ log = structlog.get_logger("homeward.api")
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{5,63}$"
 CaseIdPath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
 TaskIdPath = Annotated[uuid.UUID, Path(description="the task id")]
+IdempotencyKey = Annotated[str | None, Header(
+    pattern=r"^[A-Za-z0-9_-]{8,64}$",
+    description="Send the same key when you retry: the request is applied once and the "
+    "retry gets the first answer, even after the case has moved on (a key used for "
+    "another request: 422 idempotency_key_reused). Never put identity data in the key.")]
 
 
 def services(request: Request) -> Any:

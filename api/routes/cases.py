@@ -11,13 +11,14 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.access import Action, View, authorise, project
 from api.deps import (
     Caller,
     CaseIdPath,
+    IdempotencyKey,
     authorise_case,
     case_service,
     load_case,
@@ -148,10 +149,7 @@ class AgeAssessmentIn(_Body):
              summary="Register a referral and start its return workflow")
 async def register_referral(
     body: ReferralIn, request: Request, caller: Caller,
-    idempotency_key: Annotated[str | None, Header(
-        pattern=r"^[A-Za-z0-9_-]{8,64}$",
-        description="Send the same key when you retry a registration: the case is created "
-        "once and the retry answers with it. Never put identity data in the key.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReferralOut:
     mark(request, Action.CASE_REGISTER)
     require(authorise(caller, Action.CASE_REGISTER))
@@ -257,38 +255,49 @@ def _done(case_id: str, done: msg.TaskCompleted) -> TaskDone:
 
 
 async def _steer(request: Request, caller: Principal, case: LoadedCase, kind: TaskKind,
-                 result: Any, note: Note | None = None, *, precheck: bool = False) -> TaskDone:
-    """Complete the case's open task of ``kind`` through the workflow's Update."""
+                 result: Any, note: Note | None = None, *, precheck: bool = False,
+                 idempotency_key: str | None = None) -> TaskDone:
+    """Complete the case's open task of ``kind`` through the workflow's Update; with the
+    caller's key, a retry after the first was applied gets the first answer."""
     cases = case_service(request)
+    keyed = cases.steering_key(caller, case.case_id, idempotency_key, note)
+    if keyed is not None:
+        first = await cases.steered_before(caller, case, kind, result, note, keyed)
+        if first is not None:
+            mark(request, Action.CASE_STEER, case.case_id, first.task_id)
+            return _done(case.case_id, first)
     step = await cases.prepare_step(caller, case, kind, result, note, precheck=precheck)
     mark(request, Action.CASE_STEER, case.case_id, step.task_id)
-    return _done(case.case_id, await cases.forward_completion(case.case_id, step.completion))
+    return _done(case.case_id,
+                 await cases.forward_completion(case.case_id, step.completion, keyed))
 
 
 @router.post("/cases/{case_id}/screening", response_model=TaskDone,
              summary="Record the one screening interview (answers go to the vault)")
 async def record_screening(case_id: CaseIdPath, body: ScreeningIn, request: Request,
-                           caller: Caller) -> TaskDone:
+                           caller: Caller, idempotency_key: IdempotencyKey = None) -> TaskDone:
     _, case = await load_case(request, caller, Action.CASE_STEER, case_id)
     placeholder = msg.ScreeningResult(interview_record_id=PLACEHOLDER_RECORD_ID,
                                       **body.model_dump(exclude={"answers"}))
     return await _steer(request, caller, case, TaskKind.SCREENING_INTERVIEW, placeholder,
-                        Note(NoteKind.INTERVIEW_ANSWER, body.answers, "interview_record_id"))
+                        Note(NoteKind.INTERVIEW_ANSWER, body.answers, "interview_record_id"),
+                        idempotency_key=idempotency_key)
 
 
 @router.post("/cases/{case_id}/decision", response_model=TaskDone,
              summary="Record her decision after counselling on her options")
 async def record_decision(case_id: CaseIdPath, body: DecisionIn, request: Request,
-                          caller: Caller) -> TaskDone:
+                          caller: Caller, idempotency_key: IdempotencyKey = None) -> TaskDone:
     _, case = await load_case(request, caller, Action.CASE_STEER, case_id)
     return await _steer(request, caller, case, TaskKind.OPTIONS_DECISION,
-                        msg.OptionsDecisionResult(**body.model_dump()))
+                        msg.OptionsDecisionResult(**body.model_dump()),
+                        idempotency_key=idempotency_key)
 
 
 @router.post("/cases/{case_id}/consent", response_model=TaskDone,
              summary="Record her informed consent, signed in a language she reads")
 async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
-                         caller: Caller) -> TaskDone:
+                         caller: Caller, idempotency_key: IdempotencyKey = None) -> TaskDone:
     _, case = await load_case(request, caller, Action.CASE_STEER, case_id)
     await check_references(request, case_id, body)  # before the form reference is stored
     fields = body.model_dump(exclude={"consent_form_record_id", "form_reference"})
@@ -303,7 +312,7 @@ async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
         assert body.form_reference is not None
         note = Note(NoteKind.ASSESSMENT_NOTE, body.form_reference, "consent_form_record_id")
     return await _steer(request, caller, case, TaskKind.INFORMED_CONSENT, result, note,
-                        precheck=True)
+                        precheck=True, idempotency_key=idempotency_key)
 
 
 @router.post("/cases/{case_id}/facts", response_model=FactOut,
@@ -313,10 +322,10 @@ async def record_consent(case_id: CaseIdPath, body: ConsentIn, request: Request,
                               "expected), not_your_fact, witness_notice_period (with "
                               "allowed_from), case_closed"}})
 async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
-                      caller: Caller) -> FactOut:
+                      caller: Caller, idempotency_key: IdempotencyKey = None) -> FactOut:
     await authorise_case(request, caller, Action.ROAD_REPORT, case_id)
     recorded = await case_service(request).report_fact(caller, case_id, body.fact,
-                                                       body.failure)
+                                                       body.failure, idempotency_key)
     return FactOut(case_id=case_id, fact=recorded.fact, event_types=list(recorded.event_types),
                    duplicate=recorded.duplicate, stage=recorded.stage.value)
 
@@ -326,11 +335,13 @@ async def report_fact(case_id: CaseIdPath, body: FactIn, request: Request,
                      "is undone; after, she is brought to a safe place first. Identity "
                      "sharing with other organisations ends at once")
 async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Request,
-                           caller: Caller) -> WithdrawalOut:
+                           caller: Caller,
+                           idempotency_key: IdempotencyKey = None) -> WithdrawalOut:
     _, case = await load_case(request, caller, Action.ROAD_REPORT, case_id)
     await check_references(request, case_id, body)  # before sharing is revoked
     recorded = await case_service(request).withdraw_consent(caller, case, body.change,
-                                                            body.form_record_id)
+                                                            body.form_record_id,
+                                                            idempotency_key)
     return WithdrawalOut(case_id=case_id, change=recorded.change, path=recorded.path,
                          duplicate=recorded.duplicate)
 
@@ -341,9 +352,11 @@ async def withdraw_consent(case_id: CaseIdPath, body: WithdrawalIn, request: Req
                      "sending mission records it before the handoff, the receiving mission "
                      "in the follow-up after it")
 async def record_age_assessment(case_id: CaseIdPath, body: AgeAssessmentIn, request: Request,
-                                caller: Caller) -> AgeAssessmentOut:
+                                caller: Caller,
+                                idempotency_key: IdempotencyKey = None) -> AgeAssessmentOut:
     _, case = await load_case(request, caller, Action.AGE_ASSESSMENT, case_id)
     await check_references(request, case_id, body)
-    minor, event_types = await case_service(request).assess_age(case, msg.AgeAssessment(
-        organisation_id=caller.org_id, actor_id=caller.user_id, **body.model_dump()))
+    minor, event_types = await case_service(request).assess_age(caller, case, msg.AgeAssessment(
+        organisation_id=caller.org_id, actor_id=caller.user_id, **body.model_dump()),
+        idempotency_key)
     return AgeAssessmentOut(case_id=case_id, minor=minor, event_types=event_types)

@@ -14,15 +14,15 @@ follow-up note and the event holds its record id."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.access import Action
-from api.deps import Caller, CaseIdPath, case_service, load_case
+from api.deps import Caller, CaseIdPath, IdempotencyKey, case_service, load_case
 from api.errors import RETRY_AFTER_SECONDS, ApiError
 from api.references import check_references
 from api.service.follow_up import (
@@ -48,11 +48,6 @@ from domain.reintegration.vocabulary import (
 )
 
 router = APIRouter(tags=["follow-up"])
-
-IdempotencyKey = Annotated[str | None, Header(
-    pattern=r"^[A-Za-z0-9_-]{8,64}$",
-    description="Send the same key when you retry: the change is recorded once and the "
-    "retry answers with the first answer. Never put identity data in the key.")]
 
 class FollowUpPendingOut(BaseModel):
     status: str = "pending"

@@ -17,6 +17,7 @@ from temporalio.api.workflowservice.v1 import ResetActivityRequest
 from temporalio.client import Client, WorkflowHandle
 
 from api.access import Action, CaseFacts, authorise, case_facts
+from api.completions import completion_update_id
 from api.errors import ApiError
 from api.service.calls import (
     TEMPORAL_DEADLINE_SECONDS,
@@ -25,6 +26,7 @@ from api.service.calls import (
     require,
     temporal_call,
 )
+from api.service.keyed import Keyed, execute
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
@@ -200,16 +202,41 @@ class CaseService:
                 update={note.field: record_id_of(note_id)})})
         return Step(task_id, completion)
 
-    async def forward_completion(self, case_id: str,
-                                 completion: msg.TaskCompletion) -> msg.TaskCompleted:
-        """The ``complete_task`` Update, with update id ``complete-<task id>``: a second
-        call returns the first one's result and writes nothing. Unconfirmed in time:
-        ``CompletionPending`` (202)."""
+    def steering_key(self, caller: Principal, case_id: str, key: str | None,
+                     note: Note | None) -> Keyed | None:
+        """A coordinator's step under her Idempotency-Key: one key per step, whichever task
+        it completes (a retry after the task closed no longer finds it open), so the task
+        id and a note's record id (stored anew) are not compared."""
+        exclude: dict[str, Any] = {"task_id": True}
+        if note is not None:
+            exclude["result"] = {note.field: True}
+        return Keyed.of(key, caller, wf.COMPLETE_TASK, wf.workflow_id_for(case_id),
+                        msg.TaskCompletion, msg.TaskCompleted, exclude)
+
+    async def steered_before(self, caller: Principal, case: LoadedCase, kind: TaskKind,
+                             result: Any, note: Note | None,
+                             keyed: Keyed) -> msg.TaskCompleted | None:
+        """The first answer to this step under the caller's key, when the step cannot be
+        sent as it is: its task is closed (the answer to the first was lost), or a note
+        would be stored a second time. None: send it."""
+        if note is None and any(t.kind == kind for t in case.state.open_tasks.values()):
+            return None
+        asked = msg.TaskCompletion(task_id=uuid.UUID(int=0), organisation_id=caller.org_id,
+                                   actor_id=caller.user_id, result=result)
+        answer: msg.TaskCompleted | None = await keyed.first_answer(self.temporal, asked)
+        return answer
+
+    async def forward_completion(self, case_id: str, completion: msg.TaskCompletion,
+                                 keyed: Keyed | None = None) -> msg.TaskCompleted:
+        """The ``complete_task`` Update, with update id ``complete-<task id>`` (or the
+        caller's key's): a second call returns the first one's result and writes nothing.
+        Unconfirmed in time: ``CompletionPending`` (202)."""
         with pending_if_unconfirmed(completion.task_id):
-            return await self.call(self.handle(case_id).execute_update(
-                wf.COMPLETE_TASK, completion, id=f"complete-{completion.task_id}",
-                result_type=msg.TaskCompleted),
-                what="completing the task")
+            answer: msg.TaskCompleted = await execute(
+                self.call, self.temporal, wf.workflow_id_for(case_id), wf.COMPLETE_TASK,
+                completion, msg.TaskCompleted, keyed, what="completing the task",
+                unkeyed_id=completion_update_id(completion.task_id))
+            return answer
 
     async def forward_reintegration_completion(
             self, case_id: str, completion: rm.ReintegrationTaskCompletion) -> rm.Recorded:
@@ -223,23 +250,26 @@ class CaseService:
     # --- facts and decisions from outside -----------------------------------------------
 
     async def report_fact(self, caller: Principal, case_id: str, fact: RoadFact,
-                          failure: LegFailure | None) -> msg.FactRecorded:
+                          failure: LegFailure | None,
+                          idempotency_key: str | None = None) -> msg.FactRecorded:
         """The ``report_fact`` Update. The workflow's validator judges the fact against the
         state it has applied, which can trail its own stream for a moment: a step's event
         is in the store (and the case's stage shows it) before the workflow task that
         takes in the step's result has run, e.g. while a killed worker's tasks move to
         another. A fact the stream expects but the workflow refuses is therefore sent
         again until the workflow has caught up (``CATCH_UP_SECONDS``), then answered 503
-        ``case_catching_up``, never a 409 that contradicts the case's stage."""
+        ``case_catching_up``, never a 409 that contradicts the case's stage. With a key, a
+        retry after the case moved on gets the first answer."""
         report = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
                                  fact=fact, failure=failure)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + CATCH_UP_SECONDS
         while True:
             try:
-                return await self.call(self.handle(case_id).execute_update(
-                    wf.REPORT_FACT, report, result_type=msg.FactRecorded),
-                    what="reporting the fact")
+                recorded: msg.FactRecorded = await self._send(
+                    caller, wf.workflow_id_for(case_id), wf.REPORT_FACT, report,
+                    msg.FactRecorded, idempotency_key, what="reporting the fact")
+                return recorded
             except ApiError as refusal:
                 if (refusal.code != "fact_not_expected_now"
                         or fact not in expected_facts((await self.load(case_id)).state)):
@@ -251,8 +281,8 @@ class CaseService:
                 await asyncio.sleep(0.2)
 
     async def withdraw_consent(self, caller: Principal, case: LoadedCase,
-                               change: ConsentChange,
-                               form_record_id: str | None) -> msg.WithdrawalRecorded:
+                               change: ConsentChange, form_record_id: str | None,
+                               idempotency_key: str | None = None) -> msg.WithdrawalRecorded:
         """Identity sharing ends first, then the workflow records her withdrawal."""
         assert case.facts is not None
         if case.facts.shared_with:
@@ -261,25 +291,27 @@ class CaseService:
         withdrawal = msg.ConsentWithdrawal(organisation_id=caller.org_id,
                                            actor_id=caller.user_id, change=change,
                                            form_record_id=form_record_id)
-        return await self.call(self.handle(case.case_id).execute_update(
-            wf.RECORD_WITHDRAWAL, withdrawal, result_type=msg.WithdrawalRecorded),
-            what="recording her withdrawal")
+        recorded: msg.WithdrawalRecorded = await self._send(
+            caller, wf.workflow_id_for(case.case_id), wf.RECORD_WITHDRAWAL, withdrawal,
+            msg.WithdrawalRecorded, idempotency_key, what="recording her withdrawal")
+        return recorded
 
-    async def assess_age(self, case: LoadedCase,
-                         assessment: msg.AgeAssessment) -> tuple[bool, list[str]]:
+    async def assess_age(self, caller: Principal, case: LoadedCase,
+                         assessment: msg.AgeAssessment,
+                         idempotency_key: str | None = None) -> tuple[bool, list[str]]:
         """Whether she is treated as a minor now, and the events recorded: by the journey
         when the sending mission assesses, by her follow-up otherwise."""
         assert case.facts is not None
         if assessment.organisation_id == case.facts.sending_mission:
-            recorded = await self.call(self.handle(case.case_id).execute_update(
-                wf.RECORD_AGE_ASSESSMENT, assessment, result_type=msg.AgeAssessed),
+            recorded: msg.AgeAssessed = await self._send(
+                caller, wf.workflow_id_for(case.case_id), wf.RECORD_AGE_ASSESSMENT,
+                assessment, msg.AgeAssessed, idempotency_key,
                 what="recording the age assessment")
             return recorded.minor, list(recorded.event_types)
-        follow_up = self.temporal.get_workflow_handle(
-            wf.reintegration_workflow_id_for(case.case_id))
         try:
-            done = await self.call(follow_up.execute_update(
-                wf.RECORD_AGE_ASSESSMENT, assessment, result_type=rm.Recorded),
+            done: rm.Recorded = await self._send(
+                caller, wf.reintegration_workflow_id_for(case.case_id),
+                wf.RECORD_AGE_ASSESSMENT, assessment, rm.Recorded, idempotency_key,
                 what="recording the age assessment in the follow-up")
         except ApiError as error:
             if error.code != "case_not_running":
@@ -287,6 +319,14 @@ class CaseService:
             raise ApiError(409, "no_follow_up", "her follow-up is not running: before the "
                            "handoff, the sending mission records an age assessment") from None
         return treated_as_minor(assessment.result), list(done.event_types)
+
+    async def _send(self, caller: Principal, workflow_id: str, update: str, message: Any,
+                    answer_type: type, idempotency_key: str | None, *, what: str) -> Any:
+        """An Update, applied once under the caller's key if she sent one."""
+        keyed = Keyed.of(idempotency_key, caller, update, workflow_id, type(message),
+                         answer_type)
+        return await execute(self.call, self.temporal, workflow_id, update, message,
+                             answer_type, keyed, what=what)
 
     # --- what the API itself writes -----------------------------------------------------
 

@@ -42,8 +42,8 @@ def service(stream_state, answers: list) -> tuple[CaseService, list]:
 
     svc.call = call
     svc.load = load
-    svc.handle = lambda case_id: SimpleNamespace(
-        execute_update=lambda *args, **kwargs: asyncio.sleep(0))
+    svc.temporal = SimpleNamespace(get_workflow_handle=lambda workflow_id: SimpleNamespace(
+        execute_update=lambda *args, **kwargs: asyncio.sleep(0)))
     return svc, sent
 
 

@@ -1,0 +1,106 @@
+"""An Update sent with the caller's ``Idempotency-Key`` (decisions 0064, 0073): applied
+once, and a retry gets the first answer, even after the case has moved on.
+
+The Update's id is derived from the caller's organisation and the key (a digest: the key
+never reaches the history). Temporal deduplicates by that id, not by content, so the
+request it accepted under the id is read back from the history and compared with the
+retry's: the same request gets the first answer, another is refused (422
+``idempotency_key_reused``). When the workflow refuses the retry (409: the task it
+completed is no longer open, the fact is no longer expected, the run continued as new),
+the first answer is still in the history and is the answer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.completions import first_completion
+from api.errors import ApiError
+from store.accounts import Principal
+
+Call = Callable[..., Awaitable[Any]]  # CaseService.call: a Temporal call with a deadline
+
+
+def keyed_update_id(update: str, caller: Principal, key: str) -> str:
+    """Scoped to the organisation, and a digest: a key never reaches the history."""
+    digest = hashlib.sha256(f"{caller.org_id}\n{key}".encode()).hexdigest()[:32]
+    return f"{update}-{digest}"
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """An Update under the caller's key: where it goes, and how its first request is
+    read back and compared. ``exclude`` names the fields a retry carries anew and that
+    are not compared (a pydantic exclude: the actor, a note's record id, the task id a
+    retry may not know any more)."""
+
+    workflow_id: str
+    update_id: str
+    request_type: type
+    answer_type: type
+    exclude: dict[str, Any] = field(default_factory=lambda: {"actor_id": True})
+
+    @classmethod
+    def of(cls, key: str | None, caller: Principal, update: str, workflow_id: str,
+           request_type: type, answer_type: type,
+           exclude: dict[str, Any] | None = None) -> Keyed | None:
+        if key is None:
+            return None
+        return cls(workflow_id, keyed_update_id(update, caller, key), request_type,
+                   answer_type, {"actor_id": True, **(exclude or {})})
+
+    async def first_answer(self, client: Client, message: Any) -> Any | None:
+        """The answer given to the first request under this key, if it was applied and
+        is the same request as ``message``; None if nothing was applied under it."""
+        try:
+            first = await first_completion(client, self.workflow_id, self.update_id,
+                                           request_type=self.request_type,
+                                           answer_type=self.answer_type)
+        except RPCError:
+            raise ApiError(503, "temporal_unavailable",
+                           "the workflow service did not answer; try again") from None
+        if first is None or first.answer is None:
+            return None
+        self.same_or_refuse(first.request, message)
+        return first.answer
+
+    def same_or_refuse(self, first: Any, message: Any) -> None:
+        if first.model_dump(exclude=self.exclude) == message.model_dump(exclude=self.exclude):
+            return
+        raise ApiError(422, "idempotency_key_reused",
+                       "this idempotency key was used for another request; use a new key "
+                       "for a new request")
+
+
+async def execute(call: Call, client: Client, workflow_id: str, update: str, message: Any,
+                  answer_type: type, keyed: Keyed | None, *, what: str,
+                  unkeyed_id: str | None = None) -> Any:
+    """Send the Update and answer with its answer, or with the first answer under the key.
+    Without a key it goes under ``unkeyed_id`` (or an id Temporal makes). ``Unconfirmed``
+    (no answer in time) is the caller's to turn into a 202."""
+    handle = client.get_workflow_handle(workflow_id)
+    if keyed is None:
+        return await call(handle.execute_update(update, message, id=unkeyed_id,
+                                                result_type=answer_type), what=what)
+    try:
+        answer = await call(handle.execute_update(update, message, id=keyed.update_id,
+                                                  result_type=answer_type), what=what)
+    except ApiError as refused:
+        if refused.status != 409:
+            raise
+        first = await keyed.first_answer(client, message)
+        if first is None:
+            raise
+        return first
+    if await keyed.first_answer(client, message) is None:
+        # Answered, so its request is in the history; not finding it means the history
+        # cannot be read right now: better no answer than a wrong one.
+        raise ApiError(503, "temporal_unavailable",
+                       f"{what}: it could not be confirmed; send it again with the same "
+                       "Idempotency-Key")
+    return answer
