@@ -4,9 +4,10 @@ them (their inboxes and case lists, from the read models), never from workflow q
 
 One ``Board`` per run polls those lists about once a second for every case at once (as
 each user's screen refreshes), so a thousand cases cost a few requests a second to watch;
-each case's steps are its own POSTs. A 503 is waited out for its ``Retry-After`` and the
-request sent again (a registration repeated with the same ``Idempotency-Key`` is the same
-case); a completion answered 202 is followed at the task's ``check`` URL, as the answer
+each case's steps are its own POSTs, each under its own ``Idempotency-Key``. A 503 is
+waited out for its ``Retry-After`` and the request sent again with the same key (a
+registration repeated is the same case, a step whose answer was lost gets the first
+answer); a completion answered 202 is followed at the task's ``check`` URL, as the answer
 says, as a client of a shedding API should.
 """
 
@@ -26,7 +27,7 @@ FAST_JOURNEY = {"departure_lead": "PT1S", "rebook_backoff": "PT1S",
                 "border_escalation_after": "PT1H", "medical_reassessment_after": "PT1S"}
 COORDINATOR, OFFICER = "coord.rs", "officer.md"
 WAIT = 600.0  # seconds a case may wait for one step before it counts as stuck
-TAKEN_WAIT = 120.0  # seconds a refused repeat waits for the board to show its step done
+ROAD_LOOK = 120.0  # seconds the escort waits for the case to move after a fact
 
 
 class Stuck(Exception):
@@ -53,12 +54,9 @@ class Api:
                    ok: tuple[int, ...] = (200, 201), **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[user]}", **kw.pop("headers", {})}
         deadline = asyncio.get_running_loop().time() + WAIT
-        sent = 0
         while True:
-            sent += 1
             try:
                 response = await self.http.request(method, path, headers=headers, **kw)
-                response.sent = sent  # type: ignore[attr-defined]
             except httpx.TransportError:
                 response = None
             if response is not None and response.status_code in ok:
@@ -176,29 +174,16 @@ async def to_reception(api: Api, board: Board) -> str:
     """One case from referral to a confirmed handoff (its first flight cancelled and
     rebooked on the way), closed as returned; its case id."""
     registered = await api.call(
-        "POST", "/cases", COORDINATOR, headers={"Idempotency-Key": str(uuid.uuid4())},
+        "POST", "/cases", COORDINATOR, headers=_key(),
         json=referral(journey_config=FAST_JOURNEY, simulated_disruptions=["cancelled_flight"]))
     _ok(registered, "POST /cases")
     case_id = registered.json()["case_id"]
 
-    async def post(path: str, body: dict[str, Any], user: str = COORDINATOR,
-                   taken=None) -> dict:
-        """POST a step; ``taken`` (a check on the board) recognises a step that an
-        earlier attempt of this request took although its answer was lost (a 503 or a
-        dropped connection after the workflow applied it): the repeat is refused 409,
-        and the case shows the step done. A 409 on the first attempt is a refusal."""
-        response = await api.call("POST", path, user, json=body)
-        if response.status_code == 409 and taken is not None and response.sent > 1:
-            # The board may show the case as it was a moment ago: wait for it to show
-            # the step done, for as long as one step may take.
-            with contextlib.suppress(Stuck):
-                await board.until(lambda: case_id in board.cases and taken(),
-                                  f"{path} done", timeout=TAKEN_WAIT)
-                return {}
-        return _ok(response, f"POST {path}").json()
-
-    def task_done(kind: str, user: str = COORDINATOR):
-        return lambda: kind not in board.tasks.get((user, case_id), {})
+    async def post(path: str, body: dict[str, Any], user: str = COORDINATOR) -> dict:
+        """POST a step under its own key: sent again after a lost answer (a 503 or a
+        dropped connection after the workflow applied it), it gets the first answer."""
+        return _ok(await api.call("POST", path, user, json=body, headers=_key()),
+                   f"POST {path}").json()
 
     async def complete(kind: str, result: dict[str, Any], user: str = COORDINATOR) -> None:
         task = await board.task(user, case_id, kind)
@@ -207,7 +192,7 @@ async def to_reception(api: Api, board: Board) -> str:
 
     async def steer(kind: str, path: str, body: dict[str, Any]) -> None:
         await board.task(COORDINATOR, case_id, kind)
-        await post(f"/cases/{case_id}/{path}", body, taken=task_done(kind))
+        await post(f"/cases/{case_id}/{path}", body)
 
     await steer("screening_interview", "screening", {
         "answers": "bench", "interview_language": "ro", "interpreter_used": False,
@@ -246,8 +231,8 @@ async def _travel(api: Api, board: Board, case_id: str) -> None:
     """The escort reports what happens next from where the case is, as often as the road
     needs: a flight the carrier cancels (the simulated disruption, before or after she
     boarded) sends the case back to awaiting its rebooked departure. A fact refused
-    because the case moved meanwhile, or already taken by a request whose answer was
-    lost, is followed by a look at the case, not counted as a failure."""
+    because the case moved meanwhile is followed by a look at the case, not counted as a
+    failure."""
     for _ in range(20):
         case = board.cases[case_id]
         if case.get("stage") in _ROAD_ENDS:
@@ -256,14 +241,18 @@ async def _travel(api: Api, board: Board, case_id: str) -> None:
         fact = _NEXT_FACT.get(case.get("stage"))
         if fact is not None and case.get("blocked_on") != "rebooking":
             response = await api.call("POST", f"/cases/{case_id}/facts", COORDINATOR,
-                                      json={"fact": fact})
+                                      json={"fact": fact}, headers=_key())
             if response.status_code not in (200, 409):
                 _ok(response, f"POST /cases/{case_id}/facts")
         with contextlib.suppress(Stuck):
             await board.until(lambda seen=seen: (board.cases[case_id].get("stage"),
                                                  board.cases[case_id].get("last_event_at"))
-                              != seen, f"the road of {case_id}", timeout=TAKEN_WAIT)
+                              != seen, f"the road of {case_id}", timeout=ROAD_LOOK)
     raise Stuck(f"the road of {case_id} did not end after 20 facts")
+
+
+def _key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
 
 
 def _ok(response: httpx.Response, what: str) -> httpx.Response:

@@ -29,11 +29,13 @@ async def test_the_scale_driver_takes_cases_to_reception_through_the_api(stack):
     assert board.requests > 0
 
 
-def _client(answers: list) -> tuple[Api, list[str]]:
+def _client(answers: list, keys: list | None = None) -> tuple[Api, list[str]]:
     seen: list[str] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
+        if keys is not None:
+            keys.append(request.headers.get("idempotency-key"))
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -49,6 +51,15 @@ async def test_a_503_is_waited_out_and_sent_again():
     response = await api.call("POST", "/cases/c-1/facts", "u", json={"fact": "departed"})
     assert response.status_code == 200 and response.json() == {"ok": 1}
     assert seen == ["/cases/c-1/facts"] * 3 and api.retries == 2
+
+
+async def test_a_step_sent_again_carries_its_first_key():
+    keys: list = []
+    api, _ = _client([httpx.Response(503, headers={"Retry-After": "0"}),
+                      httpx.Response(200, json={"ok": 1})], keys)
+    await api.call("POST", "/cases/c-1/decision", "u", json={},
+                   headers={"Idempotency-Key": "k-12345678"})
+    assert keys == ["k-12345678", "k-12345678"]
 
 
 async def test_a_pending_completion_is_followed_at_its_check_url_not_sent_twice():
