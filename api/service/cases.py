@@ -202,7 +202,8 @@ class CaseService:
                 update={note.field: record_id_of(note_id)})})
         return Step(task_id, completion)
 
-    def steering_key(self, caller: Principal, case_id: str, key: str | None,
+    @staticmethod
+    def steering_key(caller: Principal, case_id: str, key: str | None,
                      note: Note | None) -> Keyed | None:
         """A coordinator's step under her Idempotency-Key: one key per step, whichever task
         it completes (a retry after the task closed no longer finds it open), so the task

@@ -131,9 +131,10 @@ class ReferralService:
         if (body.journey_config or body.reintegration_config) and not self.allow_journey_config:
             raise ApiError(422, "journey_config_not_allowed",
                            "this server does not accept a journey configuration override")
+        kinds = await self.accounts.org_kinds([body.receiving_mission, body.border_partner])
         for field, wanted in (("receiving_mission", OrgKind.RECEIVING_MISSION),
                               ("border_partner", OrgKind.PARTNER_NGO)):
-            if await self.accounts.org_kind(getattr(body, field)) is not wanted:
+            if kinds.get(getattr(body, field)) is not wanted:
                 raise ApiError(422, "unknown_organisation",
                                f"{field} must name a registered "
                                f"{wanted.value.replace('_', ' ')}")

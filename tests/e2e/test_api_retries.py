@@ -94,10 +94,14 @@ async def test_steps_retried_after_the_case_moved_on_get_the_first_answer(stack)
 async def test_a_fact_retried_after_the_next_one_gets_the_first_answer(stack):
     case_id = await register(stack)
     await through_consent(stack, case_id)
+
+    # A fact refused (too early) leaves nothing under its key: sent again with the same key
+    # once the case expects it, it is recorded.
+    headers = key()
+    early = await post(stack, f"/cases/{case_id}/facts", {"fact": "departed"}, **headers)
+    assert (early.status_code, early.json()["code"]) == (409, "fact_not_expected_now")
     await documents_and_clearances(stack, case_id)
     await stage(stack, case_id, "awaiting_departure")
-
-    headers = key()
     departed = await post(stack, f"/cases/{case_id}/facts", {"fact": "departed"}, **headers)
     assert departed.status_code == 200, departed.text
     arrived = await post(stack, f"/cases/{case_id}/facts", {"fact": "arrived_at_border"},
