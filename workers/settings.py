@@ -112,24 +112,25 @@ class Settings(BaseSettings):
         description="Origins allowed to call the codec endpoint. Unset: the Temporal UI on "
         "HOMEWARD_TEMPORAL_UI_PORT, http://localhost:<port>.",
     )
-    # The worker's sizing (decision 0055; workers.worker.worker_options). The defaults are
-    # the SDK's, which no sizing measured on the 2-core machine beat; the graceful shutdown
-    # is the one change (the SDK's is 0 s).
+    # The worker's sizing (decisions 0055, 0074; workers.worker.worker_options): the SDK's
+    # cache and activity slots; 10 workflow tasks at once and a 30 s sticky wait, measured
+    # against the SDK's 100 and 10 s with 1,000 cases; a graceful shutdown (the SDK's is 0 s).
     worker_max_cached_workflows: int = Field(
         default=1000, ge=0,
         description="Workflow runs the worker keeps in memory (sticky cache); a run evicted "
         "from it is replayed from its whole history on its next task.",
     )
     worker_max_concurrent_workflow_tasks: int = Field(
-        default=100, ge=1,
+        default=10, ge=1,
         description="Workflow tasks the worker runs at once. Its one Python thread runs "
-        "them in turn: more only makes each one take longer.",
+        "them in turn: more only makes each one take longer, and under load past the "
+        "workflow task timeout (10 s), when it is thrown away and run again.",
     )
     worker_max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities the worker runs at once.",
     )
     worker_sticky_queue_timeout: float = Field(
-        default=10.0, gt=0,
+        default=30.0, gt=0,
         description="Seconds a task for a cached run waits for this worker before the "
         "server hands it to any worker (which replays the run's history).",
     )
