@@ -224,7 +224,8 @@ class CaseService:
             return None
         asked = msg.TaskCompletion(task_id=uuid.UUID(int=0), organisation_id=caller.org_id,
                                    actor_id=caller.user_id, result=result)
-        answer: msg.TaskCompleted | None = await keyed.first_answer(self.temporal, asked)
+        answer: msg.TaskCompleted | None = await keyed.first_answer(self.call, self.temporal,
+                                                                    asked)
         return answer
 
     async def forward_completion(self, case_id: str, completion: msg.TaskCompletion,

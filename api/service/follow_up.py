@@ -76,7 +76,8 @@ class FollowUpService:
         if forward.note_text is not None:
             # A retry must not store the note twice: the first answer, if there is one.
             if keyed is not None:
-                first = await keyed.first_answer(self.cases.temporal, message)
+                first = await keyed.first_answer(self.cases.call, self.cases.temporal,
+                                                 message)
                 if first is not None:
                     return first
             self._precheck(state, forward)

@@ -40,6 +40,7 @@ class Keyed:
     retry may not know any more)."""
 
     workflow_id: str
+    update: str
     update_id: str
     request_type: type
     answer_type: type
@@ -51,12 +52,15 @@ class Keyed:
            exclude: dict[str, Any] | None = None) -> Keyed | None:
         if key is None:
             return None
-        return cls(workflow_id, keyed_update_id(update, caller, key), request_type,
+        return cls(workflow_id, update, keyed_update_id(update, caller, key), request_type,
                    answer_type, {"actor_id": True, **(exclude or {})})
 
-    async def first_answer(self, client: Client, message: Any) -> Any | None:
-        """The answer given to the first request under this key, if it was applied and
-        is the same request as ``message``; None if nothing was applied under it."""
+    async def first_answer(self, call: Call, client: Client, message: Any) -> Any | None:
+        """The answer to the first request under this key, if it is the same request as
+        ``message`` (else 422); None if nothing was applied under the key (never sent, or
+        refused). A first request still running (accepted, its worker killed before it
+        answered, while its step is already in the case's stream) is waited for under its
+        id, as a retry of it."""
         try:
             first = await first_completion(client, self.workflow_id, self.update_id,
                                            request_type=self.request_type,
@@ -64,10 +68,14 @@ class Keyed:
         except RPCError:
             raise ApiError(503, "temporal_unavailable",
                            "the workflow service did not answer; try again") from None
-        if first is None or first.answer is None:
+        if first is None or first.failed:
             return None
         self.same_or_refuse(first.request, message)
-        return first.answer
+        if first.answer is not None:
+            return first.answer
+        return await call(client.get_workflow_handle(self.workflow_id).execute_update(
+            self.update, first.request, id=self.update_id, result_type=self.answer_type),
+            what="waiting for the first request under this Idempotency-Key")
 
     def same_or_refuse(self, first: Any, message: Any) -> None:
         if first.model_dump(exclude=self.exclude) == message.model_dump(exclude=self.exclude):
@@ -93,11 +101,11 @@ async def execute(call: Call, client: Client, workflow_id: str, update: str, mes
     except ApiError as refused:
         if refused.status != 409:
             raise
-        first = await keyed.first_answer(client, message)
+        first = await keyed.first_answer(call, client, message)
         if first is None:
             raise
         return first
-    if await keyed.first_answer(client, message) is None:
+    if await keyed.first_answer(call, client, message) is None:
         # Answered, so its request is in the history; not finding it means the history
         # cannot be read right now: better no answer than a wrong one.
         raise ApiError(503, "temporal_unavailable",
