@@ -26,7 +26,7 @@ from api.service.calls import (
     require,
     temporal_call,
 )
-from api.service.keyed import Keyed, execute
+from api.service.keyed import Keyed, execute, first_or_raise, send
 from domain import boundary as wf
 from domain import catalogue
 from domain.journey import messages as msg
@@ -264,18 +264,25 @@ class CaseService:
         retry after the case moved on gets the first answer."""
         report = msg.JourneyFact(organisation_id=caller.org_id, actor_id=caller.user_id,
                                  fact=fact, failure=failure)
+        workflow_id = wf.workflow_id_for(case_id)
+        keyed = Keyed.of(idempotency_key, caller, wf.REPORT_FACT, workflow_id,
+                         msg.JourneyFact, msg.FactRecorded)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + CATCH_UP_SECONDS
         while True:
             try:
-                recorded: msg.FactRecorded = await self._send(
-                    caller, wf.workflow_id_for(case_id), wf.REPORT_FACT, report,
-                    msg.FactRecorded, idempotency_key, what="reporting the fact")
+                recorded: msg.FactRecorded = await send(
+                    self.call, self.temporal, workflow_id, wf.REPORT_FACT, report,
+                    msg.FactRecorded, keyed, what="reporting the fact")
                 return recorded
             except ApiError as refusal:
                 if (refusal.code != "fact_not_expected_now"
                         or fact not in expected_facts((await self.load(case_id)).state)):
-                    raise
+                    # Looked up once, not on every round of the catch-up: while the
+                    # stream still expects the fact, nothing under the key was applied.
+                    first: msg.FactRecorded = await first_or_raise(
+                        self.call, self.temporal, keyed, report, refusal)
+                    return first
                 if loop.time() > give_up:
                     raise ApiError(503, "case_catching_up",
                                    "the case is still taking in its last step; report the "

@@ -88,23 +88,28 @@ class Keyed:
 async def execute(call: Call, client: Client, workflow_id: str, update: str, message: Any,
                   answer_type: type, keyed: Keyed | None, *, what: str,
                   unkeyed_id: str | None = None) -> Any:
-    """Send the Update and answer with its answer, or with the first answer under the key.
-    Without a key it goes under ``unkeyed_id`` (or an id Temporal makes). ``Unconfirmed``
-    (no answer in time) is the caller's to turn into a 202."""
+    """Send the Update and answer with its answer, or, when the workflow refuses it, with
+    the first answer under the key. ``Unconfirmed`` (no answer in time) is the caller's
+    to turn into a 202."""
+    try:
+        return await send(call, client, workflow_id, update, message, answer_type, keyed,
+                          what=what, unkeyed_id=unkeyed_id)
+    except ApiError as refused:
+        return await first_or_raise(call, client, keyed, message, refused)
+
+
+async def send(call: Call, client: Client, workflow_id: str, update: str, message: Any,
+               answer_type: type, keyed: Keyed | None, *, what: str,
+               unkeyed_id: str | None = None) -> Any:
+    """Send the Update under the key's id (without a key: under ``unkeyed_id``, or an id
+    Temporal makes) and answer with its answer, once the request Temporal holds under
+    the key is known to be this one; a refusal is raised as it is."""
     handle = client.get_workflow_handle(workflow_id)
     if keyed is None:
         return await call(handle.execute_update(update, message, id=unkeyed_id,
                                                 result_type=answer_type), what=what)
-    try:
-        answer = await call(handle.execute_update(update, message, id=keyed.update_id,
-                                                  result_type=answer_type), what=what)
-    except ApiError as refused:
-        if refused.status != 409:
-            raise
-        first = await keyed.first_answer(call, client, message)
-        if first is None:
-            raise
-        return first
+    answer = await call(handle.execute_update(update, message, id=keyed.update_id,
+                                              result_type=answer_type), what=what)
     if await keyed.first_answer(call, client, message) is None:
         # Answered, so its request is in the history; not finding it means the history
         # cannot be read right now: better no answer than a wrong one.
@@ -112,3 +117,16 @@ async def execute(call: Call, client: Client, workflow_id: str, update: str, mes
                        f"{what}: it could not be confirmed; send it again with the same "
                        "Idempotency-Key")
     return answer
+
+
+async def first_or_raise(call: Call, client: Client, keyed: Keyed | None, message: Any,
+                         refused: ApiError) -> Any:
+    """A refusal (409) of a request repeated under its key after the workflow moved on
+    (the task closed, the fact no longer expected, the run continued as new): the first
+    answer, which the history still holds; otherwise the refusal."""
+    if keyed is None or refused.status != 409:
+        raise refused
+    first = await keyed.first_answer(call, client, message)
+    if first is None:
+        raise refused
+    return first

@@ -75,3 +75,23 @@ async def test_a_workflow_that_does_not_catch_up_is_a_503_to_retry(monkeypatch):
     assert behind.value.retry_after
     assert len(sent) >= 2
 
+
+
+async def test_with_a_key_the_history_is_read_once_not_on_every_round(monkeypatch):
+    from api.completions import FirstCompletion
+    from api.service import keyed as keyed_module
+
+    recorded = msg.FactRecorded(fact=RoadFact.DEPARTED, event_types=("journey.departed",),
+                                duplicate=False, stage="in_transit")
+    reads: list[str] = []
+
+    async def first_completion(client, workflow_id, update_id, **kwargs):
+        reads.append(update_id)
+        return FirstCompletion(msg.JourneyFact(organisation_id="mission-rs", actor_id="u-1",
+                                               fact=RoadFact.DEPARTED), recorded, False)
+
+    monkeypatch.setattr(keyed_module, "first_completion", first_completion)
+    svc, sent = service(booked(), [NOT_NOW, NOT_NOW, NOT_NOW, recorded])
+    answer = await svc.report_fact(CALLER, "c-1", RoadFact.DEPARTED, None, "k-12345678")
+    assert answer == recorded
+    assert len(sent) == 4 and len(reads) == 1  # the answer's read-back only
