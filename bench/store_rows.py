@@ -327,11 +327,7 @@ async def rebuild(pg: Postgres, cfg) -> RowResult:
         async def home() -> float:
             runner = ProjectionRunner(engine, all_projections())
             started = time.perf_counter()
-            if hasattr(runner, "rebuild_all"):
-                await runner.rebuild_all()
-            else:
-                for name in runner.names:
-                    await runner.rebuild(name)
+            await runner.rebuild_all()
             return events / (time.perf_counter() - started)
 
         async def raw() -> float:
