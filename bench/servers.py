@@ -182,6 +182,22 @@ class Stack:
 class Child:
     proc: subprocess.Popen
     log: Path
+    metrics_url: str | None = None  # its HOMEWARD_METRICS_PORT endpoint, when it has one
+
+    async def metrics(self) -> dict[str, float]:
+        """The process's Prometheus series, each family summed over its labels (a counter
+        under its name without ``_total``)."""
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        if self.metrics_url is None:
+            raise RuntimeError(f"{self.log.stem} has no metrics endpoint")
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(self.metrics_url)
+        response.raise_for_status()
+        return {family.name: sum(sample.value for sample in family.samples
+                                 if sample.name in (family.name, f"{family.name}_total"))
+                for family in text_string_to_metric_families(response.text)}
 
     def cpu_seconds(self) -> float:
         import psutil

@@ -20,10 +20,13 @@ import asyncpg
 import httpx
 
 from bench.harness import HOMEWARD, RowResult, Target, build_result, interleave, progress
-from bench.servers import Child, Postgres, Stack
+from bench.servers import Child, Postgres, Stack, free_port
 
 SENDING, RECEIVING, PARTNER = "mission-rs", "mission-md", "ngo-md-border"
 BARE = "bare workflow"
+# The SDK's series of the worker's sticky cache: runs held, and runs pushed out to make room.
+CACHE_HELD = "temporal_sticky_cache_size"
+CACHE_EVICTED = "temporal_sticky_cache_total_forced_eviction"
 
 
 def _p(values: list[float], q: float) -> float:
@@ -99,12 +102,17 @@ class StackRows:
         finally:
             await engine.dispose()
 
-    async def start_worker(self, kind: str) -> Child:
+    async def start_worker(self, kind: str, **env: str) -> Child:
+        """A fresh ``kind`` worker process (the one before it stopped), serving the SDK's
+        metrics on a port of its own; ``env``: settings of this process only."""
         old = self.children.pop(kind, None)
         if old is not None:
             old.stop()
         progress(f"starting the {kind} worker")
-        child = self.stack.process("-m", "bench.worker", kind, log_name=f"worker-{kind}")
+        port = free_port()
+        child = self.stack.process("-m", "bench.worker", kind, log_name=f"worker-{kind}",
+                                   HOMEWARD_METRICS_PORT=str(port), **env)
+        child.metrics_url = f"http://127.0.0.1:{port}/metrics"
         self.children[kind] = child
 
         async def ready() -> bool:
@@ -292,13 +300,17 @@ class StackRows:
 
     async def memory(self, cfg) -> RowResult:
         """The worker's resident memory with ``small`` and then ``large`` open cases (each
-        waiting for its screening interview), a fresh worker process for the run."""
+        waiting for its screening interview), a fresh worker process whose cache holds
+        ``small`` runs: past them it evicts, and the row reads from the worker's metrics how
+        many runs its cache holds and how many it evicted."""
         from workers import parties
         from workflows.client import start_return_case
 
         small, large = cfg.memory_cases
-        worker = await self.start_worker("homeward")
+        worker = await self.start_worker("homeward",
+                                         HOMEWARD_WORKER_MAX_CACHED_WORKFLOWS=str(small))
         rss: dict[str, list[float]] = {}
+        cache: dict[str, dict[str, int]] = {}
 
         async def open_cases(count: int) -> None:
             sem = asyncio.Semaphore(50)
@@ -323,19 +335,37 @@ class StackRows:
                 last = now
 
         opened = 0
-        for label, count in ((f"{small:,} open cases", small), (f"{large:,} open cases", large)):
-            progress(f"  memory: opening cases up to {count:,}")
-            await open_cases(count - opened)
-            opened = count
-            await settled()
-            rss[label] = [worker.rss_bytes() / 2**20]
-            progress(f"  memory: {label}: worker RSS {rss[label][0]:,.0f} MiB")
+        try:
+            for count in (small, large):
+                label = f"{count:,} open cases"
+                progress(f"  memory: opening cases up to {count:,}")
+                await open_cases(count - opened)
+                opened = count
+                await settled()
+                rss[label] = [worker.rss_bytes() / 2**20]
+                series = await worker.metrics()
+                cache[label] = {"held": int(series.get(CACHE_HELD, 0)),
+                                "evicted": int(series.get(CACHE_EVICTED, 0))}
+                progress(f"  memory: {label}: worker RSS {rss[label][0]:,.0f} MiB, cache "
+                         f"{cache[label]['held']:,} runs held, {cache[label]['evicted']:,} "
+                         "evicted")
+        finally:
+            await self.start_worker("homeward")  # the other rows' worker, default cache
+        at_small, at_large = cache[f"{small:,} open cases"], cache[f"{large:,} open cases"]
+        summary = (f"cache of {small:,} runs: {at_large['held']:,} held at {large:,} open "
+                   f"cases ({at_small['held']:,} at {small:,}); "
+                   f"{at_large['evicted'] - at_small['evicted']:,} evicted between the two "
+                   f"({at_small['evicted']:,} before)")
         samples = {HOMEWARD: rss[f"{large:,} open cases"], f"{small:,} open cases":
                    rss[f"{small:,} open cases"]}
         return build_result("memory", f"worker memory, {large:,} open cases", "MiB", "lower",
                             samples, [Target("ratio", "<=", 1.5, f"{small:,} open cases")],
+                            extra={"cache_limit": small, "cache": cache, "summary": summary,
+                                   "cache_bounded": at_large["held"] <= small},
                             notes="resident memory of a fresh homeward worker process once "
-                            "it is idle; each case waits for its screening interview")
+                            f"it is idle, its cache set to {small:,} runs "
+                            "(HOMEWARD_WORKER_MAX_CACHED_WORKFLOWS); each case waits for its "
+                            "screening interview; cache figures from the worker's metrics")
 
 
 async def _shape_of(handle) -> list[str]:

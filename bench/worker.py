@@ -1,7 +1,9 @@
 """A worker process of the workflow rows, so that its CPU time and memory are its own:
 ``python -m bench.worker homeward`` (homeward's worker as `homeward worker` builds it,
 without the projector) or ``python -m bench.worker bare`` (the bare workflow, on the task
-queue ``<queue>-bare``). Settings come from the HOMEWARD_ environment, as for homeward."""
+queue ``<queue>-bare``). Settings come from the HOMEWARD_ environment, as for homeward;
+HOMEWARD_METRICS_PORT serves the SDK's series, among them the sticky cache's size and
+evictions."""
 
 from __future__ import annotations
 
@@ -21,11 +23,11 @@ async def _serve(kind: str) -> None:
     from store.database import create_engine
     from store.event_store import EventStore
     from workers.settings import load_settings
-    from workers.temporal import connect_with
+    from workers.temporal import connect_with, metrics_runtime
     from workers.worker import build_worker
 
     settings = load_settings()
-    client = await connect_with(settings)
+    client = await connect_with(settings, runtime=metrics_runtime(settings))
     engine = create_engine(settings.database_url)
     if kind == "homeward":
         worker = build_worker(client, EventStore(engine), settings.task_queue,
