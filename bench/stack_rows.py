@@ -335,9 +335,9 @@ class StackRows:
                 last = now
 
         opened = 0
+        label_small, label_large = (f"{count:,} open cases" for count in (small, large))
         try:
-            for count in (small, large):
-                label = f"{count:,} open cases"
+            for count, label in ((small, label_small), (large, label_large)):
                 progress(f"  memory: opening cases up to {count:,}")
                 await open_cases(count - opened)
                 opened = count
@@ -351,15 +351,14 @@ class StackRows:
                          "evicted")
         finally:
             await self.start_worker("homeward")  # the other rows' worker, default cache
-        at_small, at_large = cache[f"{small:,} open cases"], cache[f"{large:,} open cases"]
+        at_small, at_large = cache[label_small], cache[label_large]
         summary = (f"cache of {small:,} runs: {at_large['held']:,} held at {large:,} open "
                    f"cases ({at_small['held']:,} at {small:,}); "
                    f"{at_large['evicted'] - at_small['evicted']:,} evicted between the two "
                    f"({at_small['evicted']:,} before)")
-        samples = {HOMEWARD: rss[f"{large:,} open cases"], f"{small:,} open cases":
-                   rss[f"{small:,} open cases"]}
-        return build_result("memory", f"worker memory, {large:,} open cases", "MiB", "lower",
-                            samples, [Target("ratio", "<=", 1.5, f"{small:,} open cases")],
+        samples = {HOMEWARD: rss[label_large], label_small: rss[label_small]}
+        return build_result("memory", f"worker memory, {label_large}", "MiB", "lower",
+                            samples, [Target("ratio", "<=", 1.5, label_small)],
                             extra={"cache_limit": small, "cache": cache, "summary": summary,
                                    "cache_bounded": at_large["held"] <= small},
                             notes="resident memory of a fresh homeward worker process once "

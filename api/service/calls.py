@@ -101,13 +101,14 @@ def _worker_unavailable(error: RPCError) -> str | None:
     worker killed: the task is being retried on another). Nothing of the call is in the
     history either way: a retry goes to the next worker, where a 409 would tell the
     client not to send it again."""
+    no_worker = "no worker is running for this case's queue"
     if error.status is RPCStatusCode.DEADLINE_EXCEEDED:
-        return "no worker is running for this case's queue"
+        return no_worker
     if error.status is not RPCStatusCode.FAILED_PRECONDITION:
         return None
     message = (error.message or "").lower()
     if "poller" in message:
-        return "no worker is running for this case's queue"
+        return no_worker
     if "workflow task in failed state" in message or "workflow task failure" in message:
         return "the worker stopped while taking it and nothing was recorded"
     return None
